@@ -1,0 +1,74 @@
+"""SML participant names in both naming schemes (pure functions, no I/O).
+
+Classic:  "B-" + hex(md5(lower(value)))  + "." + scheme + "." + zone   (CNAME)
+BDXL:     base32_nopad(sha256(lower(value))) + "." + scheme + "." + zone  (NAPTR)
+
+An identifier without a scheme (an ebCore URN, for example) is hashed whole and gets no
+scheme label. This module must never guess a scheme from the value's shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["NamingScheme", "ParticipantId", "bdxl_label", "classic_label", "participant_name"]
+
+_SEPARATOR = "::"
+
+
+class NamingScheme(StrEnum):
+    """How a zone publishes participants."""
+
+    CNAME = "cname"  # classic B-<md5> names, CNAME to {smp}.publisher.{zone}
+    NAPTR = "naptr"  # BDXL base32(sha256) names with U-NAPTR Meta:SMP records
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantId:
+    """A participant identifier, `SCHEME::VALUE`, or a bare value without scheme."""
+
+    scheme: str | None
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> ParticipantId:
+        text = text.strip()
+        if not text:
+            raise ValueError("participant identifier is empty")
+        scheme, sep, value = text.partition(_SEPARATOR)
+        if not sep:
+            return cls(None, text)
+        if not scheme or not value:
+            raise ValueError(f"participant identifier {text!r} needs SCHEME::VALUE")
+        return cls(scheme, value)
+
+    def __str__(self) -> str:
+        return self.value if self.scheme is None else f"{self.scheme}{_SEPARATOR}{self.value}"
+
+
+def classic_label(value: str) -> str:
+    """First label of the classic name: `B-` and the hex MD5 of the lower-cased value."""
+    return "B-" + hashlib.md5(value.lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def bdxl_label(value: str) -> str:
+    """First label of the BDXL name: unpadded base32 of the SHA-256 of the lower-cased value.
+
+    Returned in lower case; DNS names compare case-insensitively, so publishers writing
+    upper case match too.
+    """
+    digest = hashlib.sha256(value.lower().encode()).digest()
+    return base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+def participant_name(participant: ParticipantId, zone: str, scheme: NamingScheme) -> str:
+    """Fully qualified name (no trailing dot) under which `zone` publishes `participant`."""
+    label = classic_label if scheme is NamingScheme.CNAME else bdxl_label
+    parts = [label(participant.value)]
+    if participant.scheme is not None:
+        parts.append(participant.scheme)
+    parts.append(zone.rstrip("."))
+    return ".".join(parts)
