@@ -1,0 +1,130 @@
+"""Configuration types shared by the probers' target models (pydantic v2, strict).
+
+Each prober module declares the model of its own targets on top of `TargetBase`; the
+application's configuration composes them. Unknown keys are rejected everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from probes._base import CheckDefaults
+
+__all__ = [
+    "Duration",
+    "HostPort",
+    "StrictModel",
+    "TargetBase",
+    "format_duration",
+    "parse_duration",
+    "split_host_port",
+]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `30s`, `5m`, `1h30m`, `250ms`, `2d`, or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as 30s, 5m, 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION_PART.findall(text)
+        if not text or "".join(number + unit for number, unit in parts) != text:
+            raise ValueError(f"invalid duration {value!r}: use forms such as 30s, 5m, 1h30m, 250ms")
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    else:
+        raise ValueError("a duration is a number of seconds or a string such as 30s, 5m, 1h")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact `1h30m`-style form of a whole number of milliseconds."""
+    millis = round(seconds * 1000)
+    if millis == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        count, millis = divmod(millis, size)
+        if count:
+            out.append(f"{count}{unit}")
+    if millis:
+        out.append(f"{millis}ms")
+    return "".join(out)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "duration: 30s, 5m, 1h30m, 250ms, or seconds as a number",
+        }
+    ),
+]
+
+
+def _parse_host_port(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected host:port, for example 127.0.0.1:53 or [::1]:5353")
+    split_host_port(value)
+    return value
+
+
+def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
+    """('127.0.0.1', 53) from '127.0.0.1', '127.0.0.1:53', '[::1]:53' or 'ns1.example:53'."""
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest else ""
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"invalid address {value!r}: the host is empty")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"invalid address {value!r}: the port must be 1-65535")
+    return host, int(port_text)
+
+
+HostPort = Annotated[str, BeforeValidator(_parse_host_port)]
+
+
+class StrictModel(BaseModel):
+    """Base of every configuration model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetBase(StrictModel):
+    """Settings every target has; unset ones fall back to the configuration's defaults."""
+
+    interval: Duration | None = Field(None, description="time between two runs of each check")
+    timeout: Duration | None = Field(None, description="time limit of one run")
+    retries: int | None = Field(
+        None, ge=0, le=5, description="extra attempts before a failure is reported"
+    )
+
+    def timing(self, defaults: CheckDefaults) -> CheckDefaults:
+        """This target's interval, timeout and retries, falling back to `defaults`."""
+        return CheckDefaults(
+            interval=defaults.interval if self.interval is None else self.interval,
+            timeout=defaults.timeout if self.timeout is None else self.timeout,
+            retries=defaults.retries if self.retries is None else self.retries,
+        )

@@ -1,0 +1,79 @@
+"""Prometheus view of the result book, built fresh on every scrape.
+
+Series of checks that no longer exist vanish by themselves, because nothing is kept
+between scrapes. Labels are the check's kind, service and target, plus bounded enums
+(phase, reason); error text never becomes a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from probes._runner import ResultBook
+
+__all__ = ["ProbeCollector"]
+
+_LABELS = ["kind", "service", "target"]
+
+
+class ProbeCollector(Collector):
+    def __init__(self, book: ResultBook) -> None:
+        self._book = book
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        success = GaugeMetricFamily(
+            "probe_success", "Whether the last run of the check succeeded", labels=_LABELS
+        )
+        duration = GaugeMetricFamily(
+            "probe_duration_seconds",
+            "How long the last run of the check took, retries included",
+            labels=_LABELS,
+        )
+        phases = GaugeMetricFamily(
+            "probe_phase_duration_seconds",
+            "Duration of each phase of the last run of the check",
+            labels=[*_LABELS, "phase"],
+        )
+        reason = GaugeMetricFamily(
+            "probe_failure_reason",
+            "Why the last run ended: 1 for its reason (ok included); other reasons absent",
+            labels=[*_LABELS, "reason"],
+        )
+        last_run = GaugeMetricFamily(
+            "probe_last_run_timestamp_seconds",
+            "When the last run of the check finished (Unix time)",
+            labels=_LABELS,
+        )
+        runs = CounterMetricFamily(
+            "probe_runs",
+            "Runs of the check since the agent started, by how they ended",
+            labels=[*_LABELS, "reason"],
+        )
+        values: dict[str, GaugeMetricFamily] = {}
+        for record in self._book:
+            result = record.result
+            if result is None:
+                continue
+            check = record.check
+            labels = [check.kind, check.service, check.target]
+            success.add_metric(labels, 1.0 if result.success else 0.0)
+            duration.add_metric(labels, record.duration)
+            last_run.add_metric(labels, record.finished_at)
+            reason.add_metric([*labels, str(result.reason)], 1.0)
+            for phase, seconds in result.phases.items():
+                phases.add_metric([*labels, phase], seconds)
+            for outcome, count in record.outcomes.items():
+                runs.add_metric([*labels, str(outcome)], float(count))
+            for name, value in result.values.items():
+                metric = f"probe_{check.kind}_{name}"
+                family = values.get(metric)
+                if family is None:
+                    family = values[metric] = GaugeMetricFamily(
+                        metric, f"{name} reported by the {check.kind} prober", labels=_LABELS
+                    )
+                family.add_metric(labels, value)
+        yield from (success, duration, phases, reason, last_run, runs)
+        yield from values.values()

@@ -1,0 +1,5 @@
+import sys
+
+from vigie.cli import main
+
+sys.exit(main())

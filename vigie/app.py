@@ -1,0 +1,148 @@
+"""The aiohttp application: /metrics, /healthz, /readyz (and, later, the ticket API).
+
+`create_app` is the only place that opens long-lived resources, each in a cleanup context
+so it is closed in reverse order on shutdown: the store, then the scheduler. No globals:
+everything hangs off typed `web.AppKey`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from probes import PROBERS, ProbeEnv, ResultBook, Runner
+from ticket_sink import Store, StoreError
+from vigie import __version__
+from vigie.config import VigieConfig
+from vigie.metrics import build_registry
+from vigie.scheduler import Scheduler, in_shard
+
+__all__ = ["BOOK", "CONFIG", "REGISTRY", "SCHEDULER", "STORE", "create_app"]
+
+log = structlog.get_logger("vigie.app")
+
+CONFIG = web.AppKey("config", VigieConfig)
+BOOK = web.AppKey("book", ResultBook)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+STORE = web.AppKey("store", Store)
+SCHEDULER = web.AppKey("scheduler", list[Scheduler])
+
+# How long shutdown waits for in-flight checks after cancelling them.
+_STOP_GRACE_SECONDS = 2.0
+_HEARTBEAT_SECONDS = 30.0
+
+
+def create_app(
+    config: VigieConfig,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    env: ProbeEnv | None = None,
+) -> web.Application:
+    app = web.Application()
+    book = ResultBook()
+    scheduler_ref: list[Scheduler] = []
+    app[CONFIG] = config
+    app[BOOK] = book
+    app[SCHEDULER] = scheduler_ref
+    app[REGISTRY] = build_registry(book, scheduler_ref, shard)
+    app[STORE] = Store(config.store.url.get_secret_value())
+    app.cleanup_ctx.append(_store_context(shard))
+    app.cleanup_ctx.append(_scheduler_context(shard, env or ProbeEnv()))
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _store_context(shard: tuple[int, int]) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = app[STORE]
+        await store.open()
+        agent_id = uuid.uuid4().hex
+        await store.register_agent(
+            agent_id, socket.gethostname(), f"{shard[0]}/{shard[1]}", __version__
+        )
+        heartbeat = asyncio.create_task(_heartbeat(store, agent_id), name="vigie-heartbeat")
+        log.info("store_open", store=repr(store), agent_id=agent_id)
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(StoreError):
+                await store.mark_stopped(agent_id)
+            await store.close()
+
+    return context
+
+
+async def _heartbeat(store: Store, agent_id: str) -> None:
+    while True:
+        await asyncio.sleep(_HEARTBEAT_SECONDS)
+        try:
+            await store.heartbeat(agent_id)
+        except StoreError as exc:  # the next beat may succeed; readiness shows the store
+            log.warning("heartbeat_failed", error=str(exc))
+
+
+def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        checks = [check for check in config.checks() if in_shard(check.key, shard)]
+        runner = Runner(PROBERS, env, app[BOOK])
+        scheduler = Scheduler(
+            checks,
+            runner.run,
+            limits=config.scheduler.limit,
+            jitter=config.scheduler.jitter,
+            initial_spread=config.scheduler.initial_spread,
+        )
+        app[SCHEDULER].append(scheduler)
+        task = asyncio.create_task(scheduler.run(), name="vigie-scheduler")
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            try:
+                async with asyncio.timeout(_STOP_GRACE_SECONDS):
+                    await task
+            except TimeoutError:
+                log.warning("scheduler_stop_slow", grace_seconds=_STOP_GRACE_SECONDS)
+            app[SCHEDULER].clear()
+
+    return context
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready once the store is open and the scheduler dispatches checks."""
+    app = request.app
+    schedulers = app[SCHEDULER]
+    components = {
+        "store": app[STORE].is_open,
+        "scheduler": bool(schedulers) and schedulers[0].running,
+    }
+    ready = all(components.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "components": components},
+        status=200 if ready else 503,
+    )

@@ -1,0 +1,267 @@
+"""vigie's configuration: one YAML file validated by strict pydantic models.
+
+Loading either returns a complete `VigieConfig` or raises `ConfigError` carrying every
+problem with its location (`targets.sml[2].zone: field required`, with the file's line
+where it is known). It never exits the process and never prints: the CLI does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from probes import TARGETS, Check, CheckDefaults
+from probes._config import Duration, HostPort, StrictModel
+from probes.dns import SmlTarget
+from vigie.secrets import Secret
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "ConfigError",
+    "ConfigProblem",
+    "VigieConfig",
+    "load_config",
+    "parse_config",
+]
+
+# The 9100-9999 range is taken by registered exporters; 8942 clashes with none of the
+# usual monitoring ports (9090 Prometheus, 9093 Alertmanager, 9115 blackbox, 3000 Grafana).
+DEFAULT_LISTEN = "127.0.0.1:8942"
+
+
+class ServerConfig(StrictModel):
+    listen: HostPort = Field(
+        DEFAULT_LISTEN,
+        description="address of the HTTP server (/metrics, /healthz, /readyz, the API)",
+    )
+
+
+class LogConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="lowest level written"
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console on a terminal, JSON lines otherwise"
+    )
+
+
+class StoreConfig(StrictModel):
+    url: Secret = Field(
+        "sqlite:///vigie.db",
+        validate_default=True,
+        description="database URL (a secret: it may hold a password): sqlite:///PATH, "
+        "or postgresql://USER:PASSWORD@HOST/DB for several agents sharing one store",
+    )
+
+
+class SchedulerConfig(StrictModel):
+    jitter: float = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="each interval is stretched or shortened by up to this fraction, "
+        "so checks do not fire in lockstep",
+    )
+    initial_spread: Duration = Field(
+        10.0, description="first runs are spread over this long after start"
+    )
+    concurrency: dict[str, int] = Field(
+        default_factory=dict,
+        description="most checks of one kind running at once, by kind (e.g. dns_soa: 64)",
+    )
+    default_concurrency: int = Field(
+        32, ge=1, le=10_000, description="most checks of a kind not listed in concurrency"
+    )
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> SchedulerConfig:
+        from probes import PROBERS
+
+        for kind, limit in self.concurrency.items():
+            if kind not in PROBERS:
+                raise ValueError(f"concurrency: unknown check kind {kind!r}")
+            if limit < 1:
+                raise ValueError(f"concurrency: {kind} must be at least 1")
+        return self
+
+    def limit(self, kind: str) -> int:
+        return self.concurrency.get(kind, self.default_concurrency)
+
+
+class DefaultsConfig(StrictModel):
+    interval: Duration = Field(60.0, description="time between two runs of each check")
+    timeout: Duration = Field(10.0, description="time limit of one run")
+    retries: int = Field(0, ge=0, le=5, description="extra attempts before a failure is reported")
+
+
+class TargetsConfig(StrictModel):
+    sml: list[SmlTarget] = Field(default_factory=list, description=TARGETS["sml"].description)
+
+
+class VigieConfig(StrictModel):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    targets: TargetsConfig = Field(default_factory=TargetsConfig)
+
+    @model_validator(mode="after")
+    def _timeouts_fit_intervals(self) -> VigieConfig:
+        defaults = self.check_defaults()
+        for section in TARGETS:
+            for target in getattr(self.targets, section):
+                timing = target.timing(defaults)
+                if timing.timeout > timing.interval:
+                    raise ValueError(
+                        f"targets.{section}: a timeout ({timing.timeout:g}s) longer than "
+                        f"its interval ({timing.interval:g}s) lets runs pile up"
+                    )
+        return self
+
+    def check_defaults(self) -> CheckDefaults:
+        return CheckDefaults(self.defaults.interval, self.defaults.timeout, self.defaults.retries)
+
+    def checks(self) -> Iterator[Check]:
+        """Every check the configured targets expand into."""
+        defaults = self.check_defaults()
+        for section, spec in TARGETS.items():
+            for target in getattr(self.targets, section):
+                yield from spec.expand(target, defaults)
+
+
+class ConfigProblem(StrictModel):
+    location: str
+    message: str
+    line: int | None = None
+
+    def render(self, source: str) -> str:
+        """`file:line: location: message`, as compilers print it."""
+        where = f"{source}:{self.line}" if self.line else source
+        return (
+            f"{where}: {self.location}: {self.message}"
+            if self.location
+            else (f"{where}: {self.message}")
+        )
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists every reason found."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = sorted(problems, key=lambda problem: problem.line or 0)
+        super().__init__("\n".join(problem.render(source) for problem in self.problems))
+
+
+def load_config(path: str | Path) -> VigieConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), [_problem("", "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), [_problem("", "is a directory, not a file")]) from None
+    except PermissionError:
+        raise ConfigError(str(path), [_problem("", "permission denied")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [_problem("", f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [_problem("", exc.strerror or str(exc))]) from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> VigieConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [_problem("", f"invalid YAML: {exc.problem}", line)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [_problem("", f"invalid YAML: {exc}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [_problem("", "the top level must be a mapping of sections")])
+    try:
+        return VigieConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_from_pydantic(error, root) for error in exc.errors()]
+        raise ConfigError(source, problems) from None
+
+
+def _problem(location: str, message: str, line: int | None = None) -> ConfigProblem:
+    return ConfigProblem(location=location, message=message, line=line)
+
+
+def _from_pydantic(error: Any, root: yaml.Node | None) -> ConfigProblem:
+    loc = [part for part in error["loc"] if not _is_union_tag(part)]
+    location = _format_location(loc)
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (not a vigie option; check the spelling)"
+    elif error["type"] == "missing":
+        message = "field required"
+    message = message[:1].lower() + message[1:]
+    return _problem(location, message, _line_of(root, loc))
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the union member tried ("function-before[...]", "str") in the location
+    return isinstance(part, str) and ("[" in part or part in {"str", "dict", "list"})
+
+
+def _format_location(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the deepest YAML node on `loc` (the key itself for unknown keys)."""
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == part), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# Sections are listed once in TARGETS; keep TargetsConfig in step with it.
+assert set(TargetsConfig.model_fields) == set(TARGETS), "TargetsConfig and probes.TARGETS differ"
