@@ -115,10 +115,17 @@ class StrictModel(BaseModel):
 class TargetBase(StrictModel):
     """Settings every target has; unset ones fall back to the configuration's defaults."""
 
-    interval: Duration | None = Field(None, description="time between two runs of each check")
-    timeout: Duration | None = Field(None, description="time limit of one run")
+    interval: Duration | None = Field(
+        None, description="time between two runs of each check; unset: defaults.interval"
+    )
+    timeout: Duration | None = Field(
+        None, description="time limit of one run; unset: defaults.timeout"
+    )
     retries: int | None = Field(
-        None, ge=0, le=5, description="extra attempts before a failure is reported"
+        None,
+        ge=0,
+        le=5,
+        description="extra attempts before a failure is reported; unset: defaults.retries",
     )
 
     def timing(self, defaults: CheckDefaults) -> CheckDefaults:

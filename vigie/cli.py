@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_config_check)
     schema = config_commands.add_parser("schema", help="print the JSON Schema of the file")
     schema.set_defaults(handler=_config_schema)
+    docs = config_commands.add_parser("docs", help="print the options table (Markdown)")
+    docs.set_defaults(handler=_config_docs)
 
     demo = commands.add_parser(
         "demo", help="start the lab and an agent watching it, with faults injected over time"
@@ -124,6 +126,13 @@ def _config_schema(args: argparse.Namespace) -> int:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "vigie configuration"
     print(json.dumps(schema, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    from vigie.config_docs import options_table
+
+    print(options_table())
     return EXIT_OK
 
 
