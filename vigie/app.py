@@ -58,6 +58,7 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/api/v1/probes", _probes)
     return app
 
 
@@ -100,6 +101,8 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         checks = [check for check in config.checks() if in_shard(check.key, shard)]
+        for check in checks:
+            app[BOOK].register(check)
         runner = Runner(PROBERS, env, app[BOOK])
         scheduler = Scheduler(
             checks,
@@ -146,3 +149,27 @@ async def _readyz(request: web.Request) -> web.Response:
         {"status": "ready" if ready else "not ready", "components": components},
         status=200 if ready else 503,
     )
+
+
+async def _probes(request: web.Request) -> web.Response:
+    """The latest result of every check this agent runs (for agents and scripts)."""
+    items = []
+    for record in request.app[BOOK]:
+        check, result = record.check, record.result
+        items.append(
+            {
+                "kind": check.kind,
+                "service": check.service,
+                "target": check.target,
+                "interval_seconds": check.interval,
+                "success": None if result is None else result.success,
+                "reason": None if result is None else str(result.reason),
+                "detail": None if result is None else result.detail,
+                "duration_seconds": record.duration if result else None,
+                "finished_at": record.finished_at if result else None,
+                "phases": {} if result is None else dict(result.phases),
+                "values": {} if result is None else dict(result.values),
+                "runs": {str(reason): count for reason, count in record.outcomes.items()},
+            }
+        )
+    return web.json_response({"items": items})

@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from probes._config import split_host_port
 from vigie import __version__
 from vigie.config import ConfigError, VigieConfig, load_config
 from vigie.scheduler import parse_shard
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="run only the targets of shard I of N (stable hash; default 0/1, everything)",
     )
-    run.add_argument("--listen", metavar="HOST:PORT", help="override server.listen")
+    run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="override server.listen")
     run.set_defaults(handler=_run)
 
     config = commands.add_parser("config", help="check a configuration file or print its schema")
@@ -81,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         help="time between two faults of the scenario (default 2m)",
     )
     demo.add_argument("--no-scenario", action="store_true", help="inject no faults by itself")
+    demo.add_argument(
+        "--control", default="127.0.0.1:8943", metavar="HOST:PORT", help="lab control address"
+    )
     demo.set_defaults(handler=_demo)
 
     lab = commands.add_parser("lab", help="start the lab alone (DNS, PKI, SMP, AP, control)")
@@ -100,6 +104,14 @@ def _shard(text: str) -> tuple[int, int]:
         return parse_shard(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _listen(text: str) -> str:
+    try:
+        split_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _load(path: str) -> VigieConfig | None:
@@ -164,6 +176,7 @@ def _demo(args: argparse.Namespace) -> int:
             participants=args.participants,
             fault_every=fault_every,
             scenario=not args.no_scenario,
+            control=args.control,
         )
     )
 

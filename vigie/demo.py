@@ -1,0 +1,227 @@
+"""`vigie demo` and `vigie lab`: the lab, alone or with an agent watching it.
+
+The demo needs no configuration and no network: it starts the lab on 127.0.0.1, an agent
+configured to watch it, and a scenario that injects one fault at a time and heals it, so
+that metrics, alerts and (with the later parts) tickets have something to show. It keeps
+its store in a temporary directory that is removed when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+
+from probes._config import split_host_port
+from vigie.app import create_app
+from vigie.config import VigieConfig
+from vigie.lab import FaultKind, Lab, LabSettings
+from vigie.lab.control import control_app
+from vigie.logs import configure_logging
+from vigie.serve import serve
+
+__all__ = [
+    "SCENARIO",
+    "ScenarioStep",
+    "lab_agent_config",
+    "lab_agent_settings",
+    "run_demo",
+    "run_lab",
+    "run_scenario",
+]
+
+log = structlog.get_logger("vigie.demo")
+
+DEFAULT_CONTROL = "127.0.0.1:8943"
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioStep:
+    kind: FaultKind
+    target: str
+    what: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+# One fault at a time, each a failure seen in real eDelivery operations. Participant
+# targets use "@0" for the lab's first participant, resolved when the lab is up.
+SCENARIO: tuple[ScenarioStep, ...] = (
+    ScenarioStep(FaultKind.NS_DOWN, "ns2", "name server ns2 stops answering"),
+    ScenarioStep(FaultKind.SMP_5XX, "smp1", "SMP smp1 answers 503"),
+    ScenarioStep(FaultKind.NS_SERIAL_SKEW, "ns1", "ns1 serves another SOA serial than ns2"),
+    ScenarioStep(FaultKind.CRL_STALE, "intermediate", "the issuing CA's CRL is past nextUpdate"),
+    ScenarioStep(FaultKind.PARTICIPANT_REMOVED, "@0", "a participant vanishes from the SML"),
+    ScenarioStep(FaultKind.CRL_UNREACHABLE, "intermediate", "the CRL distribution point fails"),
+    ScenarioStep(FaultKind.NS_SERVFAIL, "ns1", "name server ns1 answers SERVFAIL"),
+    ScenarioStep(FaultKind.CERT_EXPIRED, "smp2", "SMP smp2 presents an expired certificate"),
+    ScenarioStep(FaultKind.SMP_SATURATED, "smp1", "SMP smp1 is saturated"),
+    ScenarioStep(FaultKind.CERT_REVOKED, "ap1", "the Access Point's certificate is revoked"),
+    ScenarioStep(FaultKind.NS_SLOW, "ns2", "name server ns2 answers after 2 s"),
+    ScenarioStep(FaultKind.PARTICIPANT_WRONG_SMP, "@1", "a participant points to the wrong SMP"),
+)
+
+
+def lab_agent_config(lab: Lab, *, store_url: str, listen: str) -> VigieConfig:
+    """An agent configuration that watches everything the lab serves, at demo pace."""
+    return VigieConfig.model_validate(lab_agent_settings(lab, store_url=store_url, listen=listen))
+
+
+def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, Any]:
+    """`lab_agent_config` as the plain data of a YAML file."""
+    return {
+        "server": {"listen": listen},
+        "store": {"url": store_url},
+        "defaults": {"interval": "15s", "timeout": "5s"},
+        "scheduler": {"initial_spread": "2s"},
+        "targets": {
+            "sml": [
+                {
+                    "zone": lab.zone.origin,
+                    "scheme": "naptr",
+                    "nameservers": list(lab.nameserver_addresses().values()),
+                }
+            ]
+        },
+    }
+
+
+async def run_scenario(lab: Lab, fault_every: float, steps: tuple[ScenarioStep, ...]) -> None:
+    """Inject each step's fault for half of `fault_every`, heal it, and go round again."""
+    hold = fault_every / 2
+    for step in itertools.cycle(steps):
+        await asyncio.sleep(fault_every - hold)
+        target = step.target
+        if target.startswith("@"):
+            target = lab.zone.participant(int(target[1:]))
+        fault = lab.inject(step.kind, target, **dict(step.params))
+        log.info("fault_injected", kind=str(step.kind), target=target, what=step.what)
+        try:
+            await asyncio.sleep(hold)
+        finally:
+            with contextlib.suppress(KeyError):
+                lab.faults.heal(fault.id)
+        log.info("fault_healed", kind=str(step.kind), target=target)
+
+
+async def run_demo(
+    *,
+    listen: str,
+    participants: int,
+    fault_every: float,
+    scenario: bool,
+    control: str = DEFAULT_CONTROL,
+    stop: asyncio.Event | None = None,
+) -> int:
+    configure_logging("info", "auto")
+    with tempfile.TemporaryDirectory(prefix="vigie-demo-") as workdir:
+        settings = LabSettings(participants=participants, workdir=Path(workdir))
+        try:
+            async with Lab(settings) as lab, _serving_control(lab, control) as control_url:
+                config = lab_agent_config(
+                    lab, store_url=f"sqlite:///{workdir}/vigie.db", listen=listen
+                )
+                app = create_app(config)
+                tasks: list[asyncio.Task[None]] = []
+
+                async def started(url: str) -> None:
+                    _print_banner(lab, url, control_url, fault_every if scenario else None)
+                    if scenario:
+                        tasks.append(asyncio.create_task(run_scenario(lab, fault_every, SCENARIO)))
+
+                try:
+                    await serve(app, listen, started=started, stop=stop)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        except OSError as exc:
+            log.error("cannot_listen", error=exc.strerror or str(exc))
+            return 1
+    return 0
+
+
+async def run_lab(
+    *,
+    participants: int,
+    control: str = DEFAULT_CONTROL,
+    write_config: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """The lab alone, until SIGTERM/SIGINT, for a real agent, Prometheus or Grafana."""
+    configure_logging("info", "auto")
+    with tempfile.TemporaryDirectory(prefix="vigie-lab-") as workdir:
+        settings = LabSettings(participants=participants, workdir=Path(workdir))
+        try:
+            async with Lab(settings) as lab:
+                app = control_app(lab)
+
+                async def started(url: str) -> None:
+                    if write_config:
+                        settings = lab_agent_settings(
+                            lab, store_url="sqlite:///vigie.db", listen="127.0.0.1:8942"
+                        )
+                        text = yaml.safe_dump(settings, sort_keys=False)
+                        await asyncio.to_thread(Path(write_config).write_text, text)
+                    _print_banner(lab, None, url, None, config_file=write_config)
+
+                await serve(app, control, started=started, stop=stop)
+        except OSError as exc:
+            log.error("cannot_listen", error=exc.strerror or str(exc))
+            return 1
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _serving_control(lab: Lab, control: str) -> Any:
+    from aiohttp import web
+
+    host, port = split_host_port(control, default_port=0)
+    runner = web.AppRunner(control_app(lab), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+        await site.start()
+        bound = runner.addresses[0]
+        yield f"http://{bound[0]}:{bound[1]}"
+    finally:
+        await runner.cleanup()
+
+
+def _print_banner(
+    lab: Lab,
+    agent_url: str | None,
+    control_url: str,
+    fault_every: float | None,
+    config_file: str | None = None,
+) -> None:
+    info = lab.describe()
+    lines = ["", "vigie lab" + (" + agent" if agent_url else "") + " is running (Ctrl-C stops it)"]
+    if agent_url:
+        lines += [
+            f"  metrics       {agent_url}/metrics",
+            f"  health        {agent_url}/healthz   {agent_url}/readyz",
+            f"  API           {agent_url}/api/v1/probes",
+        ]
+    lines += [
+        f"  lab control   {control_url}/   (GET /faults, POST /faults, DELETE /faults/ID)",
+        f"  SML zone      {info['zone']} ({info['participants']} participants, both schemes)",
+        "  name servers  " + ", ".join(f"{n} {a}" for n, a in info["nameservers"].items()),
+        "  SMPs          " + ", ".join(f"{n} {u}" for n, u in info["smps"].items()),
+        "  access point  " + ", ".join(f"{n} {u}" for n, u in info["access_points"].items()),
+        f"  CRL / OCSP    {info['pki']['crl']['intermediate']}   {info['pki']['ocsp']}",
+    ]
+    if info["pki"]["trust_anchor"]:
+        lines.append(f"  lab root CA   {info['pki']['trust_anchor']}")
+    if config_file:
+        lines.append(f"  agent config  {config_file}   (vigie run --config {config_file})")
+    if fault_every:
+        lines.append(f"  scenario      one fault every {fault_every:g}s, healed after half of it")
+    print("\n".join(lines) + "\n", file=sys.stdout, flush=True)
