@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from types import TracebackType
 from typing import Any
 
 import dns.flags
@@ -28,6 +27,7 @@ import dns.rrset
 import structlog
 
 from vigie.lab.faults import FaultKind, Faults
+from vigie.lab.service import LabService
 from vigie.lab.zone import LabZone, Node
 
 __all__ = ["LabNameServer"]
@@ -45,7 +45,7 @@ _CACHE_ENTRIES = 8192
 _REFUSED_TYPES = {dns.rdatatype.AXFR, dns.rdatatype.IXFR}
 
 
-class LabNameServer:
+class LabNameServer(LabService):
     """One name server of the lab (`name` is its fault target, e.g. "ns1")."""
 
     def __init__(
@@ -112,18 +112,6 @@ class LabNameServer:
         if self._tcp is not None:
             await self._tcp.wait_closed()
         self._udp, self._tcp, self._address = None, None, None
-
-    async def __aenter__(self) -> LabNameServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _bind_udp(self) -> tuple[asyncio.DatagramTransport, int]:
         loop = asyncio.get_running_loop()

@@ -11,14 +11,13 @@ answer.
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 
 from vigie.lab.faults import FaultKind, Faults
+from vigie.lab.service import LabService
 from vigie.lab.tls import TlsMaterial, switchable_ssl_context
 
 __all__ = ["FaultGate", "LabHttpsServer"]
@@ -70,7 +69,7 @@ class FaultGate:
             self._in_flight -= 1
 
 
-class LabHttpsServer(ABC):
+class LabHttpsServer(LabService):
     """One lab endpoint served over HTTPS; subclasses add their routes.
 
     Use as `async with Server(...) as server:` or call `start()` and `stop()`. `url` is
@@ -138,15 +137,3 @@ class LabHttpsServer(ABC):
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -9,17 +9,16 @@ benchmarks use it. It listens on loopback only and never contacts anything else.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any
 
 from vigie.lab.access_point import LabAccessPoint
 from vigie.lab.dns import LabNameServer
 from vigie.lab.faults import Fault, FaultKind, Faults
 from vigie.lab.pki import INTERMEDIATE, ROOT, IssuedCert, LabPki
 from vigie.lab.pki_server import PkiServer
+from vigie.lab.service import LabService
 from vigie.lab.smp import LabSmp
 from vigie.lab.tls import TlsMaterial
 from vigie.lab.zone import LabZone
@@ -40,7 +39,7 @@ class LabSettings:
     workdir: Path | None = None
 
 
-class Lab:
+class Lab(LabService):
     """Start with `async with Lab() as lab:`; `lab.faults` injects and heals faults."""
 
     def __init__(self, settings: LabSettings | None = None) -> None:
@@ -66,7 +65,7 @@ class Lab:
     async def _start(self) -> None:
         host = self.settings.host
         # The certificates carry the CRL and OCSP URLs, so the PKI server binds first.
-        await self._exit.enter_async_context(_started(self.pki_server))
+        await self._exit.enter_async_context(self.pki_server)
         hostnames = {name: [f"{name}.{self.settings.origin}"] for name in (*SMP_NAMES, "ap1")}
         pki = self._pki = LabPki.generate(
             self.pki_server.url, endpoints=(*SMP_NAMES, ACCESS_POINT_NAME), hostnames=hostnames
@@ -82,7 +81,7 @@ class Lab:
             _tls(pki.expired(ACCESS_POINT_NAME)),
             host=host,
         )
-        await self._exit.enter_async_context(_started(self.access_point))
+        await self._exit.enter_async_context(self.access_point)
         for index, name in enumerate(SMP_NAMES):
             smp = LabSmp(
                 name,
@@ -97,7 +96,7 @@ class Lab:
                 access_point_cert=pki.endpoint(ACCESS_POINT_NAME).cert,
                 host=host,
             )
-            await self._exit.enter_async_context(_started(smp))
+            await self._exit.enter_async_context(smp)
             self.smps.append(smp)
 
         # The zone publishes the SMPs' real URLs, known only now that they listen.
@@ -109,23 +108,11 @@ class Lab:
         )
         for name in NAMESERVER_NAMES:
             server = LabNameServer(self._zone, self.faults, name=name, host=host)
-            await self._exit.enter_async_context(_started(server))
+            await self._exit.enter_async_context(server)
             self.nameservers.append(server)
 
     async def stop(self) -> None:
         await self._exit.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- what the lab offers ---------------------------------------------------------------
 
@@ -214,17 +201,3 @@ def _tls(issued: IssuedCert) -> TlsMaterial:
 def _host_port(address: tuple[str, int]) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class _Server(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-@contextlib.asynccontextmanager
-async def _started(server: _Server) -> AsyncIterator[None]:
-    await server.start()
-    try:
-        yield
-    finally:
-        await server.stop()

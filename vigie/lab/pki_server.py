@@ -20,8 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -33,6 +31,7 @@ from cryptography.x509 import ocsp
 
 from vigie.lab.faults import Fault, FaultKind, Faults
 from vigie.lab.pki import INTERMEDIATE, ROOT, IssuedCert, LabPki, Revocation
+from vigie.lab.service import LabService
 
 __all__ = ["STALE_CRL_WINDOW", "CrlWindow", "PkiServer", "build_ocsp_response"]
 
@@ -72,7 +71,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class PkiServer:
+class PkiServer(LabService):
     """Serves the attached `LabPki` over HTTP on `host:port` (port 0: the system picks).
 
     Routes: `GET /crl/{root,intermediate}.crl`, `POST /ocsp`, `GET /ocsp/{base64 request}`
@@ -157,18 +156,6 @@ class PkiServer:
         if runner is not None:
             self._stopping.set()  # releases requests held by CRL_UNREACHABLE mode=hang
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- handlers ------------------------------------------------------------------------
 
