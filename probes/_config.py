@@ -6,16 +6,26 @@ application's configuration composes them. Unknown keys are rejected everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from probes._base import CheckDefaults
 
 __all__ = [
     "Duration",
     "HostPort",
+    "PositiveDuration",
     "StrictModel",
     "TargetBase",
     "format_duration",
@@ -41,6 +51,8 @@ def parse_duration(value: Any) -> float:
         seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     else:
         raise ValueError("a duration is a number of seconds or a string such as 30s, 5m, 1h")
+    if not math.isfinite(seconds):  # YAML's .nan and .inf would stall the scheduler
+        raise ValueError("a duration must be finite")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
@@ -75,6 +87,16 @@ Duration = Annotated[
         }
     ),
 ]
+
+
+def _longer_than_zero(seconds: float) -> float:
+    # An interval of 0 would make the scheduler spin; a timeout of 0 fails every run.
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_longer_than_zero)]
 
 
 def _parse_host_port(value: Any) -> str:
@@ -115,10 +137,10 @@ class StrictModel(BaseModel):
 class TargetBase(StrictModel):
     """Settings every target has; unset ones fall back to the configuration's defaults."""
 
-    interval: Duration | None = Field(
+    interval: PositiveDuration | None = Field(
         None, description="time between two runs of each check; unset: defaults.interval"
     )
-    timeout: Duration | None = Field(
+    timeout: PositiveDuration | None = Field(
         None, description="time limit of one run; unset: defaults.timeout"
     )
     retries: int | None = Field(

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
-from probes._config import Duration, HostPort, StrictModel
+from probes._config import Duration, HostPort, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
 from vigie.secrets import Secret
 
@@ -77,24 +78,36 @@ class SchedulerConfig(StrictModel):
         32, ge=1, le=10_000, description="most checks of a kind not listed in concurrency"
     )
 
-    @model_validator(mode="after")
-    def _known_kinds(self) -> SchedulerConfig:
+    @field_validator("concurrency")
+    @classmethod
+    def _known_kinds(cls, concurrency: dict[str, int]) -> dict[str, int]:
         from probes import PROBERS
 
-        for kind, limit in self.concurrency.items():
+        problems = []
+        for kind, limit in concurrency.items():
             if kind not in PROBERS:
-                raise ValueError(f"concurrency: unknown check kind {kind!r}")
-            if limit < 1:
-                raise ValueError(f"concurrency: {kind} must be at least 1")
-        return self
+                error = PydanticCustomError(
+                    "unknown_kind",
+                    "unknown check kind {kind} (known: {known})",
+                    {"kind": repr(kind), "known": ", ".join(sorted(PROBERS))},
+                )
+            elif limit < 1:
+                error = PydanticCustomError("too_small", "must be at least 1")
+            else:
+                continue
+            problems.append(InitErrorDetails(type=error, loc=(kind,), input=limit))
+        if problems:
+            # Located at the kind's own key, not at the top of the section.
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return concurrency
 
     def limit(self, kind: str) -> int:
         return self.concurrency.get(kind, self.default_concurrency)
 
 
 class DefaultsConfig(StrictModel):
-    interval: Duration = Field(60.0, description="time between two runs of each check")
-    timeout: Duration = Field(10.0, description="time limit of one run")
+    interval: PositiveDuration = Field(60.0, description="time between two runs of each check")
+    timeout: PositiveDuration = Field(10.0, description="time limit of one run")
     retries: int = Field(0, ge=0, le=5, description="extra attempts before a failure is reported")
 
 
@@ -113,14 +126,26 @@ class VigieConfig(StrictModel):
     @model_validator(mode="after")
     def _timeouts_fit_intervals(self) -> VigieConfig:
         defaults = self.check_defaults()
+        problems: list[InitErrorDetails] = []
         for section in TARGETS:
-            for target in getattr(self.targets, section):
+            for index, target in enumerate(getattr(self.targets, section)):
                 timing = target.timing(defaults)
                 if timing.timeout > timing.interval:
-                    raise ValueError(
-                        f"targets.{section}: a timeout ({timing.timeout:g}s) longer than "
+                    message = (
+                        f"a timeout ({timing.timeout:g}s) longer than "
                         f"its interval ({timing.interval:g}s) lets runs pile up"
                     )
+                    problems.append(
+                        InitErrorDetails(
+                            type=PydanticCustomError("timing", message),
+                            loc=("targets", section, index),
+                            input=target,
+                        )
+                    )
+        if problems:
+            # A ValidationError keeps each problem's location, so it is reported with the
+            # target's own line instead of the top of the file.
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
     def check_defaults(self) -> CheckDefaults:

@@ -37,8 +37,9 @@ async def run_agent(
     config: VigieConfig, *, shard: tuple[int, int] = (0, 1), stop: asyncio.Event | None = None
 ) -> int:
     configure_logging(config.log.level, config.log.format)
-    app = create_app(config, shard=shard, env=ProbeEnv(resolver=system_resolver()))
     try:
+        # Inside the try: the store rejects an unsupported URL as soon as it is created.
+        app = create_app(config, shard=shard, env=ProbeEnv(resolver=system_resolver()))
         await serve(app, config.server.listen, stop=stop)
     except OSError as exc:
         log.error("cannot_listen", listen=config.server.listen, error=exc.strerror or str(exc))

@@ -1,0 +1,131 @@
+"""SML participant names in both schemes, checked against published vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from probes.naming import NamingScheme, ParticipantId, bdxl_label, classic_label, participant_name
+
+ZONE = "acc.edelivery.tech.ec.europa.eu"
+
+# (identifier, classic label, BDXL label); None where no vector is published.
+VECTORS = [
+    pytest.param(
+        "iso6523-actorid-upis::0088:123abc",
+        "B-f5e78500450d37de5aabe6648ac3bb70",
+        "y7dzfxaf3d4cjz4kcgrxtec6twvcga4ky7zwa5boif6mswd4tdrq",
+        id="0088-lower-case",
+    ),
+    pytest.param(
+        "iso6523-actorid-upis::0088:123ABC",
+        "B-f5e78500450d37de5aabe6648ac3bb70",
+        "y7dzfxaf3d4cjz4kcgrxtec6twvcga4ky7zwa5boif6mswd4tdrq",
+        id="0088-upper-case-hashes-like-lower",
+    ),
+    pytest.param(
+        "iso6523-actorid-upis::9915:test",
+        "B-85008b8279e07ab0392da75fa55856a2",
+        "eh5boavaktmbgzyh2a63dz4qov33fvp5nsdvqklucfraayoodw6a",
+        id="9915-test",
+    ),
+    pytest.param(
+        "iso6523-actorid-upis::0088:1234567890123",
+        None,
+        "sjsyvccmqyjxk3weuapffq4x3umcrf4qryherj4vovhmonh7gccq",
+        id="0088-gln",
+    ),
+]
+
+
+@pytest.mark.parametrize(("identifier", "classic", "bdxl"), VECTORS)
+def test_labels_match_published_vectors(identifier: str, classic: str | None, bdxl: str) -> None:
+    participant = ParticipantId.parse(identifier)
+    if classic is not None:
+        assert classic_label(participant.value) == classic
+    assert bdxl_label(participant.value) == bdxl
+
+
+@pytest.mark.parametrize(
+    ("scheme", "expected"),
+    [
+        pytest.param(
+            NamingScheme.CNAME,
+            "B-85008b8279e07ab0392da75fa55856a2.iso6523-actorid-upis." + ZONE,
+            id="classic",
+        ),
+        pytest.param(
+            NamingScheme.NAPTR,
+            "eh5boavaktmbgzyh2a63dz4qov33fvp5nsdvqklucfraayoodw6a.iso6523-actorid-upis." + ZONE,
+            id="bdxl",
+        ),
+    ],
+)
+@pytest.mark.parametrize("zone", [ZONE, ZONE + "."], ids=["zone", "zone-with-final-dot"])
+def test_full_name_has_hash_then_scheme_then_zone(
+    scheme: NamingScheme, expected: str, zone: str
+) -> None:
+    participant = ParticipantId.parse("iso6523-actorid-upis::9915:test")
+    assert participant_name(participant, zone, scheme) == expected
+
+
+@pytest.mark.parametrize(
+    ("scheme", "label"),
+    [
+        pytest.param(NamingScheme.CNAME, classic_label, id="classic"),
+        pytest.param(NamingScheme.NAPTR, bdxl_label, id="bdxl"),
+    ],
+)
+def test_identifier_without_scheme_is_hashed_whole_without_scheme_label(
+    scheme: NamingScheme, label: Callable[[str], str]
+) -> None:
+    urn = "urn:oasis:names:tc:ebcore:partyid-type:iso6523:0088:123abc"
+    participant = ParticipantId.parse(urn)
+    assert participant == ParticipantId(None, urn)
+    assert str(participant) == urn
+    assert participant_name(participant, ZONE, scheme) == f"{label(urn)}.{ZONE}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "iso6523-actorid-upis::0088:123abc",
+            ParticipantId("iso6523-actorid-upis", "0088:123abc"),
+            id="scheme-and-value",
+        ),
+        pytest.param(
+            "  iso6523-actorid-upis::0088:123abc\n",
+            ParticipantId("iso6523-actorid-upis", "0088:123abc"),
+            id="surrounding-blanks-ignored",
+        ),
+        pytest.param(
+            "scheme::value::with::separators",
+            ParticipantId("scheme", "value::with::separators"),
+            id="first-separator-splits",
+        ),
+        pytest.param("0088:123abc", ParticipantId(None, "0088:123abc"), id="no-scheme"),
+    ],
+)
+def test_parse(text: str, expected: ParticipantId) -> None:
+    assert ParticipantId.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("", "participant identifier is empty", id="empty"),
+        pytest.param("   ", "participant identifier is empty", id="blank"),
+        pytest.param("::0088:123abc", "needs SCHEME::VALUE", id="no-scheme-before-separator"),
+        pytest.param("iso6523-actorid-upis::", "needs SCHEME::VALUE", id="no-value"),
+    ],
+)
+def test_parse_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ParticipantId.parse(text)
+
+
+def test_str_round_trips_through_parse() -> None:
+    text = "iso6523-actorid-upis::0088:123ABC"
+    assert str(ParticipantId.parse(text)) == text
