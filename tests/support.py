@@ -7,7 +7,9 @@ becomes a failure, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 
 import pytest
@@ -31,3 +33,21 @@ def require_program(name: str) -> str:
             pytest.fail(f"VIGIE_REQUIRE_INTEGRATION=1 but {message}")
         pytest.skip(message)
     return path
+
+
+def require_postgres_bin() -> str:
+    """Directory holding PostgreSQL's server programs (`initdb`, `postgres`), or skip (fail
+    under VIGIE_REQUIRE_INTEGRATION=1).
+
+    Looks on PATH first, then in Debian's /usr/lib/postgresql/<version>/bin (newest
+    version first), where `apt-get install postgresql` puts them without adding them to PATH.
+    """
+    debian = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+        key=lambda path: [int(part) for part in re.findall(r"\d+", path)],
+        reverse=True,
+    )
+    server = require_program(shutil.which("postgres") or (debian[0] if debian else "postgres"))
+    bin_dir = os.path.dirname(server)
+    require_program(os.path.join(bin_dir, "initdb"))
+    return bin_dir

@@ -1,0 +1,521 @@
+"""The store opens, migrates, records agents and fails with clear, password-free errors,
+on SQLite files and, when PostgreSQL's server programs are installed, on a throwaway
+PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import ticket_sink
+from tests.support import require_postgres_bin
+from ticket_sink import AgentRow, Store, StoreError
+from ticket_sink.store import alembic_config, to_async_url
+
+T0 = datetime(2025, 3, 30, 0, 59, 59, 123456, tzinfo=UTC)
+PASSWORD = "s3cret-Pa55word"
+POSTGRES_USER = "vigie"
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+# --- a throwaway PostgreSQL cluster -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{POSTGRES_USER}@127.0.0.1:{self.port}/{database}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _run(command: list[str], user: pwd.struct_passwd | None, cwd: Path) -> None:
+    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, **_as(user))
+    if completed.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{completed.stdout}{completed.stderr}")
+
+
+def _as(user: pwd.struct_passwd | None) -> dict[str, Any]:
+    """subprocess arguments that run a program as `user` (None: as ourselves)."""
+    if user is None:
+        return {}
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The user to run PostgreSQL as: initdb and postgres refuse to run as root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    pytest.fail("running as root and neither a 'postgres' nor a 'nobody' user exists")
+
+
+def _wait_until_ready(server: subprocess.Popen[str]) -> threading.Thread:
+    """Block until the server logs that it accepts connections; fail if it exits first.
+
+    Returns the thread that keeps draining the server's log, so a chatty server never
+    blocks on a full pipe.
+    """
+    assert server.stderr is not None
+    log: list[str] = []
+    ready = threading.Event()
+
+    def drain(stream: IO[str]) -> None:
+        for line in stream:
+            log.append(line)
+            if "database system is ready to accept connections" in line:
+                ready.set()
+        ready.set()  # end of log: the server exited
+
+    reader = threading.Thread(target=drain, args=(server.stderr,), daemon=True)
+    reader.start()
+    if not ready.wait(timeout=60) or server.poll() is not None:
+        server.kill()
+        server.wait()
+        pytest.fail("PostgreSQL did not start:\n" + "".join(log))
+    return reader
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    bin_dir = Path(require_postgres_bin())
+    user = _server_user()
+    # Not pytest's tmp_path: that is private to the user running pytest, and the server
+    # may run as another user.
+    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
+    if user is not None:
+        os.chown(root, user.pw_uid, user.pw_gid)
+    data, port = root / "data", _free_port()
+    try:
+        initdb = [str(bin_dir / "initdb"), f"--pgdata={data}", f"--username={POSTGRES_USER}"]
+        _run([*initdb, "--auth=trust", "--encoding=UTF8", "--no-sync"], user, root)
+        # The server is our child, not a pg_ctl daemon, so whatever ends this test run
+        # (even Ctrl-C or a CI timeout signalling the process group) ends it too.
+        # Durability is pointless for a cluster deleted afterwards: fsync=off keeps it fast.
+        # lc_messages=C: the readiness line is matched in English.
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(port),
+            "unix_socket_directories": str(root),
+            "fsync": "off",
+            "lc_messages": "C",
+        }
+        command = [str(bin_dir / "postgres"), "-D", str(data)]
+        command += [
+            argument for key, value in settings.items() for argument in ("-c", f"{key}={value}")
+        ]
+        server = subprocess.Popen(
+            command, cwd=root, stderr=subprocess.PIPE, text=True, errors="replace", **_as(user)
+        )
+        reader = _wait_until_ready(server)
+        try:
+            yield PostgresCluster(port)
+        finally:
+            server.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions, then exits
+            server.wait(timeout=60)
+            reader.join()
+            assert server.stderr is not None
+            server.stderr.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _create_postgres_database(cluster: PostgresCluster) -> str:
+    """URL of a new, empty database, so each test starts from an unmigrated schema."""
+    import asyncpg  # the optional [postgres] dependency, only needed here
+
+    name = f"vigie_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(
+        host="127.0.0.1", port=cluster.port, user=POSTGRES_USER, database="postgres"
+    )
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return cluster.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL, as users write it, for a database no store has opened yet."""
+    if request.param == "sqlite":
+        # A directory that does not exist yet: the store creates it.
+        return f"sqlite:///{tmp_path / 'state' / 'vigie.db'}"
+    return await _create_postgres_database(request.getfixturevalue("postgres_cluster"))
+
+
+# --- helpers that look at the database from outside the store -----------------------------
+
+
+async def _schema_heads(url: str) -> tuple[str, ...]:
+    engine = create_async_engine(to_async_url(url))
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _execute(url: str, statement: str) -> None:
+    engine = create_async_engine(to_async_url(url))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+HEADS = tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+# --- opening and closing ----------------------------------------------------------------------
+
+
+async def test_open_and_close(url: str) -> None:
+    store = Store(url)
+    assert not store.is_open
+
+    await store.open()
+    assert store.is_open
+    assert await store.agents() == []
+
+    await store.close()
+    assert not store.is_open
+    await store.close()  # closing twice is harmless: shutdown paths may overlap
+    with pytest.raises(StoreError, match="is not open"):
+        await store.agents()
+
+
+async def test_context_manager_opens_and_closes(url: str) -> None:
+    async with Store(url) as store:
+        assert store.is_open
+    assert not store.is_open
+
+
+async def test_opening_an_open_store_is_an_error(url: str) -> None:
+    async with Store(url) as store:
+        with pytest.raises(StoreError, match="already open"):
+            await store.open()
+        assert store.is_open
+
+
+async def test_open_migrates_to_head(url: str) -> None:
+    async with Store(url):
+        pass
+    assert HEADS == ("0001",)
+    assert await _schema_heads(url) == HEADS
+
+
+async def test_reopening_keeps_data_and_schema(url: str) -> None:
+    async with Store(url) as store:
+        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+    async with Store(url) as store:
+        assert [agent.id for agent in await store.agents()] == ["agent-1"]
+    assert await _schema_heads(url) == HEADS
+
+
+async def test_stores_opening_one_fresh_database_at_once_all_succeed(url: str) -> None:
+    stores = [Store(url) for _ in range(6)]
+    # return_exceptions: a failed open must not leave the others running past the test.
+    opened = await asyncio.gather(*(store.open() for store in stores), return_exceptions=True)
+    try:
+        assert opened == [None] * len(stores)
+        await asyncio.gather(
+            *(
+                store.register_agent(f"agent-{i}", "host", f"{i}/6", "0.1.0")
+                for i, store in enumerate(stores)
+            )
+        )
+        assert len(await stores[0].agents()) == len(stores)
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+    assert await _schema_heads(url) == HEADS
+
+
+async def test_stores_on_different_databases_open_at_once(url: str, tmp_path: Path) -> None:
+    # Alembic's `context` and `op` are process-wide: interleaved migrations on separate
+    # databases must not run each other's operations.
+    urls = [url, "sqlite://", "sqlite://", f"sqlite:///{tmp_path / 'other.db'}"]
+    stores = [Store(each) for each in urls]
+    opened = await asyncio.gather(*(store.open() for store in stores), return_exceptions=True)
+    try:
+        assert opened == [None] * len(stores)
+        for store in stores:
+            await store.register_agent("agent-1", "host", "0/1", "0.1.0")
+            assert [agent.id for agent in await store.agents()] == ["agent-1"]
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+
+
+async def test_processes_opening_one_fresh_sqlite_file_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    program = (
+        "import asyncio, sys\n"
+        "from ticket_sink import Store\n"
+        "async def main():\n"
+        "    async with Store(sys.argv[1]) as store:\n"
+        "        await store.register_agent(sys.argv[2], 'host', '0/1', '0.1.0')\n"
+        "asyncio.run(main())\n"
+    )
+    # The children import the ticket_sink under test, wherever pytest runs from.
+    environment = {**os.environ, "PYTHONPATH": str(Path(ticket_sink.__file__).parents[1])}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            program,
+            url,
+            f"agent-{i}",
+            stderr=asyncio.subprocess.PIPE,
+            env=environment,
+        )
+        for i in range(3)
+    ]
+    results = await asyncio.gather(*(process.communicate() for process in processes))
+    assert [
+        (process.returncode, stderr)
+        for process, (_, stderr) in zip(processes, results, strict=True)
+    ] == [(0, b"")] * len(processes)
+    async with Store(url) as store:
+        assert sorted(agent.id for agent in await store.agents()) == [
+            f"agent-{i}" for i in range(len(processes))
+        ]
+
+
+async def test_a_schema_newer_than_the_code_is_refused(url: str) -> None:
+    async with Store(url):
+        pass
+    await _execute(url, "UPDATE alembic_version SET version_num = '9999'")
+
+    store = Store(url)
+    with pytest.raises(StoreError, match=r"cannot open store .*revision 9999.*newer vigie"):
+        await store.open()
+    assert not store.is_open
+
+
+async def test_sqlite_file_uses_wal_journal(tmp_path: Path) -> None:
+    path = tmp_path / "vigie.db"
+    async with Store(f"sqlite:///{path}"):
+        pass
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+async def test_agent_lifecycle_with_injected_clock(url: str) -> None:
+    clock = FakeClock()
+    async with Store(url, clock=clock) as store:
+        await store.register_agent("agent-1", "host-a", "0/2", "0.1.0")
+        clock.advance(30)
+        await store.register_agent("agent-2", "host-b", "1/2", "0.1.0")
+        clock.advance(30)
+        await store.heartbeat("agent-1")
+        clock.advance(30)
+        await store.mark_stopped("agent-2")
+        clock.advance(30)
+        await store.mark_stopped("agent-2")  # the first stop time stays
+
+        assert await store.agents() == [
+            AgentRow(
+                id="agent-1",
+                hostname="host-a",
+                shard="0/2",
+                version="0.1.0",
+                started_at=T0,
+                last_seen_at=T0 + timedelta(seconds=60),
+                stopped_at=None,
+            ),
+            AgentRow(
+                id="agent-2",
+                hostname="host-b",
+                shard="1/2",
+                version="0.1.0",
+                started_at=T0 + timedelta(seconds=30),
+                last_seen_at=T0 + timedelta(seconds=120),
+                stopped_at=T0 + timedelta(seconds=90),
+            ),
+        ]
+
+
+async def test_times_come_back_as_utc_whatever_zone_the_clock_uses(url: str) -> None:
+    paris_summer = timezone(timedelta(hours=2))
+    clock = FakeClock(datetime(2025, 6, 1, 12, 0, tzinfo=paris_summer))
+    async with Store(url, clock=clock) as store:
+        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        [agent] = await store.agents()
+    assert agent.started_at == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    assert agent.started_at.utcoffset() == timedelta(0)
+
+
+async def test_a_naive_clock_is_a_bug(url: str) -> None:
+    async with Store(url, clock=lambda: datetime(2025, 1, 1)) as store:
+        with pytest.raises(ValueError, match="naive"):
+            await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+
+
+async def test_registering_an_agent_twice_is_an_error(url: str) -> None:
+    async with Store(url) as store:
+        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        with pytest.raises(StoreError, match="cannot register agent 'agent-1' in store"):
+            await store.register_agent("agent-1", "host-b", "0/1", "0.1.0")
+
+
+@pytest.mark.parametrize("action", ["heartbeat", "mark_stopped"])
+async def test_updating_an_unknown_agent_is_an_error(url: str, action: str) -> None:
+    async with Store(url) as store:
+        with pytest.raises(StoreError, match=r"'ghost'.*no such agent"):
+            await getattr(store, action)("ghost")
+
+
+# --- URLs and errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "used"),
+    [
+        ("sqlite:///var/lib/vigie/vigie.db", "sqlite+aiosqlite:///var/lib/vigie/vigie.db"),
+        ("sqlite+aiosqlite:////abs/vigie.db", "sqlite+aiosqlite:////abs/vigie.db"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+        ("postgresql://u:p@db.example/vigie", "postgresql+asyncpg://u:p@db.example/vigie"),
+        ("postgres://u:p@db.example:6543/vigie", "postgresql+asyncpg://u:p@db.example:6543/vigie"),
+        ("postgresql+asyncpg://u@db.example/vigie", "postgresql+asyncpg://u@db.example/vigie"),
+    ],
+    ids=[
+        "sqlite",
+        "aiosqlite",
+        "sqlite-memory",
+        "sqlite-memory-name",
+        "postgresql",
+        "postgres",
+        "asyncpg",
+    ],
+)
+def test_urls_map_to_the_async_drivers(written: str, used: str) -> None:
+    assert to_async_url(written) == make_url(used)
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (f"mysql://u:{PASSWORD}@db/vigie", r"unsupported store URL mysql://u:\*\*\*@db/vigie"),
+        (f"postgresql+psycopg2://u:{PASSWORD}@db/vigie", "unsupported store URL"),
+        (f"not a url {PASSWORD}", "cannot parse the store URL"),
+    ],
+    ids=["other-database", "sync-driver", "garbage"],
+)
+def test_unusable_urls_are_refused_without_the_password(written: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as caught:
+        Store(written)
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.__cause__ is None or PASSWORD not in str(caught.value.__cause__)
+
+
+async def test_unreachable_postgresql_error_hides_the_password() -> None:
+    url = f"postgresql://vigie:{PASSWORD}@127.0.0.1:{_free_port()}/vigie"
+    store = Store(url)
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    message = str(caught.value)
+    assert message.startswith("cannot open store postgresql://vigie:***@127.0.0.1:")
+    assert PASSWORD not in message
+    assert PASSWORD not in repr(store)
+    assert not store.is_open
+
+
+async def test_missing_postgresql_database_is_a_store_error(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    with pytest.raises(StoreError, match=r'cannot open store .*: database "absent" does not exist'):
+        await Store(postgres_cluster.url("absent")).open()
+
+
+@pytest.mark.parametrize(
+    ("relative_path", "reason"),
+    [
+        ("a-file/vigie.db", "File exists"),
+        ("a-directory", "is a directory"),
+    ],
+    ids=["parent-is-a-file", "path-is-a-directory"],
+)
+async def test_unusable_sqlite_path_is_a_store_error(
+    tmp_path: Path, relative_path: str, reason: str
+) -> None:
+    # Both fail before SQLite is reached, which matters: a failed aiosqlite connect leaves a
+    # worker thread that may raise "Event loop is closed" once the test's loop is gone
+    # (omnilib/aiosqlite#241). Running as root, permissions cannot make a path unusable.
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "a-directory").mkdir()
+    path = tmp_path / relative_path
+    store = Store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match=f"^cannot open store sqlite:///{path}: .*{reason}"):
+        await store.open()
+    assert not store.is_open
+
+
+# --- in-memory SQLite ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+async def test_in_memory_store_lives_as_long_as_it_is_open(url: str) -> None:
+    async with Store(url) as store, Store(url) as other:
+        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        # Concurrent callers share the single connection without tripping over each other.
+        await asyncio.gather(*(store.heartbeat("agent-1") for _ in range(20)), store.agents())
+        assert [agent.id for agent in await store.agents()] == ["agent-1"]
+        assert await other.agents() == []  # each in-memory store is its own database
+
+    async with Store(url) as store:
+        assert await store.agents() == []

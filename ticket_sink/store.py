@@ -1,0 +1,389 @@
+"""The ticket store: opens the database, brings its schema to the newest migration and
+records which agent processes run against it.
+
+SQLite (through aiosqlite) is the embedded default; PostgreSQL (through asyncpg) is for
+several agents sharing one database. The store must never show a database password (every
+URL it prints has the password hidden) and never let a driver's exception escape: callers
+only ever see `StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# How long a SQLite connection waits for another connection's (or process's) write lock.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# asyncpg waits 60 s by default; /readyz should report a dead server sooner than that.
+POSTGRES_CONNECT_TIMEOUT_S = 10.0
+# Held (transaction-scoped) while migrating, so agents starting together against one
+# PostgreSQL database migrate one after the other. Any constant works if all agents agree.
+POSTGRES_MIGRATION_LOCK = 0x7669_6769_6501  # the bytes of "vigie", then 1
+
+# The drivers the store runs on, keyed by what users write in their URL.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+# Execution option asking SQLite for a write lock at BEGIN (see `_begin_sqlite`).
+_SQLITE_WRITE = "vigie_sqlite_write"
+
+
+class StoreError(Exception):
+    """The store could not do what was asked; the message says what, where and why."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_async_url(url: str) -> URL:
+    """`url` with its driver replaced by the async one the store uses.
+
+    Accepts `sqlite:///path`, `postgresql://...` and `postgres://...` as users write them.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # SQLAlchemy's message repeats the text, password included: do not chain it.
+        raise StoreError(
+            "cannot parse the store URL (expected sqlite:///path or postgresql://user@host/db)"
+        ) from None
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise StoreError(
+            f"unsupported store URL {parsed.render_as_string(hide_password=True)}: "
+            "use sqlite:///path or postgresql://user@host/db"
+        )
+    return parsed.set(drivername=driver)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """One agent process, as recorded in the `agents` table (times are UTC)."""
+
+    id: str
+    hostname: str
+    shard: str
+    version: str
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None
+
+
+class _UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out timezone-aware UTC on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        # SQLite drops the offset, so convert first to keep the stored wall time in UTC.
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: stored as UTC, read back naive
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# The store's view of the schema; the migrations in `migrations/versions` create it.
+_metadata = sa.MetaData()
+_agents = sa.Table(
+    "agents",
+    _metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("hostname", sa.Text, nullable=False),
+    sa.Column("shard", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("started_at", _UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", _UTCDateTime, nullable=False),
+    sa.Column("stopped_at", _UTCDateTime, nullable=True),
+)
+
+
+def alembic_config() -> Config:
+    """Alembic configuration for the store's migrations, built in code so it works from
+    an installed wheel (no alembic.ini, no working-directory assumptions)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+class Store:
+    """The database behind the ticket sink. Open it before use, close it at shutdown.
+
+    `url` is checked at once (StoreError if it is not SQLite or PostgreSQL); the database is
+    only reached by `open()`. An in-memory SQLite URL (`sqlite://`) gives a private database
+    that lives until `close()`.
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._url = to_async_url(url)
+        # Messages show the URL the way the user wrote it, minus the password.
+        self._shown_url = make_url(url).render_as_string(hide_password=True)
+        self._clock = clock
+        self._engine: AsyncEngine | None = None
+        # An in-memory SQLite database lives in one connection that every caller shares;
+        # this lock keeps two transactions from interleaving on it.
+        self._memory_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<Store {self._shown_url} {state}>"
+
+    @property
+    def is_open(self) -> bool:
+        return self._engine is not None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect and migrate the schema to the newest revision (a no-op when it is)."""
+        if self._engine is not None:
+            raise StoreError(f"store {self._shown_url} is already open")
+        engine: AsyncEngine | None = None
+        try:
+            with self._translated_errors(f"cannot open store {self._shown_url}"):
+                engine = self._create_engine()
+                async with (
+                    _alembic_turn(),
+                    self._begin(engine, write=True) as connection,
+                ):
+                    await connection.run_sync(_migrate)
+        except BaseException:
+            if engine is not None:
+                await engine.dispose()
+            raise
+        self._engine = engine
+
+    async def close(self) -> None:
+        """Release every connection. Closing a closed store does nothing."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
+        """Record a newly started agent process."""
+        now = self._now()
+        with self._translated_errors(self._agent_action("register", agent_id)):
+            async with self._begin(self._require_open(), write=True) as connection:
+                await connection.execute(
+                    _agents.insert().values(
+                        id=agent_id,
+                        hostname=hostname,
+                        shard=shard,
+                        version=version,
+                        started_at=now,
+                        last_seen_at=now,
+                        stopped_at=None,
+                    )
+                )
+
+    async def heartbeat(self, agent_id: str) -> None:
+        """Record that the agent is still alive."""
+        await self._update_agent(agent_id, "heartbeat", last_seen_at=self._now())
+
+    async def mark_stopped(self, agent_id: str) -> None:
+        """Record that the agent stopped; a second call keeps the first stop time."""
+        now = self._now()
+        await self._update_agent(
+            agent_id,
+            "mark stopped",
+            last_seen_at=now,
+            stopped_at=sa.func.coalesce(_agents.c.stopped_at, sa.literal(now, _UTCDateTime)),
+        )
+
+    async def agents(self) -> list[AgentRow]:
+        """Every agent that ever registered, oldest first."""
+        query = sa.select(_agents).order_by(_agents.c.started_at, _agents.c.id)
+        with self._translated_errors(f"cannot list agents in store {self._shown_url}"):
+            async with self._begin(self._require_open(), write=False) as connection:
+                rows = (await connection.execute(query)).all()
+        return [AgentRow(**row._asdict()) for row in rows]
+
+    async def _update_agent(self, agent_id: str, action: str, **values: Any) -> None:
+        statement = _agents.update().where(_agents.c.id == agent_id).values(**values)
+        with self._translated_errors(self._agent_action(action, agent_id)):
+            async with self._begin(self._require_open(), write=True) as connection:
+                result = await connection.execute(statement)
+        if result.rowcount == 0:
+            raise StoreError(
+                f"{self._agent_action(action, agent_id)}: no such agent (register it first)"
+            )
+
+    def _agent_action(self, action: str, agent_id: str) -> str:
+        return f"cannot {action} agent {agent_id!r} in store {self._shown_url}"
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            # A naive time would be stored as if it were UTC, silently shifted: a bug.
+            raise ValueError(f"the store's clock returned a naive datetime: {now!r}")
+        return now
+
+    def _require_open(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreError(f"store {self._shown_url} is not open")
+        return self._engine
+
+    def _create_engine(self) -> AsyncEngine:
+        url = self._url
+        if url.get_backend_name() == "postgresql":
+            return create_async_engine(
+                url,
+                # A PostgreSQL restart must not leave dead connections in the pool.
+                pool_pre_ping=True,
+                connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S},
+            )
+        if _is_sqlite_memory(url):
+            self._memory_lock = asyncio.Lock()
+            # One shared connection: a second one would see a different, empty database.
+            engine = create_async_engine(url, poolclass=StaticPool)
+        else:
+            assert url.database is not None
+            path = Path(url.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                # SQLite would only say "unable to open database file".
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+            engine = create_async_engine(url)
+        sa.event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        sa.event.listen(engine.sync_engine, "begin", _begin_sqlite)
+        return engine
+
+    @contextlib.asynccontextmanager
+    async def _begin(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a transaction that commits when the block ends."""
+        guard: contextlib.AbstractAsyncContextManager[object] = (
+            self._memory_lock or contextlib.nullcontext()
+        )
+        async with guard, engine.connect() as connection:
+            if write:
+                await connection.execution_options(**{_SQLITE_WRITE: True})
+            async with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
+    def _translated_errors(self, failure: str) -> Iterator[None]:
+        """Turn the foreign errors of a database operation into one `StoreError` whose
+        message is `failure` (what could not be done, and where) and the reason."""
+        try:
+            yield
+        except (SQLAlchemyError, OSError, CommandError, _SchemaError) as exc:
+            raise StoreError(f"{failure}: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: BaseException) -> str:
+        cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        # Drivers do not echo passwords today; this makes sure a future one cannot.
+        password = self._url.password
+        if password:
+            reason = reason.replace(str(password), "***")
+        return reason
+
+
+# Alembic's `context` and `op` are process-wide proxies: two migrations interleaving on one
+# event loop (two stores opening at once, even on different databases) would run each
+# other's operations on the wrong connection. So migrations take turns, one per loop.
+_alembic_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _alembic_turn() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    turn = _alembic_turns.get(loop)
+    if turn is None:
+        turn = _alembic_turns[loop] = asyncio.Lock()
+    return turn
+
+
+class _SchemaError(Exception):
+    """The database's schema is one this version cannot migrate."""
+
+
+def _migrate(connection: Connection) -> None:
+    """Upgrade the schema to head inside the caller's transaction (sync, for run_sync)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_MIGRATION_LOCK}
+        )
+    config = alembic_config()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = sorted(set(current) - known)
+    if unknown:
+        # Alembic would say "can't locate revision"; the likely cause is worth spelling out.
+        raise _SchemaError(
+            f"the database schema is at revision {', '.join(unknown)}, which this version of "
+            "vigie does not know (was it upgraded by a newer vigie?)"
+        )
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _is_sqlite_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # The sqlite3 module's own transaction handling never BEGINs before DDL, so a failed
+    # migration would leave half a schema; `_begin_sqlite` emits BEGIN instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first: switching to WAL itself waits for other connections' locks.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+        # WAL lets the API read while the correlator writes; memory databases keep "memory".
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # A writer takes the write lock at BEGIN (waiting up to busy_timeout): a deferred
+    # transaction that read first and then wants to write fails at once with "database is
+    # locked" when another connection wrote in between, which is how two processes
+    # migrating the same file at once would collide.
+    if connection.get_execution_options().get(_SQLITE_WRITE):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
