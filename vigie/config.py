@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
 from probes._config import Duration, HostPort, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
+from ticket_sink import StoreError
+from ticket_sink.store import to_async_url
 from vigie.secrets import Secret
 
 __all__ = [
@@ -57,6 +59,16 @@ class StoreConfig(StrictModel):
         description="database URL (a secret: it may hold a password): sqlite:///PATH, "
         "or postgresql://USER:PASSWORD@HOST/DB for several agents sharing one store",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, url: SecretStr) -> SecretStr:
+        # Checked here so that `vigie config check` catches it, not the agent's start-up.
+        try:
+            to_async_url(url.get_secret_value())
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
+        return url
 
 
 class SchedulerConfig(StrictModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -37,10 +38,12 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     host, port = split_host_port(listen, default_port=0)
+    # Bind before the application starts, so a taken port fails before the store opens.
+    sock = socket.create_server((host, port), family=_family(host))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=_CONNECTION_GRACE_SECONDS)
+        await runner.setup()
+        site = web.SockSite(runner, sock, shutdown_timeout=_CONNECTION_GRACE_SECONDS)
         await site.start()
         url = _url_of(runner, host)
         log.info("listening", url=url)
@@ -52,7 +55,12 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+        sock.close()
     log.info("stopped")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _url_of(runner: web.AppRunner, host: str) -> str:

@@ -417,13 +417,31 @@ async def test_run_on_a_taken_port_exits_1_with_one_clear_line(
     assert [(entry["event"], entry["listen"]) for entry in errors] == [
         ("cannot_listen", f"127.0.0.1:{port}")
     ]
-    assert "address already in use" in errors[0]["error"]
+    assert "address already in use" in errors[0]["error"].lower()
 
 
-async def test_run_with_an_unsupported_store_exits_1_without_the_password(
+async def test_run_with_an_unsupported_store_is_a_config_error_without_the_password(
     tmp_path: Path, processes: list[asyncio.subprocess.Process]
 ) -> None:
     config = write_config(tmp_path, store_url="mysql://vigie:Pa55w0rd@db.example/vigie")
+    process = await run_vigie(tmp_path, "-c", str(config), "--listen", f"127.0.0.1:{free_port()}")
+    processes.append(process)
+    code, err = await finish(process, START_DEADLINE_SECONDS)
+
+    assert code == 2
+    assert not any("Traceback" in line for line in err)
+    assert not any("Pa55w0rd" in line for line in err)
+    assert [line for line in err if "store.url" in line] == [
+        f"{config}:1: store.url: unsupported store URL mysql://vigie:***@db.example/vigie: "
+        "use sqlite:///path or postgresql://user@host/db"
+    ]
+
+
+async def test_run_with_an_unreachable_store_exits_1_without_the_password(
+    tmp_path: Path, processes: list[asyncio.subprocess.Process]
+) -> None:
+    closed = free_port()
+    config = write_config(tmp_path, store_url=f"postgresql://vigie:Pa55w0rd@127.0.0.1:{closed}/v")
     process = await run_vigie(tmp_path, "-c", str(config), "--listen", f"127.0.0.1:{free_port()}")
     processes.append(process)
     code, err = await finish(process, START_DEADLINE_SECONDS)
@@ -433,7 +451,7 @@ async def test_run_with_an_unsupported_store_exits_1_without_the_password(
     assert not any("Pa55w0rd" in line for line in err)
     errors = [entry for entry in log_events(err) if entry["level"] == "error"]
     assert [entry["event"] for entry in errors] == ["store_unavailable"]
-    assert "unsupported store URL mysql://vigie:***@db.example/vigie" in errors[0]["error"]
+    assert f"vigie:***@127.0.0.1:{closed}" in errors[0]["error"]
 
 
 def test_run_with_an_invalid_config_exits_2(
