@@ -35,6 +35,8 @@ def configure_logging(
     )
     structlog.configure(
         processors=[
+            # Dropping filtered events first keeps per-check debug calls nearly free.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
