@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from probes._base import Check, CheckDefaults, FailureReason, ProbeEnv, Prober, ProbeResult
+from probes._base import (
+    Check,
+    CheckDefaults,
+    FailureReason,
+    ProbeEnv,
+    Prober,
+    ProbeResult,
+    Series,
+)
 from probes._config import TargetBase
 from probes._metrics import ProbeCollector
 from probes._runner import CheckRecord, ResultBook, Runner
@@ -31,6 +39,7 @@ __all__ = [
     "Prober",
     "ResultBook",
     "Runner",
+    "Series",
     "TargetSpec",
 ]
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import httpx
+
 __all__ = [
     "Check",
     "CheckDefaults",
@@ -22,6 +24,7 @@ __all__ = [
     "ProbeEnv",
     "ProbeResult",
     "Prober",
+    "Series",
 ]
 
 
@@ -78,6 +81,20 @@ class CheckDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class Series:
+    """One labelled sample a prober reports, exported as `probe_<kind>_<name>{labels}`.
+
+    Its labels join the check's own (kind, service, target); keep them bounded (a name
+    server, a reason, a certificate serial of a monitored certificate), never free text.
+    Every series of one name must carry the same label names.
+    """
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """What one run of a check found."""
 
@@ -86,6 +103,8 @@ class ProbeResult:
     phases: Mapping[str, float] = field(default_factory=dict)
     # Numeric facts of the prober's own, exported as probe_<kind>_<name> gauges.
     values: Mapping[str, float] = field(default_factory=dict)
+    # Facts that need labels of their own (per name server, per certificate, per reason).
+    series: tuple[Series, ...] = ()
 
     @property
     def success(self) -> bool:
@@ -118,6 +137,9 @@ class ProbeEnv:
 
     # Where a DNS query for a zone goes when no name server is configured: (host, port).
     resolver: tuple[str, int] | None = None
+    # The process's one outbound HTTP client (limits, timeouts, TLS settings set once);
+    # probers that speak HTTP use it and never create their own.
+    http: httpx.AsyncClient | None = None
     monotonic: Callable[[], float] = time.perf_counter
     wall_clock: Callable[[], float] = time.time
 

@@ -53,6 +53,7 @@ class ProbeCollector(Collector):
             labels=[*_LABELS, "reason"],
         )
         values: dict[str, GaugeMetricFamily] = {}
+        extra_names: dict[str, list[str]] = {}  # label names of each prober series family
         for record in self._book:
             result = record.result
             if result is None:
@@ -75,5 +76,17 @@ class ProbeCollector(Collector):
                         metric, f"{name} reported by the {check.kind} prober", labels=_LABELS
                     )
                 family.add_metric(labels, value)
+            for series in result.series:
+                metric = f"probe_{check.kind}_{series.name}"
+                family = values.get(metric)
+                if family is None:
+                    extra_names[metric] = list(series.labels)
+                    family = values[metric] = GaugeMetricFamily(
+                        metric,
+                        f"{series.name} reported by the {check.kind} prober",
+                        labels=[*_LABELS, *extra_names[metric]],
+                    )
+                extra = [series.labels.get(name, "") for name in extra_names[metric]]
+                family.add_metric([*labels, *extra], series.value)
         yield from (success, duration, phases, reason, last_run, runs)
         yield from values.values()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from probes import PROBERS, ProbeEnv, ResultBook, Runner
 from ticket_sink import Store, StoreError
 from vigie import __version__
 from vigie.config import VigieConfig
+from vigie.http import outbound_client
 from vigie.metrics import build_registry
 from vigie.scheduler import Scheduler, in_shard
 
@@ -103,7 +105,8 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         checks = [check for check in config.checks() if in_shard(check.key, shard)]
         for check in checks:
             app[BOOK].register(check)
-        runner = Runner(PROBERS, env, app[BOOK])
+        http = outbound_client()
+        runner = Runner(PROBERS, dataclasses.replace(env, http=http), app[BOOK])
         scheduler = Scheduler(
             checks,
             runner.run,
@@ -123,6 +126,7 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
             except TimeoutError:
                 log.warning("scheduler_stop_slow", grace_seconds=_STOP_GRACE_SECONDS)
             app[SCHEDULER].clear()
+            await http.aclose()
 
     return context
 

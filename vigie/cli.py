@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from probes._config import split_host_port
 from vigie import __version__
 from vigie.config import ConfigError, VigieConfig, load_config
+from vigie.probe_cli import add_probe_commands
 from vigie.scheduler import parse_shard
 
 __all__ = ["main"]
@@ -101,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         "--write-config", metavar="FILE", help="write a vigie configuration watching the lab"
     )
     lab.set_defaults(handler=_lab)
+
+    add_probe_commands(commands)
     return parser
 
 

@@ -11,7 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from structlog.testing import capture_logs
 
-from probes import Check, FailureReason, ProbeCollector, ProbeEnv, ProbeResult, ResultBook, Runner
+from probes import (
+    Check,
+    FailureReason,
+    ProbeCollector,
+    ProbeEnv,
+    ProbeResult,
+    ResultBook,
+    Runner,
+    Series,
+)
 
 OK = ProbeResult(FailureReason.OK)
 SERVFAIL = ProbeResult.failure(FailureReason.SERVFAIL, "SERVFAIL for example.org SOA")
@@ -262,3 +271,24 @@ def test_collector_exports_phases_and_prober_values() -> None:
 def test_empty_book_exports_no_series() -> None:
     families = scrape(ResultBook())
     assert all(samples == [] for samples in families.values())
+
+
+def test_labelled_series_become_families_with_their_own_labels() -> None:
+    book = ResultBook()
+    check = Check(
+        kind="dns_zone", service="sml", target="z.test", params=None, interval=1, timeout=1
+    )
+    series = (
+        Series("serial", {"nameserver": "ns1"}, 7.0),
+        Series("serial", {"nameserver": "ns2"}, 8.0),
+    )
+    book.record(check, ProbeResult(FailureReason.OK, series=series), 0.1, 1.0)
+    registry = CollectorRegistry()
+    registry.register(ProbeCollector(book))
+    samples = {
+        sample.labels["nameserver"]: sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+        if sample.name == "probe_dns_zone_serial"
+    }
+    assert samples == {"ns1": 7.0, "ns2": 8.0}
