@@ -203,10 +203,10 @@ def labels(kind: str, target: str, **extra: str) -> dict[str, str]:
     return {"kind": kind, "service": "sml", "target": target, **extra}
 
 
-Series = dict[frozenset[tuple[str, str]], float]
+SampleMap = dict[frozenset[tuple[str, str]], float]
 
 
-def series(samples: list[Sample]) -> Series:
+def series(samples: list[Sample]) -> SampleMap:
     return {frozenset(sample.labels.items()): sample.value for sample in samples}
 
 
