@@ -55,8 +55,15 @@ class TargetSpec:
 
 TARGETS: dict[str, TargetSpec] = {
     "sml": TargetSpec(SmlTarget, expand_sml, "SML zones: SOA of each name server"),
+    # -- smp --
+    # -- certificates --
+    # -- crl / ocsp --
 }
 
 PROBERS: dict[str, Prober] = {
     "dns_soa": probe_soa,
+    # -- dns --
+    # -- smp --
+    # -- certificates --
+    # -- crl / ocsp --
 }

@@ -47,6 +47,10 @@ class FailureReason(StrEnum):
     TRUNCATED_NO_TCP = "truncated_no_tcp"
     DNS_ERROR = "dns_error"
     INTERNAL_ERROR = "internal_error"
+    # -- SML participant lookups, zone health and sweeps (probes/dns.py) --
+    # -- SMP metadata (probes/smp.py) --
+    # -- certificates and chains (probes/x509.py) --
+    # -- CRLs and OCSP (probes/crl.py, probes/ocsp.py) --
 
 
 @dataclass(frozen=True, slots=True)

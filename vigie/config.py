@@ -125,6 +125,9 @@ class DefaultsConfig(StrictModel):
 
 class TargetsConfig(StrictModel):
     sml: list[SmlTarget] = Field(default_factory=list, description=TARGETS["sml"].description)
+    # -- smp --
+    # -- certificates --
+    # -- crl / ocsp --
 
 
 class VigieConfig(StrictModel):

@@ -108,3 +108,20 @@ def _default(field: FieldInfo) -> str:
 
         return f"`{format_duration(value)}`"
     return f"`{value}`"
+
+
+def write_into(path: str) -> None:
+    """Replace the table between the markers of the Markdown file at `path`."""
+    from pathlib import Path
+
+    document = Path(path)
+    text = document.read_text(encoding="utf-8")
+    start = text.index(BEGIN_MARKER) + len(BEGIN_MARKER)
+    end = text.index(END_MARKER)
+    document.write_text(f"{text[:start]}\n{options_table()}\n{text[end:]}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_into(sys.argv[1] if len(sys.argv) > 1 else "docs/configuration.md")

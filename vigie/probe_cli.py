@@ -50,10 +50,19 @@ def _soa_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     return check
 
 
+# -- sml --
+# -- smp --
+# -- certificates --
+# -- crl / ocsp --
+
 PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
     ProbeCommand(
         "soa", "the SOA of a zone as one name server serves it", _soa_arguments, _soa_check
     ),
+    # -- sml --
+    # -- smp --
+    # -- certificates --
+    # -- crl / ocsp --
 )
 
 
