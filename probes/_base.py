@@ -109,6 +109,9 @@ class ProbeResult:
     values: Mapping[str, float] = field(default_factory=dict)
     # Facts that need labels of their own (per name server, per certificate, per reason).
     series: tuple[Series, ...] = ()
+    # What the check found that other checks build on (SMP URLs from the SML, endpoint
+    # certificates from SMP metadata). Kept with the latest result, never exported.
+    artifacts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -144,6 +147,7 @@ class ProbeEnv:
     # The process's one outbound HTTP client (limits, timeouts, TLS settings set once);
     # probers that speak HTTP use it and never create their own.
     http: httpx.AsyncClient | None = None
+    # -- shared state of prober families (caches), one object per agent --
     monotonic: Callable[[], float] = time.perf_counter
     wall_clock: Callable[[], float] = time.time
 

@@ -1,0 +1,78 @@
+"""Reading certificates from bytes, files and directories (PEM or DER), for every prober.
+
+Pure functions over bytes and paths. Bad input (truncated DER, PEM with garbage, an empty
+file) raises `CertificateParseError` with a short reason that probers turn into a
+`FailureReason`; nothing here fetches anything over the network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryptography import x509
+
+__all__ = [
+    "CERTIFICATE_SUFFIXES",
+    "CertificateParseError",
+    "parse_certificates",
+    "read_certificates",
+]
+
+CERTIFICATE_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
+# Certificates files bigger than this are not certificates (a bundle of 1,000 is ~2 MB).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n(?:.*?\r?\n)??-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+class CertificateParseError(ValueError):
+    """The bytes hold no usable certificate; the message says why in a few words."""
+
+
+def parse_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in `data`: one DER certificate, or any number of PEM blocks."""
+    if not data.strip():
+        raise CertificateParseError("empty")
+    if b"-----BEGIN" in data:
+        blocks = _PEM_BLOCK.findall(data)
+        if not blocks:
+            raise CertificateParseError("PEM without a CERTIFICATE block")
+        try:
+            return [x509.load_pem_x509_certificate(block) for block in blocks]
+        except ValueError as exc:
+            raise CertificateParseError(f"malformed PEM certificate: {exc}") from None
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise CertificateParseError(f"not a DER or PEM certificate: {exc}") from None
+
+
+def read_certificates(path: Path) -> list[x509.Certificate]:
+    """Certificates of a file, or of every certificate file directly inside a directory."""
+    files = sorted(_certificate_files(path)) if path.is_dir() else [path]
+    if not files:
+        raise CertificateParseError(f"no certificate files ({', '.join(CERTIFICATE_SUFFIXES)})")
+    found: list[x509.Certificate] = []
+    for file in files:
+        try:
+            size = file.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise CertificateParseError(f"{file.name}: {size} bytes, too large")
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CertificateParseError(f"{file}: {exc.strerror or exc}") from None
+        try:
+            found.extend(parse_certificates(data))
+        except CertificateParseError as exc:
+            raise CertificateParseError(f"{file.name}: {exc}") from None
+    return found
+
+
+def _certificate_files(directory: Path) -> Iterator[Path]:
+    for entry in directory.iterdir():
+        if entry.is_file() and entry.suffix.lower() in CERTIFICATE_SUFFIXES:
+            yield entry
