@@ -24,7 +24,14 @@ from probes._base import (
 from probes._config import TargetBase
 from probes._metrics import ProbeCollector
 from probes._runner import CheckRecord, ResultBook, Runner
+from probes.crl import CrlTarget, expand_crl, probe_crl
 from probes.dns import SmlTarget, expand_sml, probe_soa
+from probes.dns_participant import probe_participant
+from probes.dns_sweep import probe_sweep
+from probes.dns_zone import probe_zone
+from probes.ocsp import OcspTarget, expand_ocsp, probe_ocsp
+from probes.smp import SmpTarget, expand_smp, probe_smp
+from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 
 __all__ = [
     "PROBERS",
@@ -54,16 +61,39 @@ class TargetSpec:
 
 
 TARGETS: dict[str, TargetSpec] = {
-    "sml": TargetSpec(SmlTarget, expand_sml, "SML zones: SOA of each name server"),
+    "sml": TargetSpec(
+        SmlTarget,
+        expand_sml,
+        "SML zones: SOA per name server, zone health, canary participants, list sweeps",
+    ),
     # -- smp --
+    "smp": TargetSpec(
+        SmpTarget, expand_smp, "SMPs: a participant's ServiceGroup, signed metadata, health"
+    ),
     # -- certificates --
+    "certificates": TargetSpec(
+        CertificateTarget,
+        expand_certificates,
+        "certificates: a TLS endpoint's chain (url) or PEM/DER files (file)",
+    ),
     # -- crl / ocsp --
+    "crl": TargetSpec(
+        CrlTarget, expand_crl, "CRLs: a URL and the CRL distribution points of certificates"
+    ),
+    "ocsp": TargetSpec(OcspTarget, expand_ocsp, "OCSP: a certificate's status from its responder"),
 }
 
 PROBERS: dict[str, Prober] = {
     "dns_soa": probe_soa,
     # -- dns --
+    "dns_zone": probe_zone,
+    "dns_participant": probe_participant,
+    "dns_sweep": probe_sweep,
     # -- smp --
+    "smp": probe_smp,
     # -- certificates --
+    "x509": probe_x509,
     # -- crl / ocsp --
+    "crl": probe_crl,
+    "ocsp": probe_ocsp,
 }

@@ -48,9 +48,53 @@ class FailureReason(StrEnum):
     DNS_ERROR = "dns_error"
     INTERNAL_ERROR = "internal_error"
     # -- SML participant lookups, zone health and sweeps (probes/dns.py) --
+    NO_META_SMP_RECORD = "no_meta_smp_record"  # NAPTRs, but none U + Meta:SMP
+    MALFORMED_RECORD = "malformed_record"  # a NAPTR/CNAME that does not give an SMP
+    WRONG_SMP = "wrong_smp"  # the participant points to another SMP than expected
+    SERIAL_MISMATCH = "serial_mismatch"  # the zone's name servers serve different serials
     # -- SMP metadata (probes/smp.py) --
+    SMP_HTTP_ERROR = "smp_http_error"  # an HTTP status other than 200 and 404
+    SMP_SATURATED = "smp_saturated"  # 429, or 503 with Retry-After: overloaded, not broken
+    SMP_NOT_FOUND = "smp_not_found"  # 404: participant or document type not there
+    SMP_NOT_XML = "smp_not_xml"  # an HTML page, JSON, a non-XML content type
+    SMP_MALFORMED_XML = "smp_malformed_xml"  # not well-formed, a DOCTYPE, not an SMP document
+    SMP_TOO_LARGE = "smp_too_large"  # an answer longer than max_body
+    SMP_REDIRECT_LOOP = "smp_redirect_loop"  # a URL seen twice, or more than max_redirects
+    SMP_BAD_SIGNATURE = "smp_bad_signature"  # unsigned, or the signature does not verify
+    SMP_SIGNER_EXPIRED = "smp_signer_expired"  # the signer is outside its validity period
+    SMP_UNTRUSTED_SIGNER = "smp_untrusted_signer"  # the signer does not chain to the anchors
+    SMP_NO_ENDPOINT = "smp_no_endpoint"  # metadata without an endpoint (or a redirection)
+    SMP_UNHEALTHY = "smp_unhealthy"  # the implementation's health URL says it is not fine
     # -- certificates and chains (probes/x509.py) --
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
+    CERT_MALFORMED = "cert_malformed"
+    CERT_EXPIRED = "cert_expired"
+    CERT_NOT_YET_VALID = "cert_not_yet_valid"
+    CHAIN_UNTRUSTED = "chain_untrusted"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    WEAK_KEY = "weak_key"
+    WEAK_SIGNATURE = "weak_signature"
+    CERT_EXPIRING = "cert_expiring"
     # -- CRLs and OCSP (probes/crl.py, probes/ocsp.py) --
+    CRL_UNREACHABLE = "crl_unreachable"  # timeout, refused, dropped: never read as revoked
+    CRL_HTTP_ERROR = "crl_http_error"  # the distribution point answered non-2xx
+    CRL_TOO_LARGE = "crl_too_large"  # the body passed the size cap (download stopped)
+    CRL_MALFORMED = "crl_malformed"  # neither DER nor PEM, truncated, no nextUpdate
+    CRL_BAD_SIGNATURE = "crl_bad_signature"  # no configured issuer verifies it
+    CRL_NUMBER_DECREASED = "crl_number_decreased"  # an older CRL than one already seen
+    CRL_STALE = "crl_stale"  # outside thisUpdate..nextUpdate
+    CRL_EXPIRING = "crl_expiring"  # nextUpdate within the warning margin
+    CERTIFICATE_REVOKED = "revoked"  # by a verified CRL or OCSP answer (the kind says which)
+    OCSP_UNREACHABLE = "ocsp_unreachable"
+    OCSP_HTTP_ERROR = "ocsp_http_error"
+    OCSP_MALFORMED = "ocsp_malformed"  # not an OCSP response, or too large
+    OCSP_TRY_LATER = "ocsp_try_later"
+    OCSP_UNAUTHORIZED = "ocsp_unauthorized"
+    OCSP_ERROR = "ocsp_error"  # malformedRequest, internalError, sigRequired
+    OCSP_WRONG_CERTIFICATE = "ocsp_wrong_certificate"  # answers for another certificate
+    OCSP_BAD_SIGNATURE = "ocsp_bad_signature"  # neither the issuer nor a delegate it signed
+    OCSP_STALE = "ocsp_stale"  # outside thisUpdate..nextUpdate
+    OCSP_UNKNOWN = "ocsp_unknown"  # the responder does not know the certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +140,9 @@ class Series:
     name: str
     labels: Mapping[str, str]
     value: float
+    # A running total since the agent started (exported as a counter, `_total` appended)
+    # rather than a gauge; every series of one name must agree.
+    counter: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +195,8 @@ class ProbeEnv:
     # probers that speak HTTP use it and never create their own.
     http: httpx.AsyncClient | None = None
     # -- shared state of prober families (caches), one object per agent --
+    # Keyed by family ("crl": probes.crl.CrlCache); each family creates its entry on first use.
+    caches: dict[str, object] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.perf_counter
     wall_clock: Callable[[], float] = time.time
 

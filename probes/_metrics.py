@@ -19,6 +19,12 @@ __all__ = ["ProbeCollector"]
 _LABELS = ["kind", "service", "target"]
 
 
+def metric_name(kind: str, name: str) -> str:
+    """`probe_<kind>_<name>`; a name that already starts with `probe_` is used as it is, so
+    a prober can export a series under blackbox_exporter's name for the same fact."""
+    return name if name.startswith("probe_") else f"probe_{kind}_{name}"
+
+
 class ProbeCollector(Collector):
     def __init__(self, book: ResultBook) -> None:
         self._book = book
@@ -52,7 +58,7 @@ class ProbeCollector(Collector):
             "Runs of the check since the agent started, by how they ended",
             labels=[*_LABELS, "reason"],
         )
-        values: dict[str, GaugeMetricFamily] = {}
+        values: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         extra_names: dict[str, list[str]] = {}  # label names of each prober series family
         for record in self._book:
             result = record.result
@@ -69,7 +75,7 @@ class ProbeCollector(Collector):
             for outcome, count in record.outcomes.items():
                 runs.add_metric([*labels, str(outcome)], float(count))
             for name, value in result.values.items():
-                metric = f"probe_{check.kind}_{name}"
+                metric = metric_name(check.kind, name)
                 family = values.get(metric)
                 if family is None:
                     family = values[metric] = GaugeMetricFamily(
@@ -77,11 +83,12 @@ class ProbeCollector(Collector):
                     )
                 family.add_metric(labels, value)
             for series in result.series:
-                metric = f"probe_{check.kind}_{series.name}"
+                metric = metric_name(check.kind, series.name)
                 family = values.get(metric)
                 if family is None:
                     extra_names[metric] = list(series.labels)
-                    family = values[metric] = GaugeMetricFamily(
+                    family_type = CounterMetricFamily if series.counter else GaugeMetricFamily
+                    family = values[metric] = family_type(
                         metric,
                         f"{series.name} reported by the {check.kind} prober",
                         labels=[*_LABELS, *extra_names[metric]],

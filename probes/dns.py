@@ -1,14 +1,18 @@
-"""DNS probes of SML zones.
+"""DNS probes of SML zones: configuration, check expansion, and the SOA check.
 
-For now: the zone's SOA as each of its name servers (or a resolver) serves it, which proves
-that the zone answers, authoritatively, with a serial. Participant lookups in both naming
-schemes build on the same query path. A target's failure is a `FailureReason`, never an
-exception, and a query never outlives the check's timeout (the runner enforces it).
+An SML target expands into: one `dns_soa` check per listed name server (or one through the
+resolver), one `dns_zone` health check (NS set, AA, serial per name server), one
+`dns_participant` check per canary participant, and one `dns_sweep` check when a
+participant list is configured. The other checks live in `dns_zone.py`,
+`dns_participant.py` and `dns_sweep.py`. A target's failure is a `FailureReason`, never
+an exception, and a query never outlives the check's timeout (the runner enforces it).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Literal
 
 import dns.asyncquery
 import dns.exception
@@ -17,19 +21,96 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
-from probes._config import HostPort, TargetBase, split_host_port
-from probes.naming import NamingScheme
+from probes._config import HostPort, PositiveDuration, StrictModel, TargetBase, split_host_port
+from probes.dns_participant import ParticipantParams
+from probes.dns_servers import ZoneServers
+from probes.dns_sweep import SweepState
+from probes.dns_zone import ZoneParams
+from probes.naming import NamingScheme, ParticipantId
 
-__all__ = ["SmlTarget", "SoaParams", "expand_sml", "probe_soa", "query"]
+__all__ = [
+    "Canary",
+    "SmlTarget",
+    "SoaParams",
+    "SweepConfig",
+    "expand_sml",
+    "probe_soa",
+    "query",
+]
 
 _RCODE_REASONS = {
     dns.rcode.NXDOMAIN: FailureReason.NXDOMAIN,
     dns.rcode.SERVFAIL: FailureReason.SERVFAIL,
     dns.rcode.REFUSED: FailureReason.REFUSED,
 }
+
+
+class Canary(StrictModel):
+    """A participant looked up on its own, with its own series (a few per zone)."""
+
+    id: str = Field(
+        description="participant identifier, SCHEME::VALUE (or a bare value such as an ebCore URN)"
+    )
+    expect_smp: str | None = Field(
+        None,
+        description="the SMP it must point to: a URL (naptr) or a publisher name or SMP ID "
+        "(cname); unset: any SMP",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return str(ParticipantId.parse(value))
+
+
+class SweepConfig(StrictModel):
+    """A participant list checked continuously, a batch at a time, at a bounded rate."""
+
+    file: str | None = Field(
+        None, description="participant list (one identifier per line, or CSV); unset: no sweep"
+    )
+    format: Literal["lines", "csv"] = Field(
+        "lines",
+        description="lines: one identifier per line (# comments); csv: identifier in the "
+        "first column, optional expected SMP in the second",
+    )
+    rate: float = Field(50.0, gt=0, le=100_000, description="most lookups per second")
+    every: PositiveDuration = Field(
+        10.0, description="one batch of lookups runs this often, sending rate x every lookups"
+    )
+    query_timeout: PositiveDuration = Field(
+        2.0, description="time limit of one lookup (a second name server is tried after it)"
+    )
+    cardinality_budget: int = Field(
+        100,
+        ge=0,
+        le=100_000,
+        description="most failing participants exported with their own series; "
+        "the rest are counted",
+    )
+    expect_smp: str | None = Field(
+        None, description="the SMP every participant must point to (a CSV column overrides it)"
+    )
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        # Checked at load so that `vigie config check` finds a missing list.
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError(f"cannot read participant list {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _lookups_fit_a_batch(self) -> SweepConfig:
+        if self.query_timeout >= self.every:
+            raise ValueError(
+                f"query_timeout ({self.query_timeout:g}s) must be shorter than every "
+                f"({self.every:g}s): a batch waits for its last lookups"
+            )
+        return self
 
 
 class SmlTarget(TargetBase):
@@ -45,6 +126,21 @@ class SmlTarget(TargetBase):
         description="name servers to query directly (host or host:port); "
         "empty: ask the agent's resolver",
     )
+    discover_nameservers: bool = Field(
+        True,
+        description="with no nameservers listed, find the zone's own (NS through the "
+        "resolver) for zone health and lookups; false: ask the resolver",
+    )
+    zone_health: bool = Field(
+        True, description="check the NS set, AA and SOA serial of every name server (dns_zone)"
+    )
+    participants: list[Canary] = Field(
+        default_factory=list,
+        description="canary participants, each a dns_participant check with its own series",
+    )
+    sweep: SweepConfig = Field(
+        default_factory=SweepConfig, description="a participant list checked continuously"
+    )
 
     @field_validator("zone")
     @classmethod
@@ -56,6 +152,15 @@ class SmlTarget(TargetBase):
         if name == dns.name.root:
             raise ValueError("the zone cannot be the DNS root")
         return name.to_text(omit_final_dot=True).lower()
+
+    @model_validator(mode="after")
+    def _canaries_once(self) -> SmlTarget:
+        seen: set[str] = set()
+        for canary in self.participants:
+            if canary.id.lower() in seen:
+                raise ValueError(f"participant {canary.id} is listed twice")
+            seen.add(canary.id.lower())
+        return self
 
 
 class SoaParams:
@@ -70,7 +175,7 @@ class SoaParams:
 
 
 def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
-    """One SOA check per configured name server, or one through the resolver."""
+    """The zone's checks: SOA per name server, zone health, canaries, the sweep."""
     timing = target.timing(defaults)
     servers: list[str | None] = list(target.nameservers) or [None]
     for server in servers:
@@ -84,6 +189,39 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
             timeout=timing.timeout,
             retries=timing.retries,
         )
+    # One object per zone, shared by its checks: discovered name servers are cached once.
+    zone_servers = ZoneServers(
+        target.zone,
+        tuple((server, split_host_port(server)) for server in target.nameservers),
+        discover=target.discover_nameservers,
+    )
+
+    def check(kind: str, name: str, params: object) -> Check:
+        return Check(kind, "sml", name, params, timing.interval, timing.timeout, timing.retries)
+
+    if target.zone_health:
+        yield check("dns_zone", target.zone, ZoneParams(target.zone, zone_servers))
+    for canary in target.participants:
+        params = ParticipantParams(
+            target.zone, target.scheme, ParticipantId.parse(canary.id), canary.expect_smp
+        )
+        params.servers = zone_servers
+        yield check("dns_participant", f"{canary.id}@{target.zone}", params)
+    sweep = target.sweep
+    if sweep.file is not None:
+        state = SweepState(
+            zone=target.zone,
+            scheme=target.scheme,
+            servers=zone_servers,
+            file=sweep.file,
+            file_format=sweep.format,
+            rate=sweep.rate,
+            query_timeout=sweep.query_timeout,
+            cardinality_budget=sweep.cardinality_budget,
+            expect_smp=sweep.expect_smp,
+        )
+        # The batch owns its whole interval; the runner's timeout is a backstop.
+        yield Check("dns_sweep", "sml", target.zone, state, sweep.every, sweep.every, 0)
 
 
 async def query(

@@ -17,7 +17,11 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
 from probes._config import Duration, HostPort, PositiveDuration, StrictModel
+from probes.crl import CrlTarget
 from probes.dns import SmlTarget
+from probes.ocsp import OcspTarget
+from probes.smp import SmpTarget
+from probes.x509 import CertificateTarget
 from ticket_sink import StoreError
 from ticket_sink.store import to_async_url
 from vigie.secrets import Secret
@@ -126,8 +130,14 @@ class DefaultsConfig(StrictModel):
 class TargetsConfig(StrictModel):
     sml: list[SmlTarget] = Field(default_factory=list, description=TARGETS["sml"].description)
     # -- smp --
+    smp: list[SmpTarget] = Field(default_factory=list, description=TARGETS["smp"].description)
     # -- certificates --
+    certificates: list[CertificateTarget] = Field(
+        default_factory=list, description=TARGETS["certificates"].description
+    )
     # -- crl / ocsp --
+    crl: list[CrlTarget] = Field(default_factory=list, description=TARGETS["crl"].description)
+    ocsp: list[OcspTarget] = Field(default_factory=list, description=TARGETS["ocsp"].description)
 
 
 class VigieConfig(StrictModel):

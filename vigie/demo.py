@@ -25,6 +25,7 @@ from vigie.app import create_app
 from vigie.config import VigieConfig
 from vigie.lab import FaultKind, Lab, LabSettings
 from vigie.lab.control import control_app
+from vigie.lab.zone import MULTI_NAPTR_PARTICIPANT
 from vigie.logs import configure_logging
 from vigie.serve import serve
 
@@ -76,21 +77,98 @@ def lab_agent_config(lab: Lab, *, store_url: str, listen: str) -> VigieConfig:
 
 def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, Any]:
     """`lab_agent_config` as the plain data of a YAML file."""
+    zone = lab.zone
+    # The scenario's participant faults hit participants 0 and 1: watch them as canaries,
+    # with the SMP each must point to, plus the zone's several-NAPTR fixture.
+    canaries = [
+        {"id": zone.participant(index), "expect_smp": zone.smp_url(zone.smp_index(pid) or 0)}
+        for index in range(min(2, len(zone)))
+        for pid in [zone.participant(index)]
+    ]
+    canaries.append({"id": MULTI_NAPTR_PARTICIPANT, "expect_smp": zone.smp_url(0)})
+    sml: dict[str, Any] = {
+        "zone": zone.origin,
+        "scheme": "naptr",
+        "nameservers": list(lab.nameserver_addresses().values()),
+        "participants": canaries,
+    }
+    listing = _write_participant_list(lab)
+    if listing is not None:
+        sml["sweep"] = {"file": listing, "rate": 50, "every": "10s", "cardinality_budget": 20}
     return {
         "server": {"listen": listen},
         "store": {"url": store_url},
         "defaults": {"interval": "15s", "timeout": "5s"},
         "scheduler": {"initial_spread": "2s"},
         "targets": {
-            "sml": [
-                {
-                    "zone": lab.zone.origin,
-                    "scheme": "naptr",
-                    "nameservers": list(lab.nameserver_addresses().values()),
-                }
-            ]
+            "sml": [sml],
+            "smp": _smp_targets(lab),
+            **_revocation_targets(lab),
+            **_certificate_targets(lab),
         },
     }
+
+
+def _smp_targets(lab: Lab) -> list[dict[str, Any]]:
+    """Two participants of each lab SMP: metadata verified against the lab's root, health."""
+    if lab.settings.workdir is None:  # no root CA file to trust the lab's TLS with
+        return []
+    root = str(lab.settings.workdir / "pki" / "root.pem")
+    health = ("domismp", "phoss")
+    zone = lab.zone
+    return [
+        {
+            "url": lab.smps[smp].url,
+            "participant": zone.participant(index),
+            "document_type": "first",
+            "ca_file": root,
+            "trust_anchors": root,
+            "health": health[smp % len(health)],
+        }
+        for index in range(min(4, len(zone)))
+        for smp in [zone.smp_index(zone.participant(index)) or 0]
+    ]
+
+
+def _revocation_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
+    """The lab PKI's CRLs (from the certificates' distribution points) and OCSP answers."""
+    if lab.settings.workdir is None:  # no certificate files to read
+        return {}
+    pki = lab.settings.workdir / "pki"
+    monitored = [str(pki / f"{name}.pem") for name in ("smp1", "smp2", "ap1", "intermediate")]
+    issuers = [str(pki / "root.pem"), str(pki / "intermediate.pem")]
+    return {
+        "crl": [{"issuer": issuers, "monitored": monitored, "refresh": "10s"}],
+        "ocsp": [
+            {"certificate": str(pki / f"{name}.pem"), "issuer": str(pki / "intermediate.pem")}
+            for name in ("smp1", "ap1")
+        ],
+    }
+
+
+def _certificate_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
+    """The TLS chains of the lab's SMPs and Access Point, validated against its root."""
+    if lab.settings.workdir is None or lab.access_point is None:  # no root CA file
+        return {}
+    root = str(lab.settings.workdir / "pki" / "root.pem")
+    endpoints = {smp.name: smp.url for smp in lab.smps}
+    endpoints[lab.access_point.name] = lab.access_point.url
+    return {
+        "certificates": [
+            {"url": url, "server_name": f"{name}.{lab.zone.origin}", "trust_anchors": root}
+            for name, url in endpoints.items()
+        ]
+    }
+
+
+def _write_participant_list(lab: Lab) -> str | None:
+    """The lab's participants, one per line, in its workdir (for the agent's sweep)."""
+    if lab.settings.workdir is None:
+        return None
+    path = lab.settings.workdir / "participants.txt"
+    if not path.exists():
+        path.write_text("".join(f"{pid}\n" for pid in lab.zone.participant_ids()), "utf-8")
+    return str(path)
 
 
 async def run_scenario(lab: Lab, fault_every: float, steps: tuple[ScenarioStep, ...]) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from probes import PROBERS, Check, CheckDefaults, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes._config import parse_duration
@@ -45,24 +45,224 @@ def _soa_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _soa_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    target = SmlTarget(zone=args.zone, nameservers=[args.server] if args.server else [])
+    servers = [args.server] if args.server else []
+    target = SmlTarget(zone=args.zone, nameservers=servers, zone_health=False)
     (check,) = expand_sml(target, defaults)
     return check
 
 
 # -- sml --
+def _sml_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zone", required=True, help="the SML zone")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--participant", metavar="SCHEME::VALUE", help="one participant")
+    which.add_argument(
+        "--participants", metavar="FILE", help="sweep a list (one identifier a line, or CSV)"
+    )
+    parser.add_argument("--naming", choices=("bdxl", "classic"), default="bdxl")
+    parser.add_argument(
+        "--server", metavar="HOST:PORT", help="name server to ask (default: the zone's own)"
+    )
+    parser.add_argument("--expect-smp", metavar="URL", help="the SMP the participant must use")
+    parser.add_argument("--rate", type=float, default=1000.0, help="sweep lookups per second")
+
+
+def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.dns_sweep import ParticipantList
+    from probes.naming import NamingScheme
+
+    scheme = NamingScheme.NAPTR if args.naming == "bdxl" else NamingScheme.CNAME
+    servers = [args.server] if args.server else []
+    if args.participant is not None:
+        canary = {"id": args.participant, "expect_smp": args.expect_smp}
+        target = SmlTarget(
+            zone=args.zone, scheme=scheme, nameservers=servers, participants=[canary]
+        )
+        return next(c for c in expand_sml(target, defaults) if c.kind == "dns_participant")
+    if not args.rate > 0:
+        raise ValueError("--rate must be more than 0")
+    file_format: Literal["lines", "csv"] = (
+        "csv" if args.participants.endswith(".csv") else "lines"
+    )
+    sweep = {
+        "file": args.participants,
+        "rate": args.rate,
+        "expect_smp": args.expect_smp,
+        "format": file_format,
+    }
+    target = SmlTarget(zone=args.zone, scheme=scheme, nameservers=servers, sweep=sweep)
+    check = next(c for c in expand_sml(target, defaults) if c.kind == "dns_sweep")
+    state = check.params
+    try:
+        state.participants = ParticipantList.load(args.participants, file_format)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {args.participants}: {exc}") from None
+    state.one_pass = True
+    state.progress = _SweepProgress(state)
+    # One pass at the rate, plus room for the last answers.
+    seconds = len(state.participants) / args.rate + 2 * defaults.timeout + 1
+    return dataclasses.replace(check, interval=seconds, timeout=seconds)
+
+
+class _SweepProgress:
+    """A progress bar on a terminal (stderr), then the failing participants (stdout)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self._tty = sys.stderr.isatty()
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // max(1, total)
+        if self._tty and percent != self._shown:
+            self._shown = percent
+            bar = "#" * (percent // 4)
+            sys.stderr.write(f"\r[{bar:<25}] {percent:3d}% {done}/{total}")
+            sys.stderr.flush()
+        if done >= total and self._shown != total + 1:
+            self._shown = total + 1  # the summary once, whoever finishes last
+            if self._tty:
+                sys.stderr.write("\n")
+            self._summary()
+
+    def _summary(self) -> None:
+        state = self._state
+        counts = ", ".join(f"{reason} {count}" for reason, count in state.checked.most_common())
+        print(f"checked {sum(state.checked.values())}: {counts}")
+        for index, reason in list(state.failing.items())[: state.budget]:
+            print(f"  {reason}: {state.participants.ids[index]}")
+        if len(state.failing) > state.budget:
+            print(f"  ... and {len(state.failing) - state.budget} more failing")
+
+
 # -- smp --
+def _smp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="the SMP's base URL")
+    parser.add_argument("--participant", required=True, help="SCHEME::VALUE")
+    parser.add_argument(
+        "--document-type", help="also fetch signed metadata: SCHEME::VALUE, 'first' or 'all'"
+    )
+    parser.add_argument("--ca-file", help="CA certificates for the SMP's TLS (private PKI)")
+    parser.add_argument("--trust-anchors", help="CA certificates the metadata signer must chain to")
+    parser.add_argument(
+        "--no-verify-signature", action="store_true", help="do not verify the metadata signature"
+    )
+    parser.add_argument("--health", choices=("domismp", "phoss", "oxalis"))
+    parser.add_argument("--max-body", type=int, default=2 * 1024 * 1024, help="bytes (2 MiB)")
+
+
+def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.smp import SmpTarget, expand_smp
+
+    target = SmpTarget(
+        url=args.url,
+        participant=args.participant,
+        document_type=args.document_type,
+        ca_file=args.ca_file,
+        trust_anchors=args.trust_anchors,
+        verify_signature=not args.no_verify_signature,
+        health=args.health,
+        max_body=args.max_body,
+    )
+    (check,) = expand_smp(target, defaults)
+    return check
+
+
 # -- certificates --
+def _cert_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="https://HOST:PORT of a TLS endpoint")
+    source.add_argument("--file", help="a PEM or DER file, or a directory of them")
+    parser.add_argument("--server-name", help="SNI and name to match (default: the URL's host)")
+    parser.add_argument("--trust-anchors", help="PEM/DER file or directory of root CAs")
+    parser.add_argument("--warn-before", default="30d", help="cert_expiring margin (30d)")
+    parser.add_argument("--min-rsa-bits", type=int, default=2048, help="weak_key below (2048)")
+
+
+def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.x509 import CertificateTarget, expand_certificates
+
+    target = CertificateTarget(
+        url=args.url,
+        file=args.file,
+        server_name=args.server_name,
+        trust_anchors=args.trust_anchors,
+        warn_before=args.warn_before,
+        min_rsa_bits=args.min_rsa_bits,
+    )
+    (check,) = expand_certificates(target, defaults)
+    return check
+
+
 # -- crl / ocsp --
+def _crl_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="the CRL's http(s) URL")
+    parser.add_argument(
+        "--issuer", action="append", default=[], metavar="PEM",
+        help="CA certificate that signs the CRL (repeatable); without it the signature "
+        "is not checked and no certificate is reported revoked",
+    )  # fmt: skip
+    parser.add_argument(
+        "--monitored", action="append", default=[], metavar="PEM",
+        help="certificate file or directory whose serials must not be listed (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--warn-before", default="6h", help="crl_expiring margin (default 6h)")
+
+
+def _crl_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.crl import CrlTarget, expand_crl
+
+    target = CrlTarget(
+        url=args.url, issuer=args.issuer, monitored=args.monitored, warn_before=args.warn_before
+    )
+    return next(iter(expand_crl(target, defaults)))
+
+
+def _ocsp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cert", required=True, metavar="PEM", help="the certificate to ask about")
+    parser.add_argument("--issuer", required=True, metavar="PEM", help="its issuer's certificate")
+    parser.add_argument("--url", help="the responder (default: the certificate's AIA OCSP URL)")
+    parser.add_argument("--method", choices=("post", "get"), default="post")
+
+
+def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.ocsp import OcspTarget, expand_ocsp
+
+    target = OcspTarget(certificate=args.cert, issuer=args.issuer, url=args.url, method=args.method)
+    (check,) = expand_ocsp(target, defaults)
+    return check
+
 
 PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
     ProbeCommand(
         "soa", "the SOA of a zone as one name server serves it", _soa_arguments, _soa_check
     ),
     # -- sml --
+    ProbeCommand(
+        "sml",
+        "look up SML participants (one, or a whole list) in BDXL or classic naming",
+        _sml_arguments,
+        _sml_check,
+    ),
     # -- smp --
+    ProbeCommand(
+        "smp",
+        "a participant's ServiceGroup and signed metadata on an SMP",
+        _smp_arguments,
+        _smp_check,
+    ),
     # -- certificates --
+    ProbeCommand(
+        "cert",
+        "a TLS endpoint's certificate chain, or certificate files",
+        _cert_arguments,
+        _cert_check,
+    ),
     # -- crl / ocsp --
+    ProbeCommand("crl", "fetch and verify one CRL", _crl_arguments, _crl_check),
+    ProbeCommand(
+        "ocsp", "a certificate's status from its OCSP responder", _ocsp_arguments, _ocsp_check
+    ),
 )
 
 

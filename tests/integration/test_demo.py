@@ -89,7 +89,8 @@ def lab_series(metrics_text: str) -> dict[str, float]:
         sample.labels["target"]: sample.value
         for family in text_string_to_metric_families(metrics_text)
         for sample in family.samples
-        if sample.name == "probe_success"
+        # The name servers' SOA checks; the demo runs zone, participant and sweep checks too.
+        if sample.name == "probe_success" and sample.labels["kind"] == "dns_soa"
     }
 
 
@@ -107,7 +108,8 @@ def test_demo_comes_up_with_metrics_for_the_lab_and_stops_cleanly(
     assert set(lab["nameservers"]) == {"ns1", "ns2"}
     wait_until(lambda: httpx.get(f"{control}/faults").json() != [], "a scenario fault", process)
     probes = httpx.get(f"{agent}/api/v1/probes").json()["items"]
-    assert {item["target"] for item in probes} == set(targets)
+    assert {item["target"] for item in probes if item["kind"] == "dns_soa"} == set(targets)
+    assert {"dns_zone", "dns_participant", "dns_sweep"} <= {item["kind"] for item in probes}
 
     out, err, seconds = stop(process)
     assert process.returncode == 0, err

@@ -42,7 +42,7 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNsd]:
 
 
 def soa_check(server: str) -> Check:
-    target = SmlTarget(zone=ZONE, nameservers=[server])
+    target = SmlTarget(zone=ZONE, nameservers=[server], zone_health=False)
     (check,) = expand_sml(target, CheckDefaults(interval=60, timeout=2))
     return check
 
@@ -54,7 +54,7 @@ async def test_the_soa_probe_reads_nsds_serial(nsd: RunningNsd) -> None:
 
 
 async def test_a_zone_nsd_does_not_serve_is_refused(nsd: RunningNsd) -> None:
-    target = SmlTarget(zone="other.test", nameservers=[f"{nsd.host}:{nsd.port}"])
+    target = SmlTarget(zone="other.test", nameservers=[f"{nsd.host}:{nsd.port}"], zone_health=False)
     (check,) = expand_sml(target, CheckDefaults(interval=60, timeout=2))
     result = await probe_soa(check, ProbeEnv())
     assert result.reason is FailureReason.REFUSED

@@ -165,7 +165,7 @@ async def running_name_server(
 
 
 def soa_check(server: str | None, timeout: float = 2.0) -> Check:
-    target = SmlTarget(zone=ZONE, nameservers=[server] if server else [])
+    target = SmlTarget(zone=ZONE, nameservers=[server] if server else [], zone_health=False)
     (check,) = expand_sml(target, CheckDefaults(interval=60.0, timeout=timeout))
     return check
 
@@ -314,7 +314,8 @@ def test_expand_sml(
 ) -> None:
     # The zone is normalised: lower case, no final dot.
     target = SmlTarget(zone=ZONE.upper() + ".", nameservers=nameservers, timeout="2s")
-    checks = list(expand_sml(target, CheckDefaults(interval=30.0, timeout=5.0, retries=1)))
+    expanded = expand_sml(target, CheckDefaults(interval=30.0, timeout=5.0, retries=1))
+    checks = [check for check in expanded if check.kind == "dns_soa"]
 
     assert [(check.target, check.params.server) for check in checks] == expected
     assert {(c.kind, c.service, c.interval, c.timeout, c.retries) for c in checks} == {

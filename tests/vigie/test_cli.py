@@ -48,7 +48,7 @@ INVALID = [
             f"unknown_keys.yaml:1: servers: {UNKNOWN_KEY}",
             f"unknown_keys.yaml:5: scheduler.max_jitter: {UNKNOWN_KEY}",
             f"unknown_keys.yaml:9: targets.sml[0].nameserver: {UNKNOWN_KEY}",
-            f"unknown_keys.yaml:10: targets.smp: {UNKNOWN_KEY}",
+            f"unknown_keys.yaml:10: targets.smpp: {UNKNOWN_KEY}",
         ],
         id="unknown-keys",
     ),
@@ -103,7 +103,8 @@ INVALID = [
         "unknown_concurrency_kind.yaml",
         [
             "unknown_concurrency_kind.yaml:4: scheduler.concurrency.smtp: "
-            "unknown check kind 'smtp' (known: dns_soa)"
+            "unknown check kind 'smtp' "
+            "(known: crl, dns_participant, dns_soa, dns_sweep, dns_zone, ocsp, smp, x509)"
         ],
         id="unknown-concurrency-kind",
     ),
@@ -143,7 +144,7 @@ def test_config_check_valid_file_prints_a_one_line_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["config", "check", "valid.yaml"]) == 0
-    assert capsys.readouterr() == ("valid.yaml: ok, 3 checks (3 dns_soa)\n", "")
+    assert capsys.readouterr() == ("valid.yaml: ok, 5 checks (3 dns_soa, 2 dns_zone)\n", "")
 
 
 def test_config_check_file_without_targets(
@@ -191,7 +192,7 @@ def test_config_check_entry_points(command: list[str]) -> None:
 
     assert (valid.returncode, valid.stdout, valid.stderr) == (
         0,
-        "valid.yaml: ok, 3 checks (3 dns_soa)\n",
+        "valid.yaml: ok, 5 checks (3 dns_soa, 2 dns_zone)\n",
         "",
     )
     assert invalid.returncode == 2
@@ -283,7 +284,7 @@ def test_schema_rejects_unknown_keys_everywhere(schema: dict[str, Any]) -> None:
         pytest.param("valid.yaml", [], id="valid"),
         pytest.param(
             "unknown_keys.yaml",
-            ["servers", "scheduler.max_jitter", "targets.sml[0].nameserver", "targets.smp"],
+            ["servers", "scheduler.max_jitter", "targets.sml[0].nameserver", "targets.smpp"],
             id="unknown-keys",
         ),
     ],

@@ -32,9 +32,10 @@ def test_minimal_file_works_with_defaults() -> None:
     assert config.store.url.get_secret_value() == "sqlite:///vigie.db"
     assert config.check_defaults() == CheckDefaults(interval=60.0, timeout=10.0, retries=0)
     assert config.scheduler.limit("dns_soa") == 32
-    (check,) = config.checks()
+    check, zone_health = config.checks()
     assert (check.kind, check.service, check.target) == ("dns_soa", "sml", f"{ZONE}@resolver")
     assert (check.interval, check.timeout, check.retries) == (60.0, 10.0, 0)
+    assert (zone_health.kind, zone_health.target) == ("dns_zone", ZONE)
 
 
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"], ids=["empty", "comment", "doc"])
@@ -57,7 +58,9 @@ targets:
 """
     )
 
-    timings = [(c.target, c.interval, c.timeout, c.retries) for c in config.checks()]
+    timings = [
+        (c.target, c.interval, c.timeout, c.retries) for c in config.checks() if c.kind == "dns_soa"
+    ]
     assert timings == [
         (f"{ZONE}@127.0.0.1:5353", 300.0, 3.0, 2),
         (f"{ZONE}@[::1]:53", 300.0, 3.0, 2),
@@ -119,8 +122,8 @@ def test_problems_render_as_file_line_location_message() -> None:
             id="in-a-target",
         ),
         pytest.param(
-            "targets:\n  smp: []\n",
-            [(2, "targets.smp", "unknown key (not a vigie option; check the spelling)")],
+            "targets:\n  smpp: []\n",
+            [(2, "targets.smpp", "unknown key (not a vigie option; check the spelling)")],
             id="unknown-target-section",
         ),
     ],
@@ -246,7 +249,7 @@ def test_intervals_and_timeouts_must_be_positive(
 def test_load_config_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "vigie.yaml"
     path.write_text(f"targets:\n  sml:\n    - zone: {ZONE}\n", encoding="utf-8")
-    assert len(list(load_config(path).checks())) == 1
+    assert len(list(load_config(path).checks())) == 2  # SOA through the resolver, zone health
 
 
 def test_load_config_locates_problems_in_the_file(tmp_path: Path) -> None:
@@ -354,6 +357,6 @@ def test_secret_never_appears_in_repr_or_errors(
 
 
 def test_checks_are_plain_values() -> None:
-    (check,) = parse_config(f"targets: {{sml: [{{zone: {ZONE}, nameservers: [ns1]}}]}}").checks()
+    check, _ = parse_config(f"targets: {{sml: [{{zone: {ZONE}, nameservers: [ns1]}}]}}").checks()
     assert isinstance(check, Check)
     assert check.key == f"dns_soa:{ZONE}@ns1"

@@ -1,0 +1,282 @@
+"""CRL checks: fetch each CRL at most once per refresh interval, verify it, look for serials.
+
+One check per CRL URL (configured, or a CRL distribution point of a monitored
+certificate). A CRL that cannot be fetched, parsed or verified is reported as such and is
+never read as revoked or as good: `revoked` is only ever reported from a CRL that was
+fetched, parsed and whose signature verifies against a configured issuer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from pydantic import BeforeValidator, Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from probes._base import (
+    Check,
+    CheckDefaults,
+    FailureReason,
+    PhaseTimer,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+)
+from probes._config import Duration, PositiveDuration, TargetBase
+from probes.cert_checks import common_name, serial_hex
+from probes.certs import CertificateParseError, read_certificates
+from probes.crl_fetch import MEBIBYTE, CrlCache, Fetched, crl_cache, fetch_crl
+
+__all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "http_url", "judge", "probe_crl"]
+
+# Share of the check's timeout a fetch may take, so that an unreachable CRL is reported as
+# crl_unreachable and not as the runner's generic timeout.
+FETCH_SHARE = 0.8
+
+
+def http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value, flags=re.IGNORECASE):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str | Path) else value
+
+
+PathList = Annotated[list[Path], BeforeValidator(_one_or_many)]
+HttpUrl = Annotated[str, BeforeValidator(http_url)]
+
+
+class CrlTarget(TargetBase):
+    """CRLs to watch: a URL, the CRL distribution points of certificates, or both."""
+
+    url: HttpUrl | None = Field(None, description="a CRL URL to check (http or https)")
+    issuer: PathList = Field(
+        default_factory=list,
+        description="CA certificate files (PEM or DER) whose key signs the CRLs; the one "
+        "named as the CRL's issuer verifies it. Unset: the signature is not checked and "
+        "`revoked` is never reported",
+    )
+    monitored: PathList = Field(
+        default_factory=list,
+        description="certificate files or directories whose serials must not be listed; "
+        "each of their CRL distribution points (http/https) becomes a check too",
+    )
+    warn_before: Duration = Field(
+        6 * 3600.0, description="crl_expiring when nextUpdate is closer than this"
+    )
+    refresh: PositiveDuration = Field(
+        900.0, description="a CRL is fetched at most once per refresh, however many checks use it"
+    )
+    max_size: int = Field(
+        20 * MEBIBYTE, ge=1024, le=2**30, description="largest CRL downloaded, in bytes"
+    )
+    _issuers: tuple[x509.Certificate, ...] = PrivateAttr(())
+    _monitored: tuple[x509.Certificate, ...] = PrivateAttr(())
+
+    @model_validator(mode="after")
+    def _read_certificates(self) -> CrlTarget:
+        problems: list[InitErrorDetails] = []
+
+        def read(name: str, paths: list[Path]) -> tuple[x509.Certificate, ...]:
+            found: list[x509.Certificate] = []
+            for index, path in enumerate(paths):
+                try:
+                    found.extend(read_certificates(path))
+                except CertificateParseError as exc:
+                    error = PydanticCustomError(
+                        "certificate", "{path}: {error}", {"path": str(path), "error": str(exc)}
+                    )
+                    problems.append(InitErrorDetails(type=error, loc=(name, index), input=path))
+            return tuple(found)
+
+        self._issuers = read("issuer", self.issuer)
+        self._monitored = read("monitored", self.monitored)
+        if not problems:
+            if self._monitored and not self._issuers:
+                message = "monitored certificates need an issuer to trust a CRL listing them"
+                problems.append(_problem("issuer", message, self.issuer))
+            elif self.url is None and not self.distribution_points():
+                message = "no url, and no monitored certificate names an http(s) CRL"
+                problems.append(_problem("url", message, self.url))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
+    def distribution_points(self) -> list[str]:
+        """The configured URL, then each distinct http(s) CRL distribution point."""
+        urls = [self.url] if self.url else []
+        for cert in self._monitored:
+            for url in crl_urls(cert):
+                if url not in urls:
+                    urls.append(url)
+        return urls
+
+
+def _problem(name: str, message: str, value: object) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(name, message), loc=(name,), input=value)
+
+
+def crl_urls(cert: x509.Certificate) -> list[str]:
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [
+        name.value
+        for point in points
+        for name in point.full_name or ()
+        if isinstance(name, x509.UniformResourceIdentifier)
+        and name.value.lower().startswith(("http://", "https://"))
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CrlParams:
+    url: str
+    issuers: tuple[x509.Certificate, ...]
+    monitored: tuple[x509.Certificate, ...]
+    warn_before: float
+    refresh: float
+    max_size: int
+
+
+def expand_crl(target: CrlTarget, defaults: CheckDefaults) -> Iterator[Check]:
+    timing = target.timing(defaults)
+    for url in target.distribution_points():
+        params = CrlParams(
+            url, target._issuers, target._monitored,
+            target.warn_before, target.refresh, target.max_size,
+        )  # fmt: skip
+        yield Check("crl", "pki", url, params, timing.interval, timing.timeout, timing.retries)
+
+
+# -- judging ---------------------------------------------------------------------------
+
+
+async def probe_crl(check: Check, env: ProbeEnv) -> ProbeResult:
+    params: CrlParams = check.params
+    timer = PhaseTimer(env.monotonic)
+    cache = crl_cache(env)
+    budget = check.timeout * FETCH_SHARE
+
+    async def fetch() -> Fetched:
+        return await fetch_crl(params.url, env, params.max_size, budget)
+
+    fetched = await cache.get(params.url, params.refresh, env.monotonic(), fetch)
+    timer.lap("fetch")
+    result = judge(fetched, params, env.wall_clock(), cache)
+    timer.lap("verify")
+    return dataclasses.replace(result, phases=timer.phases)
+
+
+def judge(fetched: Fetched, params: CrlParams, now: float, cache: CrlCache) -> ProbeResult:
+    """The verdict on one fetched CRL; `revoked` only from a verified one."""
+    crl = fetched.crl
+    if fetched.reason is not FailureReason.OK or crl is None:
+        return ProbeResult.failure(fetched.reason, fetched.detail)
+    this_update = crl.last_update_utc.timestamp()
+    next_update = crl.next_update_utc.timestamp() if crl.next_update_utc else this_update
+    number = _crl_number(crl)
+    values = {
+        "this_update_timestamp_seconds": this_update,
+        "next_update_timestamp_seconds": next_update,
+        "entries": float(len(fetched.serials)),
+        "size_bytes": float(fetched.size),
+        "fetch_duration_seconds": fetched.duration,
+    }
+    if number is not None:
+        values["number"] = float(number)
+
+    if not params.issuers:  # nothing to trust a listing with: freshness only
+        return _freshness(params, now, values, (), "signature not verified (no issuer)")
+    verified, why = _verify(fetched, crl, params.issuers)
+    if not verified:
+        return ProbeResult(FailureReason.CRL_BAD_SIGNATURE, why, values=values)
+    # Serials are unique per issuer only: a certificate of another CA is not in this CRL.
+    mine = [cert for cert in params.monitored if cert.issuer == crl.issuer]
+    listed_flags = [cert.serial_number in fetched.serials for cert in mine]
+    series = tuple(
+        Series("certificate_revoked", _cert_labels(cert), float(flag))
+        for cert, flag in zip(mine, listed_flags, strict=True)
+    )
+    listed = [cert_name(cert) for cert, flag in zip(mine, listed_flags, strict=True) if flag]
+    if listed:
+        detail = f"listed: {', '.join(listed)}"
+        return ProbeResult(FailureReason.CERTIFICATE_REVOKED, detail, values=values, series=series)
+    if number is not None:
+        previous = fetched.previous_number
+        if previous is not None and number < previous:
+            detail = f"CRL number {number} after {previous}: an older CRL is served"
+            return ProbeResult(
+                FailureReason.CRL_NUMBER_DECREASED, detail, values=values, series=series
+            )
+        cache.note_number(params.url, number)
+    return _freshness(params, now, values, series, "")
+
+
+def _freshness(
+    params: CrlParams,
+    now: float,
+    values: dict[str, float],
+    series: tuple[Series, ...],
+    ok_detail: str,
+) -> ProbeResult:
+    this_update = values["this_update_timestamp_seconds"]
+    next_update = values["next_update_timestamp_seconds"]
+    reason, detail = FailureReason.OK, ok_detail
+    if this_update > now:
+        reason, detail = FailureReason.CRL_STALE, "thisUpdate is in the future"
+    elif next_update <= now:
+        passed = _hours(now - next_update)
+        reason, detail = FailureReason.CRL_STALE, f"nextUpdate passed {passed} ago"
+    elif next_update - now < params.warn_before:
+        left = _hours(next_update - now)
+        reason, detail = FailureReason.CRL_EXPIRING, f"nextUpdate in {left}"
+    return ProbeResult(reason, detail, values=values, series=series)
+
+
+def _verify(
+    fetched: Fetched, crl: x509.CertificateRevocationList, issuers: tuple[x509.Certificate, ...]
+) -> tuple[bool, str]:
+    named = [cert for cert in issuers if cert.subject == crl.issuer]
+    if not named:
+        return False, f"no configured issuer is {crl.issuer.rfc4514_string()}"
+    for cert in named:
+        key = cert.fingerprint(hashes.SHA256())
+        if key not in fetched.verdicts:
+            try:
+                fetched.verdicts[key] = crl.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
+            except (TypeError, ValueError, UnsupportedAlgorithm):
+                fetched.verdicts[key] = False
+        if fetched.verdicts[key]:
+            return True, ""
+    return False, f"the signature does not verify with {crl.issuer.rfc4514_string()}'s key"
+
+
+def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _cert_labels(cert: x509.Certificate) -> dict[str, str]:
+    return {"serial": serial_hex(cert), "cn": common_name(cert)}
+
+
+def cert_name(cert: x509.Certificate) -> str:
+    return common_name(cert) or serial_hex(cert)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f}h"

@@ -1,0 +1,325 @@
+"""SMP documents: hardened XML parsing, ServiceGroup and SignedServiceMetadata contents.
+
+Two formats: Peppol SMP 1.x (BusDox namespaces, the endpoint URL in a WS-Addressing
+`EndpointReference/Address`) and OASIS BDXR SMP 1.0 (one namespace, `EndpointURI`). The
+signature is verified with signxml (enveloped, the signing certificate from KeyInfo), then
+that certificate is judged against the configured trust anchors with `cryptography`.
+
+Pure functions over bytes, certificates and a time: no I/O. Parsing never resolves
+entities, never loads a DTD or anything from the network, and refuses a DOCTYPE outright
+(SMP documents have none; it is how XML bombs and external entities arrive). Problems
+raise `DocumentError` carrying the `FailureReason`, which the prober turns into a result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type hints
+
+# From the submodules: the package's __init__ re-exports without __all__ (mypy --strict).
+from signxml.exceptions import SignXMLException
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from probes._base import FailureReason
+
+__all__ = [
+    "BDXR_NS",
+    "BUSDOX_NS",
+    "DocumentError",
+    "SmpEndpoint",
+    "Verified",
+    "document_types",
+    "endpoints",
+    "parse_xml",
+    "verify_signature",
+]
+
+BUSDOX_NS = "http://busdox.org/serviceMetadata/publishing/1.0/"
+BUSDOX_IDS_NS = "http://busdox.org/transport/identifiers/1.0/"
+WSA_NS = "http://www.w3.org/2005/08/addressing"
+BDXR_NS = "http://docs.oasis-open.org/bdxr/ns/SMP/2016/05"
+DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+_XML_TYPES = frozenset({"text/xml", "application/xml"})
+_MAX_CHAIN_DEPTH = 8
+
+
+class DocumentError(Exception):
+    def __init__(self, reason: FailureReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class SmpEndpoint:
+    """One endpoint published in signed metadata: what the PKI and endpoint checks watch."""
+
+    participant: str  # SCHEME::VALUE
+    document_type: str  # SCHEME::VALUE
+    process: str  # SCHEME::VALUE
+    transport_profile: str
+    url: str
+    certificate_der: bytes  # as published (not parsed here: the PKI checks judge it)
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    document: Any  # the signed element, the signature removed: read endpoints from it only
+    signer: x509.Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    name: str
+    ns: str  # the SMP elements
+    ids_ns: str  # the identifier elements
+
+    def tag(self, local: str) -> str:
+        return f"{{{self.ns}}}{local}"
+
+    def id_tag(self, local: str) -> str:
+        return f"{{{self.ids_ns}}}{local}"
+
+
+_FORMATS = {
+    BUSDOX_NS: _Format("Peppol SMP 1.x", BUSDOX_NS, BUSDOX_IDS_NS),
+    BDXR_NS: _Format("OASIS BDXR SMP 1.0", BDXR_NS, BDXR_NS),
+}
+
+
+def parse_xml(body: bytes, content_type: str | None, expected_root: str) -> Any:
+    """The root element of an SMP document named `expected_root`, in either format."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and media_type not in _XML_TYPES and not media_type.endswith("+xml"):
+        raise DocumentError(FailureReason.SMP_NOT_XML, f"content type {media_type[:60]}")
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].lower()
+    if not start.startswith(b"<") or start.startswith((b"<html", b"<!doctype html")):
+        raise DocumentError(FailureReason.SMP_NOT_XML, f"the body starts with {start[:15]!r}")
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, f"not well-formed: {exc}") from None
+    if root is None:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no root element")
+    if root.getroottree().docinfo.doctype:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "DOCTYPE not allowed")
+    _format_of(root, expected_root)
+    return root
+
+
+def document_types(service_group: Any) -> list[str]:
+    """The document types a ServiceGroup lists (`SCHEME::VALUE`), in its order.
+
+    Taken from each reference's href: the part after `/services/`, percent-decoded. The
+    prober builds its own URLs from them, as an Access Point does, so a ServiceGroup that
+    advertises another host (a common misconfiguration) is not followed there.
+    """
+    form = _format_of(service_group, "ServiceGroup")
+    found = []
+    references = service_group.iterfind(
+        f"{form.tag('ServiceMetadataReferenceCollection')}/{form.tag('ServiceMetadataReference')}"
+    )
+    for reference in references:
+        href = reference.get("href") or ""
+        _, marker, encoded = href.rpartition("/services/")
+        if not marker or not encoded:
+            raise DocumentError(
+                FailureReason.SMP_MALFORMED_XML, f"reference without /services/: {href[:120]!r}"
+            )
+        found.append(unquote(encoded))
+    return found
+
+
+def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:
+    """Every endpoint of a (Signed)ServiceMetadata, for every process it lists."""
+    form = _format_of(signed_metadata, "SignedServiceMetadata")
+    metadata = signed_metadata.find(form.tag("ServiceMetadata"))
+    if metadata is None:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no ServiceMetadata")
+    redirection = metadata.find(form.tag("Redirection"))
+    if redirection is not None:
+        target = (redirection.get("href") or "")[:120]
+        detail = f"redirection to {target} (not followed)"
+        raise DocumentError(FailureReason.SMP_NO_ENDPOINT, detail)
+    information = metadata.find(form.tag("ServiceInformation"))
+    if information is None:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no ServiceInformation")
+    participant = _identifier(information, form, "ParticipantIdentifier")
+    document_type = _identifier(information, form, "DocumentIdentifier")
+    found = []
+    for process in information.iterfind(f"{form.tag('ProcessList')}/{form.tag('Process')}"):
+        process_id = _identifier(process, form, "ProcessIdentifier")
+        for endpoint in process.iterfind(
+            f"{form.tag('ServiceEndpointList')}/{form.tag('Endpoint')}"
+        ):
+            found.append(
+                SmpEndpoint(
+                    participant=participant,
+                    document_type=document_type,
+                    process=process_id,
+                    transport_profile=endpoint.get("transportProfile") or "",
+                    url=_endpoint_url(endpoint, form),
+                    certificate_der=_certificate(endpoint, form),
+                )
+            )
+    if not found:
+        raise DocumentError(FailureReason.SMP_NO_ENDPOINT, f"no endpoint for {document_type}")
+    return found
+
+
+def verify_signature(
+    signed_metadata: Any, anchors: Sequence[x509.Certificate] | None, now: datetime
+) -> Verified:
+    """Check the enveloped signature, then its signer's validity and (with anchors) trust.
+
+    The order makes each reason say one thing: an unsigned or tampered document is
+    `smp_bad_signature`, a signer outside its validity `smp_signer_expired`, a signer that
+    does not chain to the anchors `smp_untrusted_signer`.
+    """
+    signature = signed_metadata.find(f"{{{DSIG_NS}}}Signature")
+    if signature is None:
+        raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, "not signed (no ds:Signature)")
+    certificates = _key_info_certificates(signature)
+    signer = _signer(certificates)
+    if not signer.not_valid_before_utc <= now < signer.not_valid_after_utc:
+        raise DocumentError(
+            FailureReason.SMP_SIGNER_EXPIRED,
+            f"signer {_subject(signer)} is valid {signer.not_valid_before_utc:%Y-%m-%d} "
+            f"to {signer.not_valid_after_utc:%Y-%m-%d}",
+        )
+    config = SignatureConfiguration(location="./", expect_references=1, verification_time=now)
+    try:
+        result = XMLVerifier().verify(signed_metadata, x509_cert=signer, expect_config=config)
+    except SignXMLException as exc:
+        raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, _first_line(exc)) from None
+    assert not isinstance(result, list)  # expect_references=1 gives one result
+    if anchors is not None:
+        others = [certificate for certificate in certificates if certificate is not signer]
+        _check_trust(signer, others, anchors, now)
+    return Verified(result.signed_xml, signer)
+
+
+def _check_trust(
+    signer: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    now: datetime,
+) -> None:
+    # A signing certificate carries no serverAuth/clientAuth usage: only the CAs' rules
+    # apply to the path, and the signer must be allowed to sign.
+    ee_policy = ExtensionPolicy.permit_all()
+    builder = (
+        PolicyBuilder()
+        .store(Store(list(anchors)))
+        .time(now)
+        .max_chain_depth(_MAX_CHAIN_DEPTH)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+    )
+    try:
+        builder.build_client_verifier().verify(signer, intermediates)
+    except (VerificationError, ValueError) as exc:
+        raise DocumentError(
+            FailureReason.SMP_UNTRUSTED_SIGNER,
+            f"signer {_subject(signer)} does not chain to the trust anchors: {exc}",
+        ) from None
+
+
+def _key_info_certificates(signature: Any) -> list[x509.Certificate]:
+    found = []
+    for element in signature.iterfind(
+        f"{{{DSIG_NS}}}KeyInfo/{{{DSIG_NS}}}X509Data/{{{DSIG_NS}}}X509Certificate"
+    ):
+        try:
+            der = base64.b64decode("".join((element.text or "").split()), validate=True)
+            found.append(x509.load_der_x509_certificate(der))
+        except (binascii.Error, ValueError) as exc:
+            raise DocumentError(
+                FailureReason.SMP_BAD_SIGNATURE, f"unreadable KeyInfo certificate: {exc}"
+            ) from None
+    if not found:
+        raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, "no X509Certificate in KeyInfo")
+    return found
+
+
+def _signer(certificates: list[x509.Certificate]) -> x509.Certificate:
+    """The certificate that issued none of the others: the end of the chain KeyInfo holds.
+
+    XMLDSig implies no order among X509Certificate elements; SMPs put the signer first.
+    """
+    issuers = {certificate.issuer for certificate in certificates}
+    for certificate in certificates:
+        if certificate.subject not in issuers or certificate.subject == certificate.issuer:
+            return certificate
+    return certificates[0]
+
+
+def _format_of(root: Any, expected: str) -> _Format:
+    namespace, _, local = str(root.tag).lstrip("{").partition("}")
+    form = _FORMATS.get(namespace)
+    if form is None or local != expected:
+        raise DocumentError(
+            FailureReason.SMP_MALFORMED_XML,
+            f"expected an SMP {expected}, got {str(root.tag)[:120]}",
+        )
+    return form
+
+
+def _identifier(parent: Any, form: _Format, local: str) -> str:
+    element = parent.find(form.id_tag(local))
+    value = "" if element is None else (element.text or "").strip()
+    if not value:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, f"no {local}")
+    scheme = element.get("scheme")
+    return f"{scheme}::{value}" if scheme else value
+
+
+def _endpoint_url(endpoint: Any, form: _Format) -> str:
+    if form.ns == BUSDOX_NS:
+        url = endpoint.findtext(f"{{{WSA_NS}}}EndpointReference/{{{WSA_NS}}}Address")
+    else:
+        url = endpoint.findtext(form.tag("EndpointURI"))
+    if not url or not url.strip():
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "an Endpoint without URL")
+    return str(url).strip()
+
+
+def _certificate(endpoint: Any, form: _Format) -> bytes:
+    text = endpoint.findtext(form.tag("Certificate")) or ""
+    try:
+        der = base64.b64decode("".join(text.split()), validate=True)
+    except binascii.Error:
+        der = b""
+    if not der:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "an Endpoint without Certificate")
+    return der
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string()[:120]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

@@ -1,0 +1,183 @@
+"""Fetching the certificate chain a TLS server presents, without trusting it.
+
+`fetch_chain(host, port, server_name=..., time_limit=...)` connects, completes one TLS
+handshake with verification OFF (the x509 checks validate the chain themselves, against
+the configured trust anchors), and returns every certificate the server sent, leaf
+first, as DER bytes, with the negotiated TLS version and the connect/tls phase timings.
+A server that refuses, stalls or fails the handshake comes back as a `FailureReason` in
+`ChainFetch.reason`; this module never raises for a target's fault and never keeps a
+connection open after it returns.
+
+The handshake runs over memory BIOs on a plain non-blocking socket (`_handshake`):
+lighter than asyncio's SSL transport, and the socket is closed right after, without a
+close_notify round trip. Python exposes the full presented chain publicly only from 3.13
+(`SSLObject.get_unverified_chain`); CPython 3.10-3.12 have the same method on the
+private `_ssl._SSLSocket` behind `SSLObject._sslobj`. `presented_chain` uses the public
+method where it exists and that private one otherwise (a test pins it down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes._base import FailureReason, PhaseTimer
+
+__all__ = ["ChainFetch", "client_context", "fetch_chain", "presented_chain"]
+
+_DER = 2  # _ssl.ENCODING_DER, for the private Certificate.public_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFetch:
+    """What one handshake found: the chain (leaf first, DER), or why there is none."""
+
+    reason: FailureReason
+    detail: str = ""
+    chain: tuple[bytes, ...] = ()
+    tls_version: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def client_context() -> ssl.SSLContext:
+    """A TLS 1.2+ client context that accepts any certificate: we validate afterwards.
+
+    Made once per check (it loads nothing, but building one costs more than a handshake's
+    bookkeeping), and shared by every run of that check.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def presented_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> tuple[bytes, ...]:
+    """Every certificate the peer sent, leaf first, as DER (empty if it sent none)."""
+    public = getattr(ssl_object, "get_unverified_chain", None)
+    if public is not None:  # Python 3.13+: a list of DER bytes
+        return tuple(public() or ())
+    # Python 3.10-3.12: the same call on the private C object returns _ssl.Certificate
+    # objects; public_bytes(ENCODING_DER) gives their DER. Without it, only the leaf.
+    private = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if private is not None:
+        return tuple(cert.public_bytes(_DER) for cert in private() or ())
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return (leaf,) if leaf else ()
+
+
+async def fetch_chain(
+    host: str,
+    port: int,
+    *,
+    server_name: str | None,
+    time_limit: float,
+    context: ssl.SSLContext | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> ChainFetch:
+    """Connect to `host:port`, handshake with SNI `server_name`, return the chain.
+
+    `server_name` None or an IP address sends no SNI (as TLS requires for addresses).
+    The whole fetch lasts at most `time_limit` seconds; a server that accepts the connection
+    but stalls in the handshake ends as `timeout` with the phase it stalled in.
+    """
+    timer = PhaseTimer(monotonic) if monotonic is not None else PhaseTimer()
+    phase = "connect"
+    loop = asyncio.get_running_loop()
+    sock: socket.socket | None = None
+    try:
+        async with asyncio.timeout(time_limit):
+            family, address = await _resolve(loop, host, port)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            timer.lap("connect")
+            phase = "tls"
+            tls = await _handshake(loop, sock, context or client_context(), server_name or host)
+            timer.lap("tls")
+            chain = presented_chain(tls)
+            version = tls.version() or ""
+    except TimeoutError:
+        timer.lap(phase)
+        return _failed(FailureReason.TIMEOUT, f"no answer within {time_limit:g}s ({phase})", timer)
+    except ConnectionRefusedError:
+        timer.lap(phase)
+        return _failed(FailureReason.CONNECTION_REFUSED, f"{host}:{port} refused", timer)
+    except ssl.SSLError as exc:
+        timer.lap(phase)
+        detail = f"TLS handshake failed: {exc.reason or exc.strerror or exc}"
+        return _failed(FailureReason.TLS_HANDSHAKE_FAILED, detail, timer)
+    except (OSError, ValueError) as exc:
+        timer.lap(phase)
+        reason = (
+            FailureReason.TLS_HANDSHAKE_FAILED if phase == "tls" else FailureReason.NETWORK_ERROR
+        )
+        text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return _failed(reason, f"{host}:{port}: {text}", timer)
+    finally:
+        if sock is not None:
+            # No close_notify round trip: nothing of the check outlives it.
+            sock.close()
+    if not chain:
+        return _failed(FailureReason.CERT_MALFORMED, "the server sent no certificate", timer)
+    return ChainFetch(FailureReason.OK, chain=chain, tls_version=version, phases=timer.phases)
+
+
+async def _handshake(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    server_hostname: str,
+) -> ssl.SSLObject:
+    """A client handshake over memory BIOs on a connected non-blocking socket.
+
+    Leaner than asyncio's SSL transport (no protocol state machine, no buffers for a
+    connection we close at once): the handshake is all a certificate check needs.
+    """
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    while True:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pending = outgoing.read()
+            if pending:
+                await loop.sock_sendall(sock, pending)
+            received = await loop.sock_recv(sock, 65536)
+            if not received:
+                raise ConnectionResetError("closed by the server mid-handshake") from None
+            incoming.write(received)
+            continue
+        break
+    # The client's Finished: sent for a well-behaved peer, without waiting for anything.
+    pending = outgoing.read()
+    if pending:
+        with contextlib.suppress(OSError):
+            sock.send(pending)
+    return tls
+
+
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> tuple[int, tuple[Any, ...]]:
+    """(family, address) of `host`; an IP address skips getaddrinfo, which runs in a
+    thread and would cost more than the rest of the connect."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        return family, address
+    if ip.version == 6:
+        return socket.AF_INET6, (str(ip), port, 0, 0)
+    return socket.AF_INET, (str(ip), port)
+
+
+def _failed(reason: FailureReason, detail: str, timer: PhaseTimer) -> ChainFetch:
+    return ChainFetch(reason, detail, phases=timer.phases)

@@ -1,0 +1,373 @@
+"""Certificate checks (kind `x509`): a TLS endpoint's chain, or certificate files.
+
+A target is either `url: https://HOST:PORT` (the chain fetched by `probes.tls_chain`,
+verification off, then judged here) or `file: PATH` (a PEM/DER file or a directory, read
+by `probes.certs`). `probes.cert_checks` gives the verdict against the configured trust
+anchors (never fetched). A target's problem is a `FailureReason`, never an exception.
+
+What other checks build on, in `ProbeResult.artifacts`:
+- `"certificates"`: tuple of `probes.cert_checks.MonitoredCertificate` (certificate,
+  role, source, issuer when known): the CRL and OCSP checks use these.
+- `"chain"`: the certificates as presented or read, leaf first (cryptography objects).
+
+Metrics (names like blackbox_exporter's where they mean the same): the earliest notAfter
+of the presented chain `probe_ssl_earliest_cert_expiry`, of the validated path
+`probe_ssl_last_chain_expiry_timestamp_seconds`, `probe_tls_version_info{version}`, the
+leaf's `probe_x509_leaf_not_after_timestamp_seconds`, per monitored certificate
+`probe_x509_cert_not_after_timestamp_seconds{cn,serial,role}`, and
+`probe_x509_problem{reason}` (1 for each problem found, 0 for the others).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.verification import Store
+from pydantic import Field, field_validator, model_validator
+
+from probes._base import (
+    Check,
+    CheckDefaults,
+    FailureReason,
+    PhaseTimer,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+)
+from probes._config import Duration, TargetBase
+from probes.cert_checks import (
+    SEVERITY,
+    Assessment,
+    CertificatePolicy,
+    assess_certificates,
+    assess_chain,
+    at_time,
+    common_name,
+    serial_hex,
+)
+from probes.certs import CertificateParseError, read_certificates
+from probes.tls_chain import client_context, fetch_chain
+
+__all__ = ["CertificateTarget", "X509Params", "expand_certificates", "probe_x509"]
+
+KIND = "x509"
+# Most certificates a check labels one by one (a directory may hold many): bounded series.
+MAX_LABELLED = 32
+# An unchanged chain is validated again after this long (anchors may expire meanwhile).
+REVALIDATE_AFTER = 3600.0
+
+
+class CertificateTarget(TargetBase):
+    """A TLS endpoint whose chain is checked, or certificate files."""
+
+    url: str | None = Field(
+        None, description="https://HOST:PORT of a TLS endpoint whose chain is checked"
+    )
+    file: Path | None = Field(
+        None, description="a PEM or DER file, or a directory of them, to check instead of a URL"
+    )
+    server_name: str | None = Field(
+        None,
+        description="name sent as SNI and matched against the certificate; unset: the URL's host",
+    )
+    trust_anchors: Path | None = Field(
+        None,
+        description="PEM/DER file or directory of the roots chains must lead to (e.g. the "
+        "eDelivery or Peppol root CAs); unset: no chain validation",
+    )
+    warn_before: Duration = Field(
+        30 * 86400.0, description="a certificate expiring within this long is cert_expiring"
+    )
+    min_rsa_bits: int = Field(
+        2048, ge=512, le=16384, description="RSA keys shorter than this are weak_key"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _host_port(value)
+        return value
+
+    @field_validator("trust_anchors")
+    @classmethod
+    def _anchors_readable(cls, value: Path | None) -> Path | None:
+        # Checked at load so `vigie config check` reports it; a later change of the file
+        # is a run's cert_malformed, not a crash.
+        if value is not None:
+            try:
+                read_certificates(value)
+            except CertificateParseError as exc:
+                raise ValueError(f"trust anchors: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CertificateTarget:
+        if (self.url is None) == (self.file is None):
+            raise ValueError("set exactly one of url and file")
+        if self.server_name is not None and self.url is None:
+            raise ValueError("server_name applies to a url only")
+        return self
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"expected https://HOST[:PORT], got {url!r}")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise ValueError(f"invalid port in {url!r}") from None
+    return parts.hostname, port
+
+
+class _Anchors:
+    """Trust anchors read from disk, re-read only when the file changes."""
+
+    __slots__ = ("_key", "_path", "certificates", "error", "store")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._key: tuple[int, int] | None = None
+        self.certificates: list[x509.Certificate] = []
+        self.store: Store | None = None
+        self.error = ""
+
+    def refresh(self) -> None:
+        try:
+            info = os.stat(self._path)
+        except OSError as exc:
+            self._key, self.store, self.error = None, None, f"trust anchors: {exc.strerror}"
+            return
+        key = (info.st_mtime_ns, info.st_size)
+        if key == self._key:
+            return
+        self._key = key
+        try:
+            self.certificates = read_certificates(self._path)
+            self.store, self.error = Store(self.certificates), ""
+        except (CertificateParseError, ValueError) as exc:
+            self.store, self.error = None, f"trust anchors: {exc}"
+
+
+class X509Params:
+    """What a certificate check needs at run time, prepared once per check."""
+
+    __slots__ = (
+        "address",
+        "anchors",
+        "context",
+        "file",
+        "hostname",
+        "memo",
+        "policy",
+        "source",
+    )
+
+    def __init__(self, target: CertificateTarget) -> None:
+        self.source = target.url or str(target.file or "")
+        self.address = _host_port(target.url) if target.url else None
+        self.hostname = target.server_name or (self.address[0] if self.address else None)
+        self.file = target.file
+        self.anchors = _Anchors(target.trust_anchors) if target.trust_anchors else None
+        self.policy = CertificatePolicy(
+            warn_before=timedelta(seconds=target.warn_before), min_rsa_bits=target.min_rsa_bits
+        )
+        self.context: ssl.SSLContext | None = client_context() if self.address else None
+        self.memo: _Memo | None = None
+
+
+class _Memo:
+    """The last chain a server presented and its verdict, reused while the server keeps
+    presenting the same bytes: parsing and path validation cost more than the handshake,
+    and only the validity windows move with the clock (`cert_checks.at_time`)."""
+
+    __slots__ = ("assessment", "chain", "facts", "store", "until")
+
+    def __init__(
+        self,
+        chain: tuple[bytes, ...],
+        store: Store | None,
+        facts: _Facts,
+        assessment: Assessment,
+        until: float,
+    ) -> None:
+        self.chain, self.store, self.facts = chain, store, facts
+        self.assessment, self.until = assessment, until
+
+    def get(self, chain: tuple[bytes, ...], store: Store | None, wall: float) -> Assessment | None:
+        if chain == self.chain and store is self.store and wall < self.until:
+            return self.assessment
+        return None
+
+
+def expand_certificates(target: CertificateTarget, defaults: CheckDefaults) -> Iterator[Check]:
+    timing = target.timing(defaults)
+    params = X509Params(target)
+    yield Check(
+        kind=KIND,
+        service="tls" if target.url else "certificates",
+        target=params.source,
+        params=params,
+        interval=timing.interval,
+        timeout=timing.timeout,
+        retries=timing.retries,
+    )
+
+
+async def probe_x509(check: Check, env: ProbeEnv) -> ProbeResult:
+    params: X509Params = check.params
+    if params.address is not None:
+        return await _probe_endpoint(params, params.address, check.timeout, env)
+    return _probe_files(params, env)
+
+
+async def _probe_endpoint(
+    params: X509Params, address: tuple[str, int], time_limit: float, env: ProbeEnv
+) -> ProbeResult:
+    fetched = await fetch_chain(
+        *address,
+        server_name=params.hostname,
+        time_limit=time_limit * 0.95,  # ours, naming the phase, before the runner's
+        context=params.context,
+        monotonic=env.monotonic,
+    )
+    timer = PhaseTimer(env.monotonic)  # fetch_chain timed connect and tls itself
+    timer.phases.update(fetched.phases)
+    if fetched.reason is not FailureReason.OK:
+        return ProbeResult.failure(fetched.reason, fetched.detail, phases=timer.phases)
+    version = fetched.tls_version
+    store, problem = _trust(params)
+    if problem:
+        return ProbeResult.failure(FailureReason.CERT_MALFORMED, problem, phases=timer.phases)
+    wall = env.wall_clock()
+    now = datetime.fromtimestamp(wall, UTC)
+    memo = params.memo
+    cached = memo.get(fetched.chain, store, wall) if memo is not None else None
+    if memo is not None and cached is not None:
+        assessment, facts = at_time(cached, now, params.policy), memo.facts
+    else:
+        try:
+            found = [x509.load_der_x509_certificate(der) for der in fetched.chain]
+        except ValueError as exc:
+            detail = f"the server sent an unparsable certificate: {exc}"
+            return ProbeResult.failure(FailureReason.CERT_MALFORMED, detail, phases=timer.phases)
+        assessment = assess_chain(
+            found,
+            trust=store,
+            hostname=params.hostname,
+            now=now,
+            policy=params.policy,
+            source=params.source,
+        )
+        facts = _Facts(assessment, found)
+        params.memo = _Memo(fetched.chain, store, facts, assessment, wall + REVALIDATE_AFTER)
+    timer.lap("validate")
+    return _result(assessment, facts, version, timer.phases, now, validated=store is not None)
+
+
+def _probe_files(params: X509Params, env: ProbeEnv) -> ProbeResult:
+    timer = PhaseTimer(env.monotonic)
+    assert params.file is not None
+    try:
+        found = read_certificates(params.file)
+    except CertificateParseError as exc:
+        timer.lap("read")
+        return ProbeResult.failure(FailureReason.CERT_MALFORMED, str(exc), phases=timer.phases)
+    timer.lap("read")
+    store, problem = _trust(params)
+    if problem:
+        return ProbeResult.failure(FailureReason.CERT_MALFORMED, problem, phases=timer.phases)
+    now = datetime.fromtimestamp(env.wall_clock(), UTC)
+    assessment = assess_certificates(
+        found, trust=store, now=now, policy=params.policy, source=params.source
+    )
+    timer.lap("validate")
+    facts = _Facts(assessment, found)
+    return _result(assessment, facts, "", timer.phases, now, validated=store is not None)
+
+
+def _trust(params: X509Params) -> tuple[Store | None, str]:
+    """The anchors' store (None when none are configured), or why they cannot be used."""
+    if params.anchors is None:
+        return None, ""
+    params.anchors.refresh()
+    return params.anchors.store, params.anchors.error
+
+
+class _Facts:
+    """What a result says about a chain that does not move with the clock, built once
+    per chain (labels and timestamps of every certificate)."""
+
+    __slots__ = ("artifacts", "certificate_series", "leaf_name", "values")
+
+    def __init__(self, assessment: Assessment, found: list[x509.Certificate]) -> None:
+        leaf = found[0]
+        self.leaf_name = common_name(leaf) or serial_hex(leaf)
+        earliest = min(c.not_valid_after_utc for c in found)
+        self.values: dict[str, float] = {
+            "probe_ssl_earliest_cert_expiry": earliest.timestamp(),
+            "leaf_not_after_timestamp_seconds": leaf.not_valid_after_utc.timestamp(),
+            "chain_certificates": float(len(found)),
+        }
+        if assessment.validated_chain:
+            path_end = min(c.not_valid_after_utc for c in assessment.validated_chain)
+            self.values["probe_ssl_last_chain_expiry_timestamp_seconds"] = path_end.timestamp()
+        self.certificate_series = tuple(
+            Series(
+                "cert_not_after_timestamp_seconds",
+                {
+                    "cn": common_name(monitored.certificate),
+                    "serial": serial_hex(monitored.certificate),
+                    "role": monitored.role,
+                },
+                monitored.certificate.not_valid_after_utc.timestamp(),
+            )
+            for monitored in assessment.certificates[:MAX_LABELLED]
+        )
+        self.artifacts = {"certificates": assessment.certificates, "chain": tuple(found)}
+
+
+def _result(
+    assessment: Assessment,
+    facts: _Facts,
+    tls_version: str,
+    phases: dict[str, float],
+    now: datetime,
+    *,
+    validated: bool,
+) -> ProbeResult:
+    series: list[Series] = []
+    if tls_version:
+        series.append(Series("probe_tls_version_info", {"version": tls_version}, 1.0))
+    series.extend(facts.certificate_series)
+    found_reasons = assessment.reasons()
+    checked = SEVERITY if validated else _CHECKED_WITHOUT_ANCHORS
+    series.extend(
+        Series("problem", {"reason": str(reason)}, 1.0 if reason in found_reasons else 0.0)
+        for reason in checked
+    )
+    if assessment.detail:
+        detail = assessment.detail
+    else:
+        days = (facts.values["leaf_not_after_timestamp_seconds"] - now.timestamp()) // 86400
+        count = int(facts.values["chain_certificates"])
+        detail = f"{facts.leaf_name} expires in {days:.0f} days; {count} certificate(s)"
+    return ProbeResult(
+        assessment.reason,
+        detail,
+        phases=phases,
+        values=facts.values,
+        series=tuple(series),
+        artifacts=facts.artifacts,
+    )
+
+
+_CHECKED_WITHOUT_ANCHORS = tuple(r for r in SEVERITY if r is not FailureReason.CHAIN_UNTRUSTED)
