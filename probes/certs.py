@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 from cryptography import x509
+from pydantic import AfterValidator
 
 __all__ = [
     "CERTIFICATE_SUFFIXES",
     "CertificateParseError",
+    "CertificatesPath",
     "parse_certificates",
     "read_certificates",
 ]
@@ -76,3 +79,17 @@ def _certificate_files(directory: Path) -> Iterator[Path]:
     for entry in directory.iterdir():
         if entry.is_file() and entry.suffix.lower() in CERTIFICATE_SUFFIXES:
             yield entry
+
+
+def _readable_certificates(path: Path) -> Path:
+    # Read at load so `vigie config check` reports it; a later change of the file is a
+    # run's failure reason, not a crash.
+    try:
+        read_certificates(path)
+    except CertificateParseError as exc:
+        raise ValueError(str(exc)) from None
+    return path
+
+
+# A configuration value naming a certificate file or directory that must be readable.
+CertificatesPath = Annotated[Path, AfterValidator(_readable_certificates)]

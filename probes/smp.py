@@ -36,7 +36,7 @@ from probes._base import (
     Series,
 )
 from probes._config import TargetBase
-from probes.certs import CertificateParseError, read_certificates
+from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.naming import ParticipantId
 from probes.smp_document import (
     DocumentError,
@@ -101,12 +101,12 @@ class SmpTarget(TargetBase):
         description="verify the metadata's XMLDSig signature and its signer's validity "
         "(and chain, with trust_anchors)",
     )
-    trust_anchors: Path | None = Field(
+    trust_anchors: CertificatesPath | None = Field(
         None,
         description="file or directory of CA certificates (PEM or DER) the metadata "
         "signer must chain to; unset: the signer's chain is not checked",
     )
-    ca_file: Path | None = Field(
+    ca_file: CertificatesPath | None = Field(
         None,
         description="file or directory of CA certificates to verify the SMP's TLS "
         "certificate with, for a private PKI; unset: the system's trusted roots",
@@ -153,16 +153,6 @@ class SmpTarget(TargetBase):
         if not separator or not scheme or not identifier:
             raise ValueError(f"{value!r}: expected SCHEME::VALUE, 'first' or 'all'")
         return value.strip()
-
-    @field_validator("trust_anchors", "ca_file")
-    @classmethod
-    def _certificates_readable(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            try:
-                read_certificates(value)
-            except CertificateParseError as exc:
-                raise ValueError(f"{value}: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _anchors_need_verification(self) -> SmpTarget:

@@ -51,7 +51,7 @@ from probes.cert_checks import (
     common_name,
     serial_hex,
 )
-from probes.certs import CertificateParseError, read_certificates
+from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.tls_chain import client_context, fetch_chain
 
 __all__ = ["CertificateTarget", "X509Params", "expand_certificates", "probe_x509"]
@@ -76,7 +76,7 @@ class CertificateTarget(TargetBase):
         None,
         description="name sent as SNI and matched against the certificate; unset: the URL's host",
     )
-    trust_anchors: Path | None = Field(
+    trust_anchors: CertificatesPath | None = Field(
         None,
         description="PEM/DER file or directory of the roots chains must lead to (e.g. the "
         "eDelivery or Peppol root CAs); unset: no chain validation",
@@ -94,18 +94,6 @@ class CertificateTarget(TargetBase):
         if value is None:
             return None
         _host_port(value)
-        return value
-
-    @field_validator("trust_anchors")
-    @classmethod
-    def _anchors_readable(cls, value: Path | None) -> Path | None:
-        # Checked at load so `vigie config check` reports it; a later change of the file
-        # is a run's cert_malformed, not a crash.
-        if value is not None:
-            try:
-                read_certificates(value)
-            except CertificateParseError as exc:
-                raise ValueError(f"trust anchors: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 import yaml
 
+from probes import PROBERS
 from vigie.cli import main
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -103,8 +104,7 @@ INVALID = [
         "unknown_concurrency_kind.yaml",
         [
             "unknown_concurrency_kind.yaml:4: scheduler.concurrency.smtp: "
-            "unknown check kind 'smtp' "
-            "(known: crl, dns_participant, dns_soa, dns_sweep, dns_zone, ocsp, smp, x509)"
+            f"unknown check kind 'smtp' (known: {', '.join(sorted(PROBERS))})"
         ],
         id="unknown-concurrency-kind",
     ),
