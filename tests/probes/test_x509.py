@@ -225,8 +225,8 @@ async def test_metrics_use_blackbox_names_where_they_mean_the_same(
                      id="tiny-rsa-policy"),
         pytest.param("{file: /x, warn_before: soon}", "invalid duration", id="bad-duration"),
         pytest.param("{file: /x, verify: false}", "unknown key", id="unknown-key"),
-        pytest.param("{file: /x, trust_anchors: /nonexistent/roots.pem}", "roots.pem: No such file or directory",
-                     id="unreadable-anchors"),
+        pytest.param("{file: /x, trust_anchors: /nonexistent/roots.pem}",
+                     "roots.pem: No such file or directory", id="unreadable-anchors"),
     ],
 )  # fmt: skip
 def test_config_errors_name_the_entry(entry: str, message: str) -> None:

@@ -184,14 +184,17 @@ async def test_failing_target_shows_its_reason(tmp_path: Path) -> None:
 async def test_agent_runs_only_its_shard(tmp_path: Path, name_server: FakeNameServer) -> None:
     key = f"dns_soa:{target_of(name_server)}"
     other = (1, 2) if in_shard(key, (0, 2)) else (0, 2)
-    app = create_app(config_for(tmp_path, name_server), shard=other)
+    config = config_for(tmp_path, name_server)
+    app = create_app(config, shard=other)
     async with TestClient(TestServer(app)) as client:
         families = await scrape(client)
         (scheduler,) = app[SCHEDULER]
-        assert scheduler.checks == []
+        keys = [check.key for check in scheduler.checks]
 
+    assert key not in keys
+    assert keys == [check.key for check in config.checks() if in_shard(check.key, other)]
     assert value(families, "vigie_shard", index=str(other[0]), count="2") == 1.0
-    assert families["probe_success"] == []
+    assert not any(sample.labels["kind"] == "dns_soa" for sample in families["probe_success"])
 
 
 async def test_agent_is_registered_then_marked_stopped(
