@@ -1,0 +1,153 @@
+"""Business calendars: hand-computed cases (weekends, Belgian holidays, DST) and the laws
+that SLA arithmetic relies on."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, belgian_calendar
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+BE = belgian_calendar([2026, 2027])
+H = timedelta(hours=1)
+
+
+def bx(month: int, day: int, hour: int = 0, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS)
+
+
+def test_belgian_holidays_are_known() -> None:
+    for day in (date(2026, 7, 21), date(2026, 11, 11), date(2026, 12, 25), date(2027, 1, 1)):
+        assert day in BE.holidays
+        assert not BE.is_business_day(day)
+    assert BE.is_business_day(date(2026, 11, 20))  # a Friday
+    assert not BE.is_business_day(date(2026, 11, 21))  # a Saturday
+
+
+ADD_CASES = [
+    pytest.param(bx(11, 20, 17, 30), H, bx(11, 23, 8, 30), id="friday-evening-to-monday"),
+    pytest.param(bx(11, 20, 19), H, bx(11, 23, 9), id="outside-hours-starts-next-opening"),
+    pytest.param(bx(11, 10, 17), H, bx(11, 10, 18), id="ends-exactly-at-closing"),
+    pytest.param(bx(11, 10, 17), 2 * H, bx(11, 12, 9), id="armistice-day-skipped"),
+    pytest.param(bx(7, 20, 17), 2 * H, bx(7, 22, 9), id="national-day-skipped"),
+    pytest.param(bx(12, 24, 17), 2 * H, bx(12, 28, 9), id="christmas-and-weekend-skipped"),
+    pytest.param(bx(11, 10, 16), 30 * H, bx(11, 16, 16), id="three-business-days"),
+    pytest.param(bx(3, 27, 17), 2 * H, bx(3, 30, 9), id="over-spring-dst-weekend"),
+    pytest.param(bx(10, 23, 17), 2 * H, bx(10, 26, 9), id="over-autumn-dst-weekend"),
+    pytest.param(bx(11, 21, 12), timedelta(0), bx(11, 21, 12), id="zero-stays-put"),
+]
+
+
+@pytest.mark.parametrize(("start", "duration", "expected"), ADD_CASES)
+def test_add_business_time(start: datetime, duration: timedelta, expected: datetime) -> None:
+    result = BE.add_business_time(start, duration)
+    assert result == expected
+    assert result.utcoffset() == expected.utcoffset()  # in Brussels time, DST included
+
+
+BETWEEN_CASES = [
+    pytest.param(bx(11, 20, 17), bx(11, 23, 9), 2 * H, id="over-a-weekend"),
+    pytest.param(bx(11, 10, 12), bx(11, 12, 12), 10 * H, id="over-armistice-day"),
+    pytest.param(bx(3, 27, 12), bx(3, 30, 12), 10 * H, id="over-spring-dst"),
+    pytest.param(bx(10, 23, 12), bx(10, 26, 12), 10 * H, id="over-autumn-dst"),
+    pytest.param(bx(11, 23, 12), bx(11, 23, 11), timedelta(0), id="end-before-start"),
+    pytest.param(bx(11, 21, 0), bx(11, 22, 23), timedelta(0), id="a-weekend"),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), BETWEEN_CASES)
+def test_business_time_between(start: datetime, end: datetime, expected: timedelta) -> None:
+    assert BE.business_time_between(start, end) == expected
+
+
+def test_windows_across_dst_nights_have_their_real_length() -> None:
+    # Open on Sundays 00:00-06:00 local time: 5 real hours in March, 7 in October.
+    night = BusinessCalendar(BRUSSELS, {6: ((time(0), time(6)),)})
+    assert night.business_time_between(bx(3, 28), bx(3, 30)) == 5 * H
+    assert night.business_time_between(bx(10, 24), bx(10, 26)) == 7 * H
+    assert night.add_business_time(bx(3, 29), 3 * H) == bx(3, 29, 4)  # 01:00 CET + 2 h
+    # 00:00 summer time is 22:00 UTC; three hours later it is 01:00 UTC, the second 02:00.
+    later = night.add_business_time(bx(10, 25), 3 * H)
+    # (== between zones is always False for the repeated hour, PEP 495: compare in UTC.)
+    assert later.astimezone(UTC) == datetime(2026, 10, 25, 1, tzinfo=UTC)
+    assert (later.hour, later.fold) == (2, 1)
+
+
+DAYS_CASES = [
+    pytest.param(bx(11, 20, 11), 1, bx(11, 23, 11), id="friday-plus-one"),
+    pytest.param(bx(11, 21, 10), 1, bx(11, 23, 10), id="saturday-plus-one"),
+    pytest.param(bx(11, 10, 14), 1, bx(11, 12, 14), id="over-armistice-day"),
+    pytest.param(bx(11, 24, 11), 5, bx(12, 1, 11), id="five-days"),
+    pytest.param(bx(10, 23, 10), 1, bx(10, 26, 10), id="over-autumn-dst"),
+    pytest.param(bx(11, 20, 11), 0, bx(11, 20, 11), id="zero"),
+]
+
+
+@pytest.mark.parametrize(("start", "days", "expected"), DAYS_CASES)
+def test_add_business_days(start: datetime, days: int, expected: datetime) -> None:
+    result = BE.add_business_days(start, days)
+    assert result == expected
+    assert result.utcoffset() == expected.utcoffset()
+
+
+def test_always_open_counts_real_time_across_dst() -> None:
+    always = AlwaysOpen(BRUSSELS)
+    # 23:00 CET is 22:00 UTC; four hours later it is 02:00 UTC, 04:00 summer time.
+    assert always.add_business_time(bx(3, 28, 23), 4 * H) == bx(3, 29, 4)
+    assert always.business_time_between(bx(10, 25, 0), bx(10, 25, 4)) == 5 * H
+    assert always.add_business_days(bx(10, 24, 10), 1) == bx(10, 25, 10)
+    assert always.business_time_between(bx(10, 25, 4), bx(10, 25, 0)) == timedelta(0)
+
+
+@pytest.mark.parametrize("calendar", [BE, AlwaysOpen()], ids=["business", "always-open"])
+def test_naive_datetimes_and_negative_amounts_are_refused(
+    calendar: BusinessCalendar | AlwaysOpen,
+) -> None:
+    naive = datetime(2026, 11, 20, 12)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        calendar.add_business_time(naive, H)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        calendar.business_time_between(bx(11, 20), naive)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        calendar.add_business_days(naive, 1)
+    with pytest.raises(ValueError, match="negative"):
+        calendar.add_business_time(bx(11, 20), -H)
+    with pytest.raises(ValueError, match="negative"):
+        calendar.add_business_days(bx(11, 20), -1)
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        pytest.param({}, "at least one weekday", id="never-open"),
+        pytest.param({0: ((time(18), time(8)),)}, "must end after", id="reversed-window"),
+        pytest.param({7: ((time(8), time(18)),)}, "weekday", id="no-such-weekday"),
+    ],
+)
+def test_invalid_calendars(hours: dict[int, tuple[tuple[time, time], ...]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BusinessCalendar(BRUSSELS, hours)
+
+
+instants = st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 1), timezones=st.just(BRUSSELS)
+)
+durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=200))
+
+
+@given(instants, durations)
+def test_between_undoes_add(start: datetime, duration: timedelta) -> None:
+    assert BE.business_time_between(start, BE.add_business_time(start, duration)) == duration
+
+
+@given(instants, instants, instants)
+def test_between_is_additive(a: datetime, b: datetime, c: datetime) -> None:
+    a, b, c = sorted((a, b, c), key=lambda moment: moment.astimezone(UTC))
+    assert BE.business_time_between(a, b) + BE.business_time_between(b, c) == (
+        BE.business_time_between(a, c)
+    )

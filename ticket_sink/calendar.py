@@ -1,0 +1,195 @@
+"""Business calendars: the time arithmetic SLA clocks run on.
+
+A calendar says when the service desk's clock runs (weekly opening hours in a time zone,
+minus public holidays) and does arithmetic in that time: add business time, measure it
+between two instants, add business days. 24/7 is a calendar too (`AlwaysOpen`).
+
+Pure: no clock is read here, and every input and output is a timezone-aware datetime
+(naive ones are refused, since their meaning depends on the machine). All arithmetic is
+done on UTC instants, because subtracting or comparing two datetimes that share a
+`ZoneInfo` uses their wall-clock values and is wrong across a DST change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import holidays as holiday_tables
+
+__all__ = [
+    "AlwaysOpen",
+    "BusinessCalendar",
+    "Calendar",
+    "belgian_calendar",
+]
+
+# Monday is 0, as in `date.weekday()`.
+Window = tuple[time, time]
+WeeklyHours = Mapping[int, Sequence[Window]]
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+OFFICE_HOURS: WeeklyHours = {day: ((time(8), time(18)),) for day in range(5)}
+
+
+class Calendar(Protocol):
+    """What SLA arithmetic needs from a calendar."""
+
+    @property
+    def timezone(self) -> tzinfo: ...
+
+    def add_business_time(self, start: datetime, duration: timedelta) -> datetime: ...
+
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta: ...
+
+    def add_business_days(self, start: datetime, days: int) -> datetime: ...
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def _non_negative(duration: timedelta) -> None:
+    if duration < timedelta(0):
+        raise ValueError(f"duration must not be negative, got {duration}")
+
+
+def _same_time_days_later(start: datetime, days: int, zone: tzinfo) -> datetime:
+    """`start`'s local wall time `days` dates later; a time that DST skips moves forward."""
+    local = start.astimezone(zone)
+    wall = datetime.combine(local.date() + timedelta(days=days), local.time(), tzinfo=zone)
+    # The UTC round trip turns a non-existent wall time (02:30 on the spring-forward
+    # Sunday) into a real instant instead of keeping an impossible one.
+    return wall.astimezone(UTC).astimezone(zone)
+
+
+@dataclass(frozen=True, slots=True)
+class AlwaysOpen:
+    """The 24/7 calendar: every second is business time."""
+
+    timezone: tzinfo = UTC
+
+    def add_business_time(self, start: datetime, duration: timedelta) -> datetime:
+        _non_negative(duration)
+        return (_utc(start, "start") + duration).astimezone(self.timezone)
+
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return max(_utc(end, "end") - _utc(start, "start"), timedelta(0))
+
+    def add_business_days(self, start: datetime, days: int) -> datetime:
+        if days < 0:
+            raise ValueError(f"days must not be negative, got {days}")
+        return _same_time_days_later(_utc(start, "start"), days, self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessCalendar:
+    """Weekly opening hours in a time zone, closed on the listed holidays.
+
+    `weekly_hours` maps a weekday (Monday 0 ... Sunday 6) to its opening windows, each
+    `(start, end)` in local wall time with `start < end` (no window crosses midnight).
+    Holidays are local dates. A calendar must be open at least one weekday, or adding
+    business time would never end.
+    """
+
+    timezone: tzinfo
+    weekly_hours: WeeklyHours
+    holidays: frozenset[date] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        for day, windows in self.weekly_hours.items():
+            if day not in range(7):
+                raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got {day}")
+            for start, end in windows:
+                if not start < end:
+                    raise ValueError(f"opening window {start}-{end} must end after it starts")
+        if not any(self.weekly_hours.values()):
+            raise ValueError("a business calendar must be open on at least one weekday")
+
+    def is_business_day(self, day: date) -> bool:
+        return bool(self.weekly_hours.get(day.weekday())) and day not in self.holidays
+
+    def _windows(self, start_day: date) -> Iterator[tuple[datetime, datetime]]:
+        """Opening windows as UTC instants, from `start_day` on, in order, forever."""
+        day = start_day
+        while True:
+            if self.is_business_day(day):
+                for opens, closes in sorted(self.weekly_hours[day.weekday()]):
+                    yield (
+                        datetime.combine(day, opens, tzinfo=self.timezone).astimezone(UTC),
+                        datetime.combine(day, closes, tzinfo=self.timezone).astimezone(UTC),
+                    )
+            day += timedelta(days=1)
+
+    def _local_day(self, moment: datetime) -> date:
+        # A day earlier than the local date, so no window that contains `moment` is missed.
+        return moment.astimezone(self.timezone).date() - timedelta(days=1)
+
+    def add_business_time(self, start: datetime, duration: timedelta) -> datetime:
+        """The instant at which `duration` of business time has run since `start`.
+
+        A zero duration outside opening hours stays at `start`; a positive one that ends
+        exactly at closing time ends there (not at the next opening).
+        """
+        _non_negative(duration)
+        cursor = _utc(start, "start")
+        remaining = duration
+        if not remaining:
+            return cursor.astimezone(self.timezone)
+        for opens, closes in self._windows(self._local_day(cursor)):
+            if closes <= cursor:
+                continue
+            begin = max(opens, cursor)
+            available = closes - begin
+            if remaining <= available:
+                return (begin + remaining).astimezone(self.timezone)
+            remaining -= available
+            cursor = closes
+        raise AssertionError("unreachable: _windows never ends")  # pragma: no cover
+
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time in `[start, end)`; zero when `end` is not after `start`."""
+        begin, finish = _utc(start, "start"), _utc(end, "end")
+        total = timedelta(0)
+        if finish <= begin:
+            return total
+        for opens, closes in self._windows(self._local_day(begin)):
+            if opens >= finish:
+                return total
+            overlap = min(closes, finish) - max(opens, begin)
+            if overlap > timedelta(0):
+                total += overlap
+        raise AssertionError("unreachable: _windows never ends")  # pragma: no cover
+
+    def add_business_days(self, start: datetime, days: int) -> datetime:
+        """The same local wall time on the `days`-th business day after `start`'s date.
+
+        Counting starts the day after `start` whether or not `start`'s own day is a
+        business day (resolved on a Saturday, one business day later is Monday).
+        """
+        if days < 0:
+            raise ValueError(f"days must not be negative, got {days}")
+        local_day = _utc(start, "start").astimezone(self.timezone).date()
+        day, counted = local_day, 0
+        while counted < days:
+            day += timedelta(days=1)
+            if self.is_business_day(day):
+                counted += 1
+        return _same_time_days_later(start, (day - local_day).days, self.timezone)
+
+
+def belgian_calendar(
+    years: Iterable[int], weekly_hours: WeeklyHours = OFFICE_HOURS
+) -> BusinessCalendar:
+    """Monday-Friday 08:00-18:00 Europe/Brussels, closed on Belgian public holidays.
+
+    Only the holidays of `years` are known: a date in another year is a working day, so
+    pass every year the tickets may live in (e.g. this year and the next).
+    """
+    table = holiday_tables.country_holidays("BE", years=list(years))
+    return BusinessCalendar(BRUSSELS, weekly_hours, frozenset(table.keys()))

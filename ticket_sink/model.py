@@ -1,0 +1,200 @@
+"""The ticket model: plain, immutable values for tickets and everything recorded about them.
+
+These types are what the lifecycle, the SLA arithmetic, the store, the correlator and the
+API share, so they hold data only: no I/O, no clock, no rules about which change is
+allowed (that is `ticket_sink.lifecycle`). A change makes a new value; nothing is mutated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from functools import cached_property
+
+__all__ = [
+    "AuditEvent",
+    "CloseReason",
+    "Comment",
+    "EscalationLevel",
+    "KnownError",
+    "MatchOp",
+    "Matcher",
+    "Pause",
+    "Severity",
+    "Ticket",
+    "TicketState",
+    "TicketType",
+]
+
+
+class TicketState(StrEnum):
+    """Where a ticket is in its life; the allowed moves are in `lifecycle.TRANSITIONS`."""
+
+    NEW = "new"  # registered, not yet taken; the response clock runs
+    OPEN = "open"  # acknowledged and assigned
+    IN_PROGRESS = "in_progress"  # actively worked
+    ON_HOLD = "on_hold"  # waiting for the reporter or a third party; SLA clock paused
+    RESOLVED = "resolved"  # a solution or workaround was given; may be rejected
+    CLOSED = "closed"  # final
+
+
+class TicketType(StrEnum):
+    INCIDENT = "incident"
+    REQUEST = "request"
+    CHANGE = "change"
+
+
+class Severity(IntEnum):
+    """1 is the most urgent, as service desks count."""
+
+    BLOCKING = 1
+    MAJOR = 2
+    MINOR = 3
+    INFO = 4
+
+
+class EscalationLevel(IntEnum):
+    """Who is working the ticket; escalating moves it one level up."""
+
+    USER_SUPPORT = 1  # the user's own first-level support
+    SERVICE_DESK = 2
+    TECHNICAL_TEAMS = 3
+    VENDOR = 4
+
+
+class CloseReason(StrEnum):
+    INVALID = "invalid"  # not a real problem (false alarm, wrong target)
+    DUPLICATE = "duplicate"  # another ticket covers it
+    RESOLVED = "resolved"  # the resolution was accepted, or not rejected in time
+    NO_RESPONSE = "no_response"  # on hold, and the reminders went unanswered
+    WITHDRAWN = "withdrawn"  # the reporter no longer needs it
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A finished period during which the SLA clocks did not run (`[start, end)`)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One ticket. Timestamps are timezone-aware; `None` means "not yet".
+
+    `pauses` lists the finished on-hold periods (and resolutions that were rejected):
+    the SLA clocks skip them, measured on the policy's calendar, which a plain count of
+    paused seconds could not do (a hold over a weekend pauses no business hours).
+    `on_hold_since` is the start of the pause in progress. `sla_marks` records which SLA
+    escalations already happened ("resolution:at_risk"), so each happens once.
+    `labels` is not copied: treat it as read-only.
+    """
+
+    id: str
+    fingerprint: str
+    title: str
+    type: TicketType
+    severity: Severity
+    created_at: datetime
+    state: TicketState = TicketState.NEW
+    labels: Mapping[str, str] = field(default_factory=dict)
+    master_id: str | None = None  # the master ticket this one hangs under
+    refers_to: str | None = None  # the closed ticket this one is a recurrence of
+    assignee_group: str = ""
+    escalation_level: EscalationLevel = EscalationLevel.SERVICE_DESK
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    resolution: str | None = None
+    known_error_id: str | None = None
+    workaround: str | None = None
+    occurrences: int = 1
+    last_seen: datetime | None = None
+    on_hold_since: datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    reminders_sent: int = 0
+    sla_marks: frozenset[str] = frozenset()
+
+    @property
+    def paused_seconds(self) -> float:
+        """Wall-clock seconds of the finished pauses (the SLA uses business time instead)."""
+        return sum((p.end - p.start).total_seconds() for p in self.pauses)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One recorded change: who did what, when, to which field, from what to what.
+
+    `before` and `after` are text (ISO 8601 for instants, the enum value for enums) so
+    the store and the API can show any field the same way; `None` is "no value".
+    """
+
+    ticket_id: str
+    actor: str
+    at: datetime
+    action: str
+    field: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    ticket_id: str
+    author: str
+    at: datetime
+    text: str
+
+
+class MatchOp(StrEnum):
+    """Alertmanager's matcher operators; regexes match the whole value."""
+
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEX = "=~"
+    NOT_REGEX = "!~"
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One label condition. A label the alert lacks counts as the empty string."""
+
+    name: str
+    op: MatchOp
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
+            self._pattern  # noqa: B018  (compile now, so a bad regex fails at load, not at match)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        try:
+            return re.compile(self.value)
+        except re.error as exc:
+            raise ValueError(f"matcher {self.name}{self.op}{self.value!r}: {exc}") from exc
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op is MatchOp.EQUAL:
+            return actual == self.value
+        if self.op is MatchOp.NOT_EQUAL:
+            return actual != self.value
+        found = self._pattern.fullmatch(actual) is not None
+        return found if self.op is MatchOp.REGEX else not found
+
+
+@dataclass(frozen=True)
+class KnownError:
+    """A known-error base entry: tickets whose labels match every matcher get the workaround."""
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    workaround: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(matcher.matches(labels) for matcher in self.matchers)
