@@ -24,11 +24,18 @@ from probes._base import (
 from probes._config import TargetBase
 from probes._metrics import ProbeCollector
 from probes._runner import CheckRecord, ResultBook, Runner
+from probes.capacity import CapacityTarget, expand_capacity, probe_capacity
 from probes.crl import CrlTarget, expand_crl, probe_crl
 from probes.dns import SmlTarget, expand_sml, probe_soa
 from probes.dns_participant import probe_participant
 from probes.dns_sweep import probe_sweep
 from probes.dns_zone import probe_zone
+from probes.http import HttpTarget, expand_http, probe_http
+from probes.http_discovery import (
+    HttpDiscoveryTarget,
+    expand_http_discovery,
+    probe_http_discovery,
+)
 from probes.ocsp import OcspTarget, expand_ocsp, probe_ocsp
 from probes.smp import SmpTarget, expand_smp, probe_smp
 from probes.x509 import CertificateTarget, expand_certificates, probe_x509
@@ -81,6 +88,18 @@ TARGETS: dict[str, TargetSpec] = {
         CrlTarget, expand_crl, "CRLs: a URL and the CRL distribution points of certificates"
     ),
     "ocsp": TargetSpec(OcspTarget, expand_ocsp, "OCSP: a certificate's status from its responder"),
+    # -- http / capacity --
+    "http": TargetSpec(
+        HttpTarget, expand_http, "HTTP(S) endpoints: availability, phases, service objectives"
+    ),
+    "capacity": TargetSpec(
+        CapacityTarget, expand_capacity, "HTTP(S) endpoints: a bounded burst, rarely: headroom"
+    ),
+    "http_discovery": TargetSpec(
+        HttpDiscoveryTarget,
+        expand_http_discovery,
+        "HTTP(S) endpoints found by the SML and SMP checks (opt-in, capped)",
+    ),
 }
 
 PROBERS: dict[str, Prober] = {
@@ -96,4 +115,8 @@ PROBERS: dict[str, Prober] = {
     # -- crl / ocsp --
     "crl": probe_crl,
     "ocsp": probe_ocsp,
+    # -- http / capacity --
+    "http": probe_http,
+    "capacity": probe_capacity,
+    "http_discovery": probe_http_discovery,
 }

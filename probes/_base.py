@@ -95,6 +95,13 @@ class FailureReason(StrEnum):
     OCSP_BAD_SIGNATURE = "ocsp_bad_signature"  # neither the issuer nor a delegate it signed
     OCSP_STALE = "ocsp_stale"  # outside thisUpdate..nextUpdate
     OCSP_UNKNOWN = "ocsp_unknown"  # the responder does not know the certificate
+    # -- HTTP endpoints and capacity (probes/http.py, probes/capacity.py) --
+    HTTP_STATUS = "http_status"  # a status code outside the expected ones
+    HTTP_BODY_MISMATCH = "http_body_mismatch"  # the body fails its regex, JSON or XML check
+    HTTP_TOO_LARGE = "http_too_large"  # an answer longer than max_body (download stopped)
+    HTTP_REDIRECT_LOOP = "http_redirect_loop"  # a URL seen twice, or more than max_redirects
+    CAPACITY_DEGRADED = "capacity_degraded"  # a burst missed its latency or error targets
+    CAPACITY_SATURATED = "capacity_saturated"  # throughput plateaued as latency rose, or 429/503
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,20 @@
 Series of checks that no longer exist vanish by themselves, because nothing is kept
 between scrapes. Labels are the check's kind, service and target, plus bounded enums
 (phase, reason); error text never becomes a label.
+
+A prober reports a histogram as counter series of one result: `X_bucket` (cumulative,
+with an `le` label), `X_sum` and `X_count`; they are exported as one histogram `X`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from probes._base import Series
 from probes._runner import ResultBook
 
 __all__ = ["ProbeCollector"]
@@ -29,7 +34,9 @@ class ProbeCollector(Collector):
     def __init__(self, book: ResultBook) -> None:
         self._book = book
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         success = GaugeMetricFamily(
             "probe_success", "Whether the last run of the check succeeded", labels=_LABELS
         )
@@ -60,6 +67,7 @@ class ProbeCollector(Collector):
         )
         values: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         extra_names: dict[str, list[str]] = {}  # label names of each prober series family
+        histograms = _Histograms()
         for record in self._book:
             result = record.result
             if result is None:
@@ -82,7 +90,7 @@ class ProbeCollector(Collector):
                         metric, f"{name} reported by the {check.kind} prober", labels=_LABELS
                     )
                 family.add_metric(labels, value)
-            for series in result.series:
+            for series in histograms.take(check.kind, labels, result.series):
                 metric = metric_name(check.kind, series.name)
                 family = values.get(metric)
                 if family is None:
@@ -97,3 +105,57 @@ class ProbeCollector(Collector):
                 family.add_metric([*labels, *extra], series.value)
         yield from (success, duration, phases, reason, last_run, runs)
         yield from values.values()
+        yield from histograms.families()
+
+
+@dataclass(slots=True)
+class _Parts:
+    buckets: list[tuple[str, float]] = field(default_factory=list)
+    sum: float = 0.0
+
+
+class _Histograms:
+    """Collects the `X_bucket`/`X_sum`/`X_count` counter series of results into histograms."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, HistogramMetricFamily] = {}
+        self._label_names: dict[str, list[str]] = {}
+
+    def take(self, kind: str, labels: list[str], series: Sequence[Series]) -> list[Series]:
+        """Adds the histogram parts of one result; returns its other series."""
+        bases = {
+            item.name.removesuffix("_bucket")
+            for item in series
+            if item.counter and item.name.endswith("_bucket") and "le" in item.labels
+        }
+        if not bases:
+            return list(series)
+        rest: list[Series] = []
+        parts: dict[tuple[str, tuple[str, ...]], _Parts] = {}
+        for item in series:
+            base, _, part = item.name.rpartition("_")
+            if not item.counter or base not in bases or part not in {"bucket", "sum", "count"}:
+                rest.append(item)
+                continue
+            names = [name for name in item.labels if name != "le"]
+            metric = metric_name(kind, base)
+            self._label_names.setdefault(metric, names)
+            extra = tuple(item.labels.get(name, "") for name in self._label_names[metric])
+            entry = parts.setdefault((metric, extra), _Parts())
+            if part == "bucket":
+                entry.buckets.append((item.labels["le"], item.value))
+            elif part == "sum":
+                entry.sum = item.value
+        for (metric, extra), entry in parts.items():
+            family = self._families.get(metric)
+            if family is None:
+                family = self._families[metric] = HistogramMetricFamily(
+                    metric,
+                    f"{metric} reported by the {kind} prober",
+                    labels=[*_LABELS, *self._label_names[metric]],
+                )
+            family.add_metric([*labels, *extra], entry.buckets, entry.sum)
+        return rest
+
+    def families(self) -> Iterator[HistogramMetricFamily]:
+        yield from self._families.values()

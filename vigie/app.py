@@ -19,6 +19,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from probes import PROBERS, ProbeEnv, ResultBook, Runner
+from probes.http_client import close_endpoint_clients
+from probes.http_discovery import ARTIFACTS_KEY, artifact_view
 from ticket_sink import Store, StoreError
 from vigie import __version__
 from vigie.config import VigieConfig
@@ -106,7 +108,11 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         for check in checks:
             app[BOOK].register(check)
         http = outbound_client()
-        runner = Runner(PROBERS, dataclasses.replace(env, http=http), app[BOOK])
+        probe_env = dataclasses.replace(env, http=http, caches=dict(env.caches))
+        # Discovery checks read what other checks found (SMP URLs, Access Point URLs).
+        book: ResultBook = app[BOOK]
+        probe_env.caches[ARTIFACTS_KEY] = artifact_view(book)
+        runner = Runner(PROBERS, probe_env, app[BOOK])
         scheduler = Scheduler(
             checks,
             runner.run,
@@ -126,6 +132,7 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
             except TimeoutError:
                 log.warning("scheduler_stop_slow", grace_seconds=_STOP_GRACE_SECONDS)
             app[SCHEDULER].clear()
+            await close_endpoint_clients(probe_env)
             await http.aclose()
 
     return context

@@ -17,8 +17,11 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
 from probes._config import Duration, HostPort, PositiveDuration, StrictModel
+from probes.capacity import CapacityTarget
 from probes.crl import CrlTarget
 from probes.dns import SmlTarget
+from probes.http import HttpTarget
+from probes.http_discovery import HttpDiscoveryTarget
 from probes.ocsp import OcspTarget
 from probes.smp import SmpTarget
 from probes.x509 import CertificateTarget
@@ -138,6 +141,14 @@ class TargetsConfig(StrictModel):
     # -- crl / ocsp --
     crl: list[CrlTarget] = Field(default_factory=list, description=TARGETS["crl"].description)
     ocsp: list[OcspTarget] = Field(default_factory=list, description=TARGETS["ocsp"].description)
+    # -- http / capacity --
+    http: list[HttpTarget] = Field(default_factory=list, description=TARGETS["http"].description)
+    capacity: list[CapacityTarget] = Field(
+        default_factory=list, description=TARGETS["capacity"].description
+    )
+    http_discovery: list[HttpDiscoveryTarget] = Field(
+        default_factory=list, max_length=1, description=TARGETS["http_discovery"].description
+    )
 
 
 class VigieConfig(StrictModel):

@@ -105,6 +105,7 @@ def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, An
             "smp": _smp_targets(lab),
             **_revocation_targets(lab),
             **_certificate_targets(lab),
+            **_endpoint_targets(lab),
         },
     }
 
@@ -158,6 +159,40 @@ def _certificate_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
             {"url": url, "server_name": f"{name}.{lab.zone.origin}", "trust_anchors": root}
             for name, url in endpoints.items()
         ]
+    }
+
+
+def _endpoint_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
+    """Health URLs of the lab's SMPs and Access Point, and one gentle burst on smp1."""
+    if lab.settings.workdir is None or lab.access_point is None:  # no root CA file
+        return {}
+    root = str(lab.settings.workdir / "pki" / "root.pem")
+    health = [(smp.name, f"{smp.url}/monitor/is-alive") for smp in lab.smps]
+    health.append((lab.access_point.name, f"{lab.access_point.url}/status"))
+    return {
+        "http": [{"url": url, "name": name, "ca_file": root} for name, url in health],
+        "capacity": [
+            {
+                "url": f"{lab.smps[0].url}/monitor/is-alive",
+                "name": lab.smps[0].name,
+                "ca_file": root,
+                "interval": "1m",
+                "concurrency": 4,
+                "duration": "2s",
+                "rate": 20,
+                "request_timeout": "2s",
+            }
+        ],
+        # SMPs found by the canary lookups and Access Points found in SMP metadata;
+        # an AS4 URL answers GET with 405, which means it is there.
+        "http_discovery": [
+            {
+                "smp_path": "/monitor/is-alive",
+                "max": 10,
+                "ca_file": root,
+                "valid_status_codes": [200, 405],
+            }
+        ],
     }
 
 

@@ -81,9 +81,7 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         return next(c for c in expand_sml(target, defaults) if c.kind == "dns_participant")
     if not args.rate > 0:
         raise ValueError("--rate must be more than 0")
-    file_format: Literal["lines", "csv"] = (
-        "csv" if args.participants.endswith(".csv") else "lines"
-    )
+    file_format: Literal["lines", "csv"] = "csv" if args.participants.endswith(".csv") else "lines"
     sweep = {
         "file": args.participants,
         "rate": args.rate,
@@ -233,6 +231,79 @@ def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     return check
 
 
+# -- http / capacity --
+# Without --force, `vigie probe capacity` stays below these (README, "HTTP endpoints").
+SAFE_CONCURRENCY, SAFE_DURATION, SAFE_RATE = 16, 30.0, 100.0
+
+
+def _http_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="the http(s) URL to GET")
+    parser.add_argument("--ca-file", help="CA certificates for TLS (private PKI)")
+    parser.add_argument("--body-regex", help="the body must match this regex")
+    parser.add_argument("--status", type=int, action="append", default=[], help="valid status")
+    parser.add_argument("--http2", action="store_true", help="offer HTTP/2")
+
+
+def _http_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.http import HttpTarget, expand_http
+
+    target = HttpTarget(
+        url=args.url,
+        ca_file=args.ca_file,
+        body_regex=args.body_regex,
+        valid_status_codes=args.status,
+        http2=args.http2,
+    )
+    (check,) = expand_http(target, defaults)
+    return check
+
+
+def _capacity_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="the http(s) URL to GET")
+    parser.add_argument("--concurrency", type=int, default=4, help="K concurrent (4)")
+    parser.add_argument("--duration", default="5s", help="at most T (5s)")
+    parser.add_argument("--rate", type=float, default=20.0, help="at most R requests/s (20)")
+    parser.add_argument("--no-ramp", action="store_true", help="K from the start, no ramp")
+    parser.add_argument("--ca-file", help="CA certificates for TLS (private PKI)")
+    parser.add_argument("--max-p95", default="500ms", help="degraded above this p95 (500ms)")
+    parser.add_argument(
+        "--force", action="store_true",
+        help=f"allow more than {SAFE_CONCURRENCY} concurrent, {SAFE_DURATION:g}s or "
+        f"{SAFE_RATE:g} requests/s (never more than the configuration's caps)",
+    )  # fmt: skip
+
+
+def _capacity_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+    from probes.capacity import CapacityTarget, expand_capacity
+
+    duration = parse_duration(args.duration)
+    beyond = [
+        what
+        for what, asked, safe in (
+            ("--concurrency", args.concurrency, SAFE_CONCURRENCY),
+            ("--duration", duration, SAFE_DURATION),
+            ("--rate", args.rate, SAFE_RATE),
+        )
+        if asked > safe
+    ]
+    if beyond and not args.force:
+        raise ValueError(
+            f"{', '.join(beyond)} beyond the safe limits ({SAFE_CONCURRENCY} concurrent, "
+            f"{SAFE_DURATION:g}s, {SAFE_RATE:g}/s): add --force if the endpoint is yours"
+        )
+    target = CapacityTarget(
+        url=args.url,
+        concurrency=args.concurrency,
+        duration=duration,
+        rate=args.rate,
+        ramp=not args.no_ramp,
+        ca_file=args.ca_file,
+        thresholds={"max_p95": args.max_p95},
+    )
+    (check,) = expand_capacity(target, defaults)
+    return check
+
+
 PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
     ProbeCommand(
         "soa", "the SOA of a zone as one name server serves it", _soa_arguments, _soa_check
@@ -262,6 +333,16 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
     ProbeCommand("crl", "fetch and verify one CRL", _crl_arguments, _crl_check),
     ProbeCommand(
         "ocsp", "a certificate's status from its OCSP responder", _ocsp_arguments, _ocsp_check
+    ),
+    # -- http / capacity --
+    ProbeCommand(
+        "http", "one GET of an endpoint: status, body, phases, TLS", _http_arguments, _http_check
+    ),
+    ProbeCommand(
+        "capacity",
+        "a bounded burst against an endpoint: percentiles and a verdict",
+        _capacity_arguments,
+        _capacity_check,
     ),
 )
 

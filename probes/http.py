@@ -1,0 +1,405 @@
+"""Endpoint availability: one GET per check, timed by phase, judged by status and body.
+
+Like blackbox_exporter's `http` prober, each check opens a fresh connection by default
+(`keep_alive: true` reuses one), so connect and TLS are measured every time and a swapped
+certificate is seen at once. A fresh HTTP/1.1 check takes the lean path of
+`probes.http_fast` (the CPU per check is the target there); HTTP/2 and kept connections
+go through httpx and `probes.smp_http.fetch`, timed by httpcore's trace events
+(`probes.http_client`). Both cap sizes and redirects the same way (a URL seen twice is a
+loop) and end every fault as a reason. The TLS chain the server presented goes to
+`artifacts["tls_chain"]` for the certificate checks.
+
+Service objectives: per check, counters of runs, good runs and runs good and within the
+latency objective, a latency histogram, and the objectives as gauges, so availability
+over a window and error-budget burn are plain PromQL (README, "HTTP endpoints"). Those
+running totals live in `ProbeEnv.caches`; this module never touches the metrics registry
+and never raises for a target's fault.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from lxml import etree  # type: ignore[import-untyped]
+from pydantic import Field, field_validator
+
+from probes._base import Check, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, Series
+from probes._config import PositiveDuration, StrictModel, TargetBase
+from probes.certs import CertificatesPath
+from probes.http_client import (
+    CURRENT_TRACE,
+    TlsFacts,
+    Trace,
+    client_for_endpoint,
+    tls_context_for,
+)
+from probes.http_fast import FastAnswer, fast_get
+from probes.smp_http import Failed, Fetched, fetch
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "HttpParams",
+    "HttpTarget",
+    "Objectives",
+    "expand_http",
+    "fetch_and_judge",
+    "http_url",
+    "probe_http",
+]
+
+# Check duration buckets (seconds): loopback in a millisecond, a far endpoint in seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Why fetch's SMP-named reasons become these for an endpoint check.
+_REASONS = {
+    FailureReason.SMP_TOO_LARGE: FailureReason.HTTP_TOO_LARGE,
+    FailureReason.SMP_REDIRECT_LOOP: FailureReason.HTTP_REDIRECT_LOOP,
+    FailureReason.SMP_HTTP_ERROR: FailureReason.NETWORK_ERROR,  # an unsupported URL
+}
+
+
+def http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    return value.strip()
+
+
+class Objectives(StrictModel):
+    """Service targets of one endpoint (exported as gauges beside the good/total counters)."""
+
+    availability: float = Field(
+        0.995, gt=0, lt=1, description="share of checks that must succeed over window"
+    )
+    latency: PositiveDuration = Field(
+        0.5, description="a successful check within this long counts as fast enough"
+    )
+    latency_ratio: float = Field(
+        0.95, gt=0, lt=1, description="share of checks that must be fast enough (p95: 0.95)"
+    )
+    window: PositiveDuration = Field(30 * 86400.0, description="the objectives' window")
+
+
+class HttpTarget(TargetBase):
+    """An HTTP(S) endpoint to watch (an SMP's or Access Point's health URL, a web page)."""
+
+    url: str = Field(description="the full http(s) URL to GET")
+    name: str | None = Field(
+        None, description="the target label; unset: the URL (keep it short and stable)"
+    )
+    valid_status_codes: list[int] = Field(
+        default_factory=list, description="statuses that count as success; empty: any 2xx"
+    )
+    body_regex: str | None = Field(None, description="the body must match this regex")
+    json_path: str | None = Field(
+        None, description="the body is JSON with this dotted path (e.g. status or a.0.b)"
+    )
+    json_value: str | None = Field(None, description="...whose value, as text, must equal this")
+    xml_path: str | None = Field(
+        None, description="the body is XML with an element at this ElementTree path ({*}x)"
+    )
+    ca_file: CertificatesPath | None = Field(
+        None, description="CA certificates to verify TLS with (private PKI); unset: system roots"
+    )
+    http2: bool = Field(False, description="offer HTTP/2 (ALPN); HTTP/1.1 otherwise")
+    keep_alive: bool = Field(
+        False, description="reuse a kept connection; default: a fresh one per check"
+    )
+    max_redirects: int = Field(3, ge=0, le=10, description="most redirects followed")
+    max_body: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="most bytes of a body read"
+    )
+    objectives: Objectives = Field(default_factory=Objectives)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return http_url(value)
+
+    @field_validator("body_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value.encode())
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return value
+
+    @field_validator("valid_status_codes")
+    @classmethod
+    def _statuses(cls, codes: list[int]) -> list[int]:
+        if any(not 100 <= code <= 599 for code in codes):
+            raise ValueError("status codes are 100-599")
+        return codes
+
+
+@dataclass(frozen=True, slots=True)
+class HttpParams:
+    url: str
+    valid_status_codes: frozenset[int]
+    body_regex: re.Pattern[bytes] | None
+    json_path: tuple[str, ...] | None
+    json_value: str | None
+    xml_path: str | None
+    ca_file: Path | None
+    http2: bool
+    keep_alive: bool
+    max_redirects: int
+    max_body: int
+    objectives: Objectives
+
+
+def expand_http(target: HttpTarget, defaults: CheckDefaults) -> Iterator[Check]:
+    timing = target.timing(defaults)
+    yield Check(
+        kind="http",
+        service="endpoint",
+        target=target.name or target.url,
+        params=params_of(target),
+        interval=timing.interval,
+        timeout=timing.timeout,
+        retries=timing.retries,
+    )
+
+
+def params_of(target: HttpTarget) -> HttpParams:
+    return HttpParams(
+        url=target.url,
+        valid_status_codes=frozenset(target.valid_status_codes),
+        body_regex=re.compile(target.body_regex.encode()) if target.body_regex else None,
+        json_path=tuple(target.json_path.split(".")) if target.json_path else None,
+        json_value=target.json_value,
+        xml_path=target.xml_path,
+        ca_file=target.ca_file,
+        http2=target.http2,
+        keep_alive=target.keep_alive,
+        max_redirects=target.max_redirects,
+        max_body=target.max_body,
+        objectives=target.objectives,
+    )
+
+
+@dataclass(slots=True)
+class _Totals:
+    """Running totals of one check since the agent started (Prometheus counters)."""
+
+    runs: int = 0
+    good: int = 0
+    fast: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    seconds: float = 0.0
+
+    def add(self, good: bool, seconds: float, objectives: Objectives) -> None:
+        self.runs += 1
+        self.good += good
+        self.fast += good and seconds <= objectives.latency
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.seconds += seconds
+
+    def series(self) -> list[Series]:
+        out = [
+            Series("checks", {}, float(self.runs), counter=True),
+            Series("checks_good", {}, float(self.good), counter=True),
+            Series("checks_fast", {}, float(self.fast), counter=True),
+            Series("duration_seconds_sum", {}, self.seconds, counter=True),
+            Series("duration_seconds_count", {}, float(self.runs), counter=True),
+        ]
+        cumulative = 0
+        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.buckets, strict=True):
+            cumulative += count
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            out.append(Series("duration_seconds_bucket", {"le": le}, float(cumulative), True))
+        return out
+
+
+def _totals(env: ProbeEnv, key: str) -> _Totals:
+    book = env.caches.setdefault("http_totals", {})
+    assert isinstance(book, dict)
+    totals = book.get(key)
+    if totals is None:
+        totals = book[key] = _Totals()
+    return totals
+
+
+async def probe_http(check: Check, env: ProbeEnv) -> ProbeResult:
+    params: HttpParams = check.params
+    started = env.monotonic()
+    result = await fetch_and_judge(params, env, check.timeout)
+    seconds = env.monotonic() - started
+    totals = _totals(env, check.key)
+    totals.add(result.success, seconds, params.objectives)
+    objectives = params.objectives
+    values = {
+        **result.values,
+        "objective_availability_ratio": objectives.availability,
+        "objective_latency_seconds": objectives.latency,
+        "objective_latency_ratio": objectives.latency_ratio,
+        "objective_window_seconds": objectives.window,
+    }
+    return ProbeResult(
+        result.reason,
+        result.detail,
+        phases=result.phases,
+        values=values,
+        series=(*result.series, *totals.series()),
+        artifacts=result.artifacts,
+    )
+
+
+async def fetch_and_judge(params: HttpParams, env: ProbeEnv, read_limit: float) -> ProbeResult:
+    """One GET of `params.url` judged by its status and body (no objective counters).
+
+    A fresh HTTP/1.1 connection (the default) takes the lean path of `probes.http_fast`;
+    HTTP/2 and kept connections go through httpx. `read_limit` bounds each network wait
+    there; the caller bounds the whole (the runner).
+    """
+    got = await (_fresh if not (params.http2 or params.keep_alive) else _pooled)(
+        params, env, read_limit
+    )
+    values: dict[str, float] = {"redirects": float(max(0, got.requests - 1))}
+    series: list[Series] = []
+    artifacts: dict[str, Any] = {}
+    if got.http_version:
+        series.append(Series("http_version_info", {"version": got.http_version}, 1.0))
+    if got.tls is not None:
+        series.append(Series("tls_version_info", {"version": got.tls.version}, 1.0))
+        artifacts["tls_chain"] = got.tls.chain
+        artifacts["tls_version"] = got.tls.version
+        expiry = _earliest_expiry(got.tls.chain)
+        if expiry is not None:
+            values["probe_ssl_earliest_cert_expiry"] = expiry
+    answer = got.answer
+    if isinstance(answer, Failed):
+        reason = _REASONS.get(answer.reason, answer.reason)
+        return ProbeResult.failure(
+            reason, answer.detail, phases=got.phases, values=values, series=tuple(series)
+        )
+    values["status_code"] = float(answer.status)
+    values["content_length"] = float(len(answer.body))
+    artifacts["url"] = answer.url
+    reason, detail = _judge(params, answer.status, answer.body)
+    return ProbeResult(
+        reason, detail, phases=got.phases, values=values, series=tuple(series), artifacts=artifacts
+    )
+
+
+@dataclass(slots=True)
+class _Got:
+    """What either path found: the answer (or why none), and how it went."""
+
+    answer: Fetched | FastAnswer | Failed
+    requests: int = 0
+    http_version: str = ""
+    tls: TlsFacts | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
+    context = tls_context_for(env, params.ca_file)
+    if isinstance(context, Failed):
+        return _Got(context)
+    got = _Got(Failed(FailureReason.INTERNAL_ERROR, "not fetched"))
+    user_agent = env.http.headers.get("user-agent", "vigie") if env.http else "vigie"
+    answer = await fast_get(
+        params.url,
+        context,
+        max_body=params.max_body,
+        max_redirects=params.max_redirects,
+        user_agent=user_agent,
+        clock=env.monotonic,
+        phases=got.phases,
+    )
+    got.answer = answer
+    if isinstance(answer, FastAnswer):
+        got.requests, got.http_version, got.tls = answer.requests, "HTTP/1.1", answer.tls
+    return got
+
+
+async def _pooled(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
+    client = client_for_endpoint(
+        env, ca_file=params.ca_file, http2=params.http2, keep_alive=params.keep_alive
+    )
+    if isinstance(client, Failed):
+        return _Got(client)
+    trace = Trace(env.monotonic)
+    token = CURRENT_TRACE.set(trace)
+    try:
+        answer = await fetch(
+            client,
+            params.url,
+            max_body=params.max_body,
+            max_redirects=params.max_redirects,
+            read_timeout=read_limit,
+            accept="*/*",
+        )
+    finally:
+        CURRENT_TRACE.reset(token)
+        trace.end()
+    return _Got(answer, trace.requests, trace.http_version, trace.tls, trace.phases)
+
+
+def _judge(params: HttpParams, status: int, body: bytes) -> tuple[FailureReason, str]:
+    expected = params.valid_status_codes
+    if (status not in expected) if expected else not 200 <= status < 300:
+        return FailureReason.HTTP_STATUS, f"HTTP {status}"
+    if params.body_regex is not None and not params.body_regex.search(body):
+        return FailureReason.HTTP_BODY_MISMATCH, "the body does not match body_regex"
+    if params.json_path is not None:
+        problem = _json_problem(body, params.json_path, params.json_value)
+        if problem:
+            return FailureReason.HTTP_BODY_MISMATCH, problem
+    if params.xml_path is not None:
+        problem = _xml_problem(body, params.xml_path)
+        if problem:
+            return FailureReason.HTTP_BODY_MISMATCH, problem
+    return FailureReason.OK, ""
+
+
+def _json_problem(body: bytes, path: tuple[str, ...], wanted: str | None) -> str:
+    try:
+        node: Any = json.loads(body)
+    except ValueError:
+        return "the body is not JSON"
+    for step in path:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        else:
+            return f"no {'.'.join(path)} in the JSON body"
+    if wanted is not None:
+        text = node if isinstance(node, str) else json.dumps(node)
+        if text != wanted:
+            return f"{'.'.join(path)} is {text[:40]!r}, not {wanted[:40]!r}"
+    return ""
+
+
+def _xml_problem(body: bytes, path: str) -> str:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return "the body is not well-formed XML"
+    try:
+        found = root.find(path) if root is not None else None
+    except SyntaxError:  # an invalid path is caught at load; a namespace prefix is not
+        return f"invalid xml_path {path!r}"
+    return "" if found is not None else f"no element at {path} in the XML body"
+
+
+def _earliest_expiry(chain: tuple[bytes, ...]) -> float | None:
+    expiries = []
+    for der in chain:
+        try:
+            expiries.append(x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp())
+        except ValueError:
+            continue
+    return min(expiries) if expiries else None
