@@ -264,7 +264,14 @@ class SweepState:
         for bound, count in zip((*BUCKETS, math.inf), self.buckets, strict=True):
             cumulative += count
             le = "+Inf" if bound == math.inf else repr(bound)
-            out.append(Series("lookup_duration_seconds_bucket", {"le": le}, float(cumulative)))
+            out.append(
+                Series(
+                    "lookup_duration_seconds_bucket", {"le": le}, float(cumulative), counter=True
+                )
+            )
+        # With the buckets these make one Prometheus histogram (see probes/_metrics.py).
+        out.append(Series("lookup_duration_seconds_sum", {}, self.latency_sum, counter=True))
+        out.append(Series("lookup_duration_seconds_count", {}, float(cumulative), counter=True))
         out.append(Series("passes", {}, float(self.passes), counter=True))
         out.append(Series("participant_series_overflow", {}, float(self.overflow), counter=True))
         participants = self.participants
@@ -282,8 +289,6 @@ class SweepState:
             "failing_participants": float(len(self.failing)),
             "failing_participants_without_series": float(max(0, len(self.failing) - self.budget)),
             "progress_ratio": self.cursor / total if total else 0.0,
-            "lookup_duration_seconds_sum": self.latency_sum,
-            "lookup_duration_seconds_count": float(sum(self.buckets)),
         }
 
 

@@ -267,12 +267,13 @@ async def test_a_sweep_reports_failing_participants_within_its_budget(
     }
     assert failing == {removed[0]}  # the oldest failure keeps the only series
     assert found[("probe_dns_sweep_participant_series_overflow_total", frozenset(labels))] == 1
-    assert (
-        found[
-            ("probe_dns_sweep_lookup_duration_seconds_bucket", frozenset({*labels, ("le", "+Inf")}))
-        ]
-        > 0
-    )
+    every = found[
+        ("probe_dns_sweep_lookup_duration_seconds_bucket", frozenset({*labels, ("le", "+Inf")}))
+    ]
+    assert every > 0
+    # One histogram: its count is the +Inf bucket, and its sum is a real latency total.
+    assert found[("probe_dns_sweep_lookup_duration_seconds_count", frozenset(labels))] == every
+    assert found[("probe_dns_sweep_lookup_duration_seconds_sum", frozenset(labels))] > 0
 
     lab.faults.heal_all()
     await runner.run(check)
