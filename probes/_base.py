@@ -64,6 +64,7 @@ class FailureReason(StrEnum):
     SMP_SIGNER_EXPIRED = "smp_signer_expired"  # the signer is outside its validity period
     SMP_UNTRUSTED_SIGNER = "smp_untrusted_signer"  # the signer does not chain to the anchors
     SMP_NO_ENDPOINT = "smp_no_endpoint"  # metadata without an endpoint (or a redirection)
+    SMP_WRONG_METADATA = "smp_wrong_metadata"  # signed metadata of another participant/type
     SMP_UNHEALTHY = "smp_unhealthy"  # the implementation's health URL says it is not fine
     # -- certificates and chains (probes/x509.py) --
     TLS_HANDSHAKE_FAILED = "tls_handshake_failed"

@@ -319,6 +319,7 @@ async def _metadata(run: _Run, values: dict[str, float], artifacts: dict[str, ob
         except DocumentError as exc:
             raise _Stop(exc.reason, f"metadata of {document_type}: {exc.detail}") from None
         run.timer.lap("verify")
+        _require_asked_for(signed, params.participant, document_type)
         found.extend(signed)
         if expiry is not None:
             signer_expiry.append(expiry)
@@ -326,6 +327,25 @@ async def _metadata(run: _Run, values: dict[str, float], artifacts: dict[str, ob
         values["endpoints"] = float(len(found))
     if signer_expiry:
         values["signer_not_after_timestamp_seconds"] = min(signer_expiry)
+
+
+def _require_asked_for(found: Sequence[SmpEndpoint], participant: str, document_type: str) -> None:
+    """Signed metadata of another participant or document type is an SMP fault, not data.
+
+    Identifiers compare case-insensitively, as the SML's hashing of the lower-cased value
+    does; a publisher may echo either case.
+    """
+    for endpoint in found:
+        if endpoint.participant.lower() != participant.lower():
+            raise _Stop(
+                FailureReason.SMP_WRONG_METADATA,
+                f"metadata of {document_type} is for participant {endpoint.participant[:120]}",
+            )
+        if endpoint.document_type.lower() != document_type.lower():
+            raise _Stop(
+                FailureReason.SMP_WRONG_METADATA,
+                f"asked for {document_type}, got {endpoint.document_type[:120]}",
+            )
 
 
 def _read_signed(

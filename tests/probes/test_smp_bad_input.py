@@ -52,9 +52,9 @@ def sign(pki: ThrowawayPki, root: Any) -> bytes:
     return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
 
 
-def signed_metadata(pki: ThrowawayPki) -> bytes:
+def signed_metadata(pki: ThrowawayPki, participant: str = PARTICIPANT) -> bytes:
     return signed_service_metadata_xml(
-        ParticipantId.parse(PARTICIPANT),
+        ParticipantId.parse(participant),
         DOCUMENT,
         AP_URL,
         pki.access_point_cert,
@@ -229,6 +229,8 @@ class BadSmp:
             return xml(group)
         if behaviour == "ok":
             return xml(signed_metadata(self.pki))
+        if behaviour == "other-participant":
+            return xml(signed_metadata(self.pki, "iso6523-actorid-upis::0088:someone-else"))
         if behaviour == "tampered":
             return xml(signed_metadata(self.pki).replace(AP_URL.encode(), b"https://evil.test/"))
         if behaviour == "unsigned":
@@ -327,6 +329,13 @@ async def test_one_redirect_is_followed(server: BadSmp, env: ProbeEnv) -> None:
             "unsigned", True, FailureReason.SMP_BAD_SIGNATURE, "not signed", id="unsigned"
         ),
         pytest.param("no-endpoint", True, FailureReason.SMP_NO_ENDPOINT, "no endpoint", id="empty"),
+        pytest.param(
+            "other-participant",
+            True,
+            FailureReason.SMP_WRONG_METADATA,
+            "0088:someone-else",
+            id="signed-for-another-participant",
+        ),
         pytest.param("ok", False, FailureReason.OK, "", id="no-anchors-signature-only"),
         pytest.param("bdxr", True, FailureReason.OK, "", id="oasis-bdxr-1.0"),
     ],
