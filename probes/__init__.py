@@ -81,7 +81,8 @@ TARGETS: dict[str, TargetSpec] = {
     "certificates": TargetSpec(
         CertificateTarget,
         expand_certificates,
-        "certificates: a TLS endpoint's chain (url) or PEM/DER files (file)",
+        "certificates: a TLS endpoint's chain (url), PEM/DER files (file), or those "
+        "published in SMP metadata (smp_metadata)",
     ),
     # -- crl / ocsp --
     "crl": TargetSpec(

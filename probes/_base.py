@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 __all__ = [
+    "ARTIFACTS_KEY",
     "Check",
     "CheckDefaults",
     "FailureReason",
@@ -191,6 +192,11 @@ class PhaseTimer:
         self.phases[phase] = self.phases.get(phase, 0.0) + elapsed
         self._mark = now
         return elapsed
+
+
+# Where the application puts a read-only view of every check's latest artifacts
+# (`probes.http_discovery.artifact_view`), for checks that build on what others found.
+ARTIFACTS_KEY = "result_artifacts"
 
 
 @dataclass(frozen=True, slots=True)

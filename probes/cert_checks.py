@@ -83,8 +83,9 @@ class Finding:
 class MonitoredCertificate:
     """A certificate under watch, with its issuer when known (for CRL and OCSP checks).
 
-    `role`: "leaf" or "intermediate" (presented by a TLS server), or "file" (read from a
-    file or published in metadata). `source` is where it came from (URL or path).
+    `role`: "leaf" or "intermediate" (presented by a TLS server), "file" (read from a
+    file) or what the caller of `assess_certificates` names it (e.g. "smp_endpoint" for
+    one published in SMP metadata). `source` is where it came from (URL or path).
     """
 
     certificate: x509.Certificate
@@ -158,8 +159,11 @@ def assess_certificates(
     now: datetime,
     policy: CertificatePolicy,
     source: str = "",
+    role: str = "file",
 ) -> Assessment:
-    """Judge certificates read from files or metadata; each non-CA one is a leaf."""
+    """Judge certificates read from files or metadata; each non-CA one is a leaf.
+
+    `role` labels every one of them (`MonitoredCertificate.role`)."""
     findings = [*_windows(found, now, policy), *_algorithms(found, policy)]
     paths: list[tuple[x509.Certificate, ...]] = []
     if trust is not None:
@@ -175,7 +179,7 @@ def assess_certificates(
                 paths.append(path)
     issuers = _issuers(found, [link for path in paths for link in (*path, None)])
     certificates = tuple(
-        MonitoredCertificate(cert, "file", source, issuers[i]) for i, cert in enumerate(found)
+        MonitoredCertificate(cert, role, source, issuers[i]) for i, cert in enumerate(found)
     )
     validated = paths[0] if paths else ()
     return Assessment(_sorted(findings), certificates, validated)

@@ -22,7 +22,15 @@ from typing import Any
 
 from pydantic import Field
 
-from probes._base import Check, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, Series
+from probes._base import (
+    ARTIFACTS_KEY,
+    Check,
+    CheckDefaults,
+    FailureReason,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+)
 from probes._config import TargetBase
 from probes.certs import CertificatesPath
 from probes.http import HttpParams, Objectives, fetch_and_judge, http_url
@@ -37,7 +45,6 @@ __all__ = [
     "probe_http_discovery",
 ]
 
-ARTIFACTS_KEY = "result_artifacts"
 MAX_DISCOVERED = 500
 _IN_FLIGHT = 8
 

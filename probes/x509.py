@@ -1,9 +1,13 @@
-"""Certificate checks (kind `x509`): a TLS endpoint's chain, or certificate files.
+"""Certificate checks (kind `x509`): a TLS endpoint's chain, certificate files, or the
+certificates published in SMP metadata.
 
 A target is either `url: https://HOST:PORT` (the chain fetched by `probes.tls_chain`,
-verification off, then judged here) or `file: PATH` (a PEM/DER file or a directory, read
-by `probes.certs`). `probes.cert_checks` gives the verdict against the configured trust
-anchors (never fetched). A target's problem is a `FailureReason`, never an exception.
+verification off, then judged here), `file: PATH` (a PEM/DER file or a directory, read
+by `probes.certs`) or `smp_metadata: true` (the distinct endpoint certificates in the
+latest `smp` results, read each run through the artifact view the agent wires in, as
+`probes.http_discovery` reads them; at most `max` judged, the rest counted).
+`probes.cert_checks` gives the verdict against the configured trust anchors (never
+fetched). A target's problem is a `FailureReason`, never an exception.
 
 What other checks build on, in `ProbeResult.artifacts`:
 - `"certificates"`: tuple of `probes.cert_checks.MonitoredCertificate` (certificate,
@@ -20,6 +24,7 @@ leaf's `probe_x509_leaf_not_after_timestamp_seconds`, per monitored certificate
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 from collections.abc import Iterator
@@ -32,6 +37,7 @@ from cryptography.x509.verification import Store
 from pydantic import Field, field_validator, model_validator
 
 from probes._base import (
+    ARTIFACTS_KEY,
     Check,
     CheckDefaults,
     FailureReason,
@@ -52,25 +58,42 @@ from probes.cert_checks import (
     serial_hex,
 )
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
+from probes.http_discovery import ArtifactView
+from probes.smp_document import SmpEndpoint
 from probes.tls_chain import client_context, fetch_chain
 
-__all__ = ["CertificateTarget", "X509Params", "expand_certificates", "probe_x509"]
+__all__ = [
+    "CertificateTarget",
+    "X509Params",
+    "expand_certificates",
+    "probe_x509",
+    "published_certificates",
+]
 
 KIND = "x509"
 # Most certificates a check labels one by one (a directory may hold many): bounded series.
 MAX_LABELLED = 32
 # An unchanged chain is validated again after this long (anchors may expire meanwhile).
 REVALIDATE_AFTER = 3600.0
+# Most certificates from SMP metadata one check may watch, each with its own series.
+MAX_SMP_CERTIFICATES = 200
+SMP_METADATA_SOURCE = "smp_metadata"
 
 
 class CertificateTarget(TargetBase):
-    """A TLS endpoint whose chain is checked, or certificate files."""
+    """A TLS endpoint whose chain is checked, certificate files, or the certificates
+    published in SMP metadata."""
 
     url: str | None = Field(
         None, description="https://HOST:PORT of a TLS endpoint whose chain is checked"
     )
     file: Path | None = Field(
         None, description="a PEM or DER file, or a directory of them, to check instead of a URL"
+    )
+    smp_metadata: bool = Field(
+        False,
+        description="check the endpoint certificates published in the SMP metadata the smp "
+        "checks fetched (those with document_type), instead of a URL or files",
     )
     server_name: str | None = Field(
         None,
@@ -87,6 +110,13 @@ class CertificateTarget(TargetBase):
     min_rsa_bits: int = Field(
         2048, ge=512, le=16384, description="RSA keys shorter than this are weak_key"
     )
+    max: int = Field(
+        50,
+        ge=1,
+        le=MAX_SMP_CERTIFICATES,
+        description="with smp_metadata: most distinct certificates judged (a budget, in a "
+        "stable order); the others are counted, not judged",
+    )
 
     @field_validator("url")
     @classmethod
@@ -98,10 +128,13 @@ class CertificateTarget(TargetBase):
 
     @model_validator(mode="after")
     def _one_source(self) -> CertificateTarget:
-        if (self.url is None) == (self.file is None):
-            raise ValueError("set exactly one of url and file")
+        sources = (self.url is not None) + (self.file is not None) + self.smp_metadata
+        if sources != 1:
+            raise ValueError("set exactly one of url and file, or smp_metadata: true alone")
         if self.server_name is not None and self.url is None:
             raise ValueError("server_name applies to a url only")
+        if "max" in self.model_fields_set and not self.smp_metadata:
+            raise ValueError("max applies to smp_metadata only")
         return self
 
 
@@ -154,13 +187,17 @@ class X509Params:
         "context",
         "file",
         "hostname",
+        "max",
         "memo",
         "policy",
+        "smp_metadata",
         "source",
     )
 
     def __init__(self, target: CertificateTarget) -> None:
-        self.source = target.url or str(target.file or "")
+        self.smp_metadata = target.smp_metadata
+        self.max = target.max
+        self.source = target.url or str(target.file or "") or SMP_METADATA_SOURCE
         self.address = _host_port(target.url) if target.url else None
         self.hostname = target.server_name or (self.address[0] if self.address else None)
         self.file = target.file
@@ -214,6 +251,8 @@ async def probe_x509(check: Check, env: ProbeEnv) -> ProbeResult:
     params: X509Params = check.params
     if params.address is not None:
         return await _probe_endpoint(params, params.address, check.timeout, env)
+    if params.smp_metadata:
+        return _probe_smp_metadata(params, env)
     return _probe_files(params, env)
 
 
@@ -270,15 +309,84 @@ def _probe_files(params: X509Params, env: ProbeEnv) -> ProbeResult:
         timer.lap("read")
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, str(exc), phases=timer.phases)
     timer.lap("read")
+    return _judge_set(found, params, timer, env)
+
+
+def _probe_smp_metadata(params: X509Params, env: ProbeEnv) -> ProbeResult:
+    view = env.caches.get(ARTIFACTS_KEY)
+    if not callable(view):
+        return ProbeResult.failure(
+            FailureReason.INTERNAL_ERROR,
+            "no artifact view in the probe environment: smp_metadata needs the agent's "
+            "latest smp results (vigie run)",
+        )
+    timer = PhaseTimer(env.monotonic)
+    published = published_certificates(view)
+    watched = published[: params.max]
+    counts = {
+        "published_certificates": float(len(published)),
+        "watched_certificates": float(len(watched)),
+        "over_budget": float(len(published) - len(watched)),
+    }
+    over = f"; {len(published) - len(watched)} more beyond max {params.max}, not judged"
+    over = over if len(published) > len(watched) else ""
+    found = []
+    for der, endpoint in watched:
+        try:
+            found.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            timer.lap("read")
+            detail = (
+                f"an unparsable certificate in the SMP metadata of {endpoint.participant} "
+                f"({endpoint.document_type}): {exc}"
+            )
+            return ProbeResult.failure(
+                FailureReason.CERT_MALFORMED, detail, phases=timer.phases, values=counts
+            )
+    timer.lap("read")
+    if not found:
+        # Nothing to judge yet (no smp check has run, or none fetched metadata): not an
+        # outage of any certificate, so not a failure; the detail says so.
+        detail = "no SMP metadata seen yet: no endpoint certificate to judge"
+        return ProbeResult(FailureReason.OK, detail, phases=timer.phases, values=counts)
+    result = _judge_set(found, params, timer, env, role="smp_endpoint", labelled=params.max)
+    return dataclasses.replace(
+        result, detail=result.detail + over, values={**result.values, **counts}
+    )
+
+
+def published_certificates(view: ArtifactView) -> list[tuple[bytes, SmpEndpoint]]:
+    """Every distinct endpoint certificate (DER) in the `smp` checks' artifacts, sorted by
+    its bytes (so the budget is stable), with one endpoint that publishes it."""
+    found: dict[bytes, SmpEndpoint] = {}
+    for kind, artifacts in view():
+        if kind != "smp":
+            continue
+        for endpoint in artifacts.get("endpoints", ()):
+            if isinstance(endpoint, SmpEndpoint) and endpoint.certificate_der:
+                found.setdefault(endpoint.certificate_der, endpoint)
+    return sorted(found.items(), key=lambda item: item[0])
+
+
+def _judge_set(
+    found: list[x509.Certificate],
+    params: X509Params,
+    timer: PhaseTimer,
+    env: ProbeEnv,
+    *,
+    role: str = "file",
+    labelled: int = MAX_LABELLED,
+) -> ProbeResult:
+    """The verdict on a set of certificates (files, SMP metadata), each non-CA one a leaf."""
     store, problem = _trust(params)
     if problem:
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, problem, phases=timer.phases)
     now = datetime.fromtimestamp(env.wall_clock(), UTC)
     assessment = assess_certificates(
-        found, trust=store, now=now, policy=params.policy, source=params.source
+        found, trust=store, now=now, policy=params.policy, source=params.source, role=role
     )
     timer.lap("validate")
-    facts = _Facts(assessment, found)
+    facts = _Facts(assessment, found, labelled)
     return _result(assessment, facts, "", timer.phases, now, validated=store is not None)
 
 
@@ -296,7 +404,9 @@ class _Facts:
 
     __slots__ = ("artifacts", "certificate_series", "leaf_name", "values")
 
-    def __init__(self, assessment: Assessment, found: list[x509.Certificate]) -> None:
+    def __init__(
+        self, assessment: Assessment, found: list[x509.Certificate], labelled: int = MAX_LABELLED
+    ) -> None:
         leaf = found[0]
         self.leaf_name = common_name(leaf) or serial_hex(leaf)
         earliest = min(c.not_valid_after_utc for c in found)
@@ -318,7 +428,7 @@ class _Facts:
                 },
                 monitored.certificate.not_valid_after_utc.timestamp(),
             )
-            for monitored in assessment.certificates[:MAX_LABELLED]
+            for monitored in assessment.certificates[:labelled]
         )
         self.artifacts = {"certificates": assessment.certificates, "chain": tuple(found)}
 

@@ -148,18 +148,23 @@ def _revocation_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
 
 
 def _certificate_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:
-    """The TLS chains of the lab's SMPs and Access Point, validated against its root."""
+    """The TLS chains of the lab's SMPs and Access Point, validated against its root, and
+    the endpoint certificates its SMP metadata publishes (ap1: cert_expiring, 20 days)."""
     if lab.settings.workdir is None or lab.access_point is None:  # no root CA file
         return {}
-    root = str(lab.settings.workdir / "pki" / "root.pem")
+    pki = lab.settings.workdir / "pki"
+    root = str(pki / "root.pem")
     endpoints = {smp.name: smp.url for smp in lab.smps}
     endpoints[lab.access_point.name] = lab.access_point.url
-    return {
-        "certificates": [
-            {"url": url, "server_name": f"{name}.{lab.zone.origin}", "trust_anchors": root}
-            for name, url in endpoints.items()
-        ]
-    }
+    tls = [
+        {"url": url, "server_name": f"{name}.{lab.zone.origin}", "trust_anchors": root}
+        for name, url in endpoints.items()
+    ]
+    # Metadata publishes the endpoint's certificate alone, without its issuing CA, so the
+    # anchor is that CA (as an AP truststore holds the PEPPOL ACCESS POINT CA): the root
+    # alone would make every published certificate chain_untrusted.
+    published = {"smp_metadata": True, "trust_anchors": str(pki / "intermediate.pem"), "max": 10}
+    return {"certificates": [*tls, published]}
 
 
 def _endpoint_targets(lab: Lab) -> dict[str, list[dict[str, Any]]]:

@@ -164,7 +164,7 @@ async def test_openssl_verify_agrees(
 
 async def test_the_demo_agent_watches_every_lab_endpoint_chain(lab: Lab) -> None:
     config = lab_agent_config(lab, store_url="sqlite:///:memory:", listen="127.0.0.1:8942")
-    checks = [one for one in config.checks() if one.kind == "x509"]
+    checks = [one for one in config.checks() if one.kind == "x509" and one.service == "tls"]
     assert len(checks) == 3
     results = {one.params.hostname: (await probe_x509(one, ProbeEnv())).reason for one in checks}
     assert results == {
