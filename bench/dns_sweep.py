@@ -36,7 +36,7 @@ from probes.naming import NamingScheme, ParticipantId, participant_name
 ZONE = "sweep.vigie.test"
 SCHEME = "iso6523-actorid-upis"
 SMPS = ("https://smp1.sweep.vigie.test", "https://smp2.sweep.vigie.test/")
-RESULTS = Path.home() / ".cache/eDelivery-anchors/work/results.jsonl"
+RESULTS = Path.home() / ".cache" / "eDelivery-anchors" / "work" / "results.jsonl"
 FRESH_SECONDS = 6 * 3600
 
 

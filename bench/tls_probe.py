@@ -10,7 +10,7 @@ hostname and algorithm policy), CONCURRENCY at a time, and prints vigie's CPU-se
 per 1,000 checks and checks per second. Without nginx it serves the chain from a Python
 process instead (slower server, same client cost).
 
-Blackbox's figure comes from `~/.cache/eDelivery-anchors/work/results.jsonl`
+Blackbox's figure comes from the anchors' `results.jsonl` (under `~/.cache/eDelivery-anchors`)
 (row `blackbox-https-2xx`) when that file is from the last 12 hours; run
 `QUICK=1 bash ../shared/anchors/run_anchors.sh` first to refresh it. Bounded: CHECKS at
 most 100,000, every connection to 127.0.0.1, nginx stopped by its PID at the end.
