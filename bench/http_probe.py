@@ -9,7 +9,8 @@ core 0 like blackbox does in the anchors. It runs CHECKS `http` checks through t
 phases, TLS facts, the service-objective counters), CONCURRENCY at a time, and prints
 checks/s and vigie's CPU-seconds per 1,000 checks. Blackbox's figure is the
 `blackbox-https-2xx` row of the anchors' `results.jsonl` (under
-`~/.cache/eDelivery-anchors`) when it is from the last 12 hours (`QUICK=1 bash ../shared/anchors/run_anchors.sh` refreshes it).
+`~/.cache/eDelivery-anchors`) when it is from the last 12 hours
+(`QUICK=1 bash ../shared/anchors/run_anchors.sh` refreshes it).
 Bounded: CHECKS at most 100,000, every connection to 127.0.0.1, nginx stopped by its PID.
 """
 
