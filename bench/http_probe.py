@@ -19,23 +19,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_probe import CLIENT_CORE, SERVER_CORE, blackbox_row, free_port, start_server
-from tls_probe import wait_listening as wait_for
+from tls_probe import CLIENT_CORE, SERVER_CORE, blackbox_row, measure
 
 from probes import PROBERS, CheckDefaults, ProbeEnv, ResultBook, Runner
 from probes.http import HttpTarget, expand_http
 from vigie.http import outbound_client
-from vigie.lab.pki import LabPki
 from vigie.logs import configure_logging
 
 
@@ -64,27 +59,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {CLIENT_CORE})
     # The lab PKI's endpoint certificates name 127.0.0.1 too, so the URL's host matches.
-    pki = LabPki.generate("http://127.0.0.1:9")
-    with tempfile.TemporaryDirectory(prefix="vigie-bench-http-") as directory:
-        workdir = Path(directory)
-        (workdir / "chain.pem").write_bytes(pki.endpoint("smp1").chain_pem())
-        (workdir / "key.pem").write_bytes(pki.endpoint("smp1").key_pem())
-        (workdir / "root.pem").write_bytes(pki.trust_anchor_pem())
-        port = free_port()
-        server, server_name = start_server(workdir, port)
-        try:
-            wait_for(port, server)
-            asyncio.run(run_checks(port, workdir / "root.pem", 200, concurrency))  # warm-up
-            cpu, wall = time.process_time(), time.perf_counter()
-            outcomes = asyncio.run(run_checks(port, workdir / "root.pem", count, concurrency))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    cpu, wall, outcomes, server_name = measure(run_checks, count, concurrency)
     per_1000 = cpu / count * 1000
     print(f"server: {server_name} on core {SERVER_CORE}; vigie on core {CLIENT_CORE}")
     print(f"checks: {count} ({concurrency} at once), outcomes: {dict(outcomes)}")

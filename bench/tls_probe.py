@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -120,6 +121,36 @@ async def run_checks(port: int, anchors: Path, count: int, concurrency: int) -> 
     return outcomes
 
 
+RunChecks = Callable[[int, Path, int, int], Awaitable[Counter[str]]]
+
+
+def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float, Counter[str], str]:
+    """CPU and wall seconds of `count` checks by `run` against nginx presenting the lab's
+    smp1 chain (also valid for 127.0.0.1), after a warm-up; nginx is stopped by its PID."""
+    pki = LabPki.generate("http://127.0.0.1:9")
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-tls-") as directory:
+        workdir = Path(directory)
+        (workdir / "chain.pem").write_bytes(pki.endpoint("smp1").chain_pem())
+        (workdir / "key.pem").write_bytes(pki.endpoint("smp1").key_pem())
+        (workdir / "root.pem").write_bytes(pki.trust_anchor_pem())
+        port = free_port()
+        server, server_name = start_server(workdir, port)
+        try:
+            wait_listening(port, server)
+            asyncio.run(run(port, workdir / "root.pem", 200, concurrency))  # warm-up
+            cpu, wall = time.process_time(), time.perf_counter()
+            outcomes = asyncio.run(run(port, workdir / "root.pem", count, concurrency))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return cpu, wall, outcomes, server_name
+
+
 def blackbox_row() -> dict[str, float] | None:
     if not RESULTS.exists() or time.time() - RESULTS.stat().st_mtime > 12 * 3600:
         return None
@@ -137,27 +168,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {CLIENT_CORE})
-    pki = LabPki.generate("http://127.0.0.1:9")
-    with tempfile.TemporaryDirectory(prefix="vigie-bench-tls-") as directory:
-        workdir = Path(directory)
-        (workdir / "chain.pem").write_bytes(pki.endpoint("smp1").chain_pem())
-        (workdir / "key.pem").write_bytes(pki.endpoint("smp1").key_pem())
-        (workdir / "root.pem").write_bytes(pki.trust_anchor_pem())
-        port = free_port()
-        server, server_name = start_server(workdir, port)
-        try:
-            wait_listening(port, server)
-            asyncio.run(run_checks(port, workdir / "root.pem", 200, concurrency))  # warm-up
-            cpu, wall = time.process_time(), time.perf_counter()
-            outcomes = asyncio.run(run_checks(port, workdir / "root.pem", count, concurrency))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    cpu, wall, outcomes, server_name = measure(run_checks, count, concurrency)
     per_1000 = cpu / count * 1000
     print(f"server: {server_name} on core {SERVER_CORE}; vigie on core {CLIENT_CORE}")
     print(f"checks: {count} ({concurrency} at once), outcomes: {dict(outcomes)}")
