@@ -1,0 +1,303 @@
+"""Correlation decisions: what an alert does to the tickets (update, reopen, create, nothing),
+under which master a new ticket hangs (topology, then grouping), and whether it flaps.
+
+Pure functions over plain records with `now` passed in; a driver reads the records from
+the store and carries out the command. They must never read a clock or the store, and
+never decide two creations for one fingerprint while an unclosed ticket exists. Every
+decision is idempotent: replaying an alert whose command was already carried out decides
+`NoChange`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from correlator.fingerprint import fingerprint
+from correlator.rules import Alert
+from ticket_sink.model import Severity, Ticket, TicketState
+
+__all__ = [
+    "CreateTicket",
+    "GroupMaster",
+    "NoChange",
+    "Placement",
+    "ReopenTicket",
+    "TicketCommand",
+    "TicketRecord",
+    "Topology",
+    "UpdateTicket",
+    "decide",
+    "group_key",
+    "group_master",
+    "is_flapping",
+    "place",
+    "recent_changes",
+]
+
+_ACTIVE = frozenset(
+    {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """What a decision needs to know of one ticket with the alert's fingerprint.
+
+    `last_seen` is the start of the latest alert episode counted on the ticket: an alert
+    starting no later than it was already recorded.
+    """
+
+    id: str
+    state: TicketState
+    created_at: datetime
+    last_seen: datetime
+    occurrences: int = 1
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketRecord:
+        return cls(
+            ticket.id,
+            ticket.state,
+            ticket.created_at,
+            ticket.last_seen or ticket.created_at,
+            ticket.occurrences,
+            ticket.resolved_at,
+            ticket.closed_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NoChange:
+    why: str
+    ticket_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTicket:
+    """Record one more occurrence; `occurrences` is the new total (so applying it twice is
+    harmless)."""
+
+    ticket_id: str
+    occurrences: int
+    last_seen: datetime
+    flapping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenTicket:
+    """A resolved ticket's problem came back inside the reopen window: back to `open` at
+    `at`."""
+
+    ticket_id: str
+    occurrences: int
+    last_seen: datetime
+    at: datetime
+    flapping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTicket:
+    fingerprint: str
+    labels: Mapping[str, str]
+    severity: Severity
+    title: str
+    at: datetime
+    last_seen: datetime
+    refers_to: str | None = None  # the latest resolved or closed ticket of this fingerprint
+    master_id: str | None = None
+    notify: bool = True
+    flapping: bool = False
+
+
+TicketCommand = NoChange | UpdateTicket | ReopenTicket | CreateTicket
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a new ticket goes: under `master_id` (or its own master when `None`).
+
+    `group_key` is set when the ticket starts or joins a group; `caused_by` names the
+    failing parent when topology put it there (then nobody is notified for it).
+    """
+
+    master_id: str | None = None
+    notify: bool = True
+    group_key: str | None = None
+    caused_by: str | None = None
+
+
+def _title(alert: Alert) -> str:
+    labels = alert.labels
+    name = labels.get("alertname", "alert")
+    return f"{name}: {labels.get('target', '')} ({labels.get('reason', '')})"
+
+
+def decide(
+    alert: Alert,
+    tickets: Iterable[TicketRecord],
+    now: datetime,
+    *,
+    reopen_window: timedelta,
+    placement: Placement = Placement(),
+    flapping: bool = False,
+) -> TicketCommand:
+    """The command for `alert`, given the tickets with its fingerprint (any state).
+
+    Same fingerprint + an active ticket → update it; + a ticket resolved no longer than
+    `reopen_window` before the alert started → reopen it; otherwise create one that refers
+    to the latest resolved or closed ticket. An episode already counted (the alert started
+    no later than the latest `last_seen` of these tickets) changes nothing, and so does a
+    resolved alert: a recovery never creates a ticket.
+    """
+    if not alert.firing:
+        return NoChange("the alert is resolved")
+    records = sorted(tickets, key=lambda t: (t.created_at, t.id))
+    if not records:
+        return _create(alert, now, None, placement, flapping)
+    latest = max(records, key=lambda t: t.last_seen)
+    if alert.starts_at <= latest.last_seen:
+        # Counted already (a replay), or an older episode arriving late: either way the
+        # tickets know of a later one.
+        return NoChange("episode already recorded", latest.id)
+    active = [t for t in records if t.state in _ACTIVE]
+    if active:
+        ticket = active[0]  # the oldest, should a race ever have made two
+        return UpdateTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, flapping)
+
+    def finished_at(ticket: TicketRecord) -> datetime:
+        return ticket.closed_at or ticket.resolved_at or ticket.last_seen
+
+    finished = sorted(records, key=finished_at)
+    resolved = [t for t in finished if t.state is TicketState.RESOLVED]
+    if resolved:
+        ticket = resolved[-1]
+        if ticket.resolved_at is not None and alert.starts_at - ticket.resolved_at <= reopen_window:
+            return ReopenTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, now, flapping)
+    return _create(alert, now, finished[-1].id, placement, flapping)
+
+
+def _create(
+    alert: Alert, now: datetime, refers_to: str | None, placement: Placement, flapping: bool
+) -> CreateTicket:
+    return CreateTicket(
+        alert.fingerprint,
+        alert.labels,
+        alert.severity,
+        _title(alert),
+        now,
+        alert.starts_at,
+        refers_to=refers_to,
+        master_id=placement.master_id,
+        notify=placement.notify,
+        flapping=flapping,
+    )
+
+
+# -- grouping --
+
+
+def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
+    """The group of an alert: the fingerprint of its `group_by` labels (absent ones left out,
+    as Alertmanager does)."""
+    return fingerprint({name: labels[name] for name in group_by if name in labels})
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMaster:
+    """The master ticket of a group, opened at `opened_at`; it gathers for `window`."""
+
+    ticket_id: str
+    opened_at: datetime
+
+
+def group_master(
+    key: str, groups: Mapping[str, GroupMaster], now: datetime, window: timedelta
+) -> str | None:
+    """The master a new ticket of group `key` joins at `now`: the group's, while
+    `opened_at <= now < opened_at + window`; `None` starts a new group."""
+    master = groups.get(key)
+    if master is None or not master.opened_at <= now < master.opened_at + window:
+        return None
+    return master.ticket_id
+
+
+# -- topology --
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Dependencies from the configuration: each node (an alert's `target`) and the nodes it
+    depends on (participant → zone name servers, certificate → CRL → issuing CA)."""
+
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_edges(cls, edges: Iterable[tuple[str, str]]) -> Topology:
+        """From `(parent, dependant)` pairs."""
+        parents: dict[str, tuple[str, ...]] = {}
+        for parent, dependant in edges:
+            if parent not in parents.get(dependant, ()):
+                parents[dependant] = (*parents.get(dependant, ()), parent)
+        return cls(parents)
+
+    def ancestors(self, node: str) -> list[str]:
+        """Everything `node` depends on, nearest first; cycles in the configuration end."""
+        seen = {node}
+        order: list[str] = []
+        queue = deque(self.parents.get(node, ()))
+        while queue:
+            parent = queue.popleft()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            order.append(parent)
+            queue.extend(self.parents.get(parent, ()))
+        return order
+
+
+def place(
+    alert: Alert,
+    now: datetime,
+    *,
+    topology: Topology,
+    firing_masters: Mapping[str, str],
+    group_by: Sequence[str],
+    groups: Mapping[str, GroupMaster],
+    group_window: timedelta,
+    node_label: str = "target",
+) -> Placement:
+    """Where a new ticket for `alert` goes.
+
+    A failing parent is the likelier root cause, so topology comes first: when an ancestor
+    of the alert's node has a firing alert (`firing_masters`: node → the master ticket of
+    its alert), the ticket hangs under that master and notifies nobody. Otherwise it joins
+    its group's master inside the window, or starts the group (`master_id` `None`).
+    """
+    node = alert.labels.get(node_label, "")
+    for parent in topology.ancestors(node):
+        if parent in firing_masters:
+            return Placement(firing_masters[parent], notify=False, caused_by=parent)
+    if not group_by:
+        return Placement()
+    key = group_key(alert.labels, group_by)
+    return Placement(group_master(key, groups, now, group_window), group_key=key)
+
+
+# -- flapping --
+
+
+def recent_changes(changes: Iterable[datetime], now: datetime, window: timedelta) -> list[datetime]:
+    """The state changes inside `(now - window, now]`, oldest first: what to keep."""
+    return sorted(at for at in changes if now - window < at <= now)
+
+
+def is_flapping(
+    changes: Iterable[datetime], now: datetime, *, window: timedelta, max_changes: int
+) -> bool:
+    """More than `max_changes` state changes inside `(now - window, now]`."""
+    return len(recent_changes(changes, now, window)) > max_changes

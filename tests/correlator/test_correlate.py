@@ -1,0 +1,488 @@
+"""Correlation decisions: dedupe, reopen, create; idempotent replays; grouping; topology;
+flapping."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from correlator.correlate import (
+    CreateTicket,
+    GroupMaster,
+    NoChange,
+    Placement,
+    ReopenTicket,
+    TicketCommand,
+    TicketRecord,
+    Topology,
+    UpdateTicket,
+    decide,
+    group_key,
+    group_master,
+    is_flapping,
+    place,
+    recent_changes,
+)
+from correlator.fingerprint import fingerprint
+from correlator.rules import Alert
+from ticket_sink.model import Severity, Ticket, TicketState, TicketType
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WINDOW = timedelta(hours=1)
+LABELS = {
+    "alertname": "SmlNameServerFailing",
+    "kind": "dns_soa",
+    "service": "sml",
+    "target": "ns1.acc.edelivery.tech.ec.europa.eu",
+    "reason": "servfail",
+}
+
+
+def _at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _alert(start: float, end: float | None = None, labels: dict[str, str] = LABELS) -> Alert:
+    ends_at = None if end is None else _at(end)
+    return Alert(labels, {"summary": "x"}, Severity.MAJOR, _at(start), ends_at)
+
+
+def _ticket(
+    id: str,
+    state: TicketState,
+    seen: float,
+    *,
+    resolved: float | None = None,
+    closed: float | None = None,
+    occurrences: int = 1,
+) -> TicketRecord:
+    return TicketRecord(
+        id,
+        state,
+        created_at=_at(seen),
+        last_seen=_at(seen),
+        occurrences=occurrences,
+        resolved_at=None if resolved is None else _at(resolved),
+        closed_at=None if closed is None else _at(closed),
+    )
+
+
+NOW = _at(500)
+ACTIVE_STATES = [TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD]
+
+DECISIONS = [
+    pytest.param(
+        _alert(100),
+        [],
+        CreateTicket(
+            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(100), refers_to=None
+        ),
+        id="no-ticket-creates",
+    ),
+    *(
+        pytest.param(
+            _alert(100),
+            [_ticket("T1", state, 10, occurrences=3)],
+            UpdateTicket("T1", 4, _at(100)),
+            id=f"{state}-ticket-updates",
+        )
+        for state in ACTIVE_STATES
+    ),
+    pytest.param(
+        _alert(10),
+        [_ticket("T1", TicketState.OPEN, 10)],
+        NoChange("episode already recorded", "T1"),
+        id="same-episode-no-change",
+    ),
+    pytest.param(
+        _alert(5),
+        [_ticket("T1", TicketState.OPEN, 10)],
+        NoChange("episode already recorded", "T1"),
+        id="older-episode-late-no-change",
+    ),
+    pytest.param(
+        _alert(100, end=120),
+        [_ticket("T1", TicketState.OPEN, 10)],
+        NoChange("the alert is resolved"),
+        id="resolved-alert-no-change",
+    ),
+    pytest.param(
+        _alert(100, end=120),
+        [],
+        NoChange("the alert is resolved"),
+        id="resolved-alert-never-creates",
+    ),
+    pytest.param(
+        _alert(100),
+        [_ticket("T1", TicketState.RESOLVED, 10, resolved=50, occurrences=2)],
+        ReopenTicket("T1", 3, _at(100), NOW),
+        id="resolved-inside-window-reopens",
+    ),
+    pytest.param(
+        _alert(110),
+        [_ticket("T1", TicketState.RESOLVED, 10, resolved=50)],
+        ReopenTicket("T1", 2, _at(110), NOW),
+        id="resolved-at-window-edge-reopens",
+    ),
+    pytest.param(
+        _alert(110.5),
+        [_ticket("T1", TicketState.RESOLVED, 10, resolved=50)],
+        CreateTicket(
+            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(110.5), refers_to="T1"
+        ),
+        id="resolved-outside-window-creates-referring",
+    ),
+    pytest.param(
+        _alert(30),
+        [_ticket("T1", TicketState.RESOLVED, 30, resolved=50)],
+        NoChange("episode already recorded", "T1"),
+        id="resolved-by-hand-during-episode-no-reopen",
+    ),
+    pytest.param(
+        _alert(100),
+        [
+            _ticket("T1", TicketState.CLOSED, 10, resolved=20, closed=30),
+            _ticket("T2", TicketState.CLOSED, 40, resolved=50, closed=60),
+        ],
+        CreateTicket(
+            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(100), refers_to="T2"
+        ),
+        id="closed-creates-referring-to-latest",
+    ),
+    pytest.param(
+        _alert(100),
+        [_ticket("T1", TicketState.CLOSED, 90, resolved=91, closed=92)],
+        CreateTicket(
+            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(100), refers_to="T1"
+        ),
+        id="closed-never-reopens-even-inside-window",
+    ),
+    pytest.param(
+        _alert(100),
+        [
+            _ticket("T2", TicketState.OPEN, 60),
+            _ticket("T1", TicketState.CLOSED, 10, resolved=20, closed=30),
+        ],
+        UpdateTicket("T2", 2, _at(100)),
+        id="active-wins-over-closed",
+    ),
+]
+
+
+def _without_title(command: TicketCommand) -> TicketCommand:
+    if isinstance(command, CreateTicket):
+        assert command.title
+        return dataclasses.replace(command, title="")
+    return command
+
+
+@pytest.mark.parametrize(("alert", "tickets", "expected"), DECISIONS)
+def test_decide(alert: Alert, tickets: list[TicketRecord], expected: TicketCommand) -> None:
+    command = decide(alert, tickets, NOW, reopen_window=WINDOW)
+    assert _without_title(command) == expected
+
+
+def test_create_carries_placement_and_flapping() -> None:
+    placement = Placement("M1", notify=False, caused_by="zone")
+    command = decide(_alert(1), [], NOW, reopen_window=WINDOW, placement=placement, flapping=True)
+    assert isinstance(command, CreateTicket)
+    assert (command.master_id, command.notify, command.flapping) == ("M1", False, True)
+
+
+def test_record_of_a_ticket_without_last_seen_uses_its_creation() -> None:
+    ticket = Ticket("T1", "fp", "t", TicketType.INCIDENT, Severity.MAJOR, created_at=T0)
+    record = TicketRecord.of(ticket)
+    assert record.last_seen == T0
+    assert record.state is TicketState.NEW
+    assert decide(_alert(0), [record], NOW, reopen_window=WINDOW) == NoChange(
+        "episode already recorded", "T1"
+    )
+
+
+# -- a small store, to replay streams of alerts and people's actions --
+
+
+class Store:
+    def __init__(self) -> None:
+        self.tickets: dict[str, list[TicketRecord]] = {}
+        self.created = 0
+
+    def records(self, fp: str) -> list[TicketRecord]:
+        return self.tickets.setdefault(fp, [])
+
+    def apply(self, fp: str, command: TicketCommand) -> None:
+        records = self.records(fp)
+        if isinstance(command, CreateTicket):
+            self.created += 1
+            records.append(
+                TicketRecord(f"T{self.created}", TicketState.NEW, command.at, command.last_seen)
+            )
+            return
+        if isinstance(command, NoChange):
+            return
+        index = next(i for i, t in enumerate(records) if t.id == command.ticket_id)
+        ticket = records[index]
+        changes: dict[str, object] = {
+            "occurrences": command.occurrences,
+            "last_seen": command.last_seen,
+        }
+        if isinstance(command, ReopenTicket):
+            changes.update(state=TicketState.OPEN, resolved_at=None)
+        records[index] = dataclasses.replace(ticket, **changes)  # type: ignore[arg-type]
+
+    def resolve(self, fp: str, at: datetime) -> None:
+        for i, ticket in enumerate(self.records(fp)):
+            if ticket.state is TicketState.OPEN or ticket.state is TicketState.NEW:
+                self.records(fp)[i] = dataclasses.replace(
+                    ticket, state=TicketState.RESOLVED, resolved_at=at
+                )
+
+    def close(self, fp: str, at: datetime) -> None:
+        for i, ticket in enumerate(self.records(fp)):
+            if ticket.state is TicketState.RESOLVED:
+                self.records(fp)[i] = dataclasses.replace(
+                    ticket, state=TicketState.CLOSED, closed_at=at
+                )
+
+
+SERVERS = ["ns1", "ns2"]
+events = st.lists(
+    st.tuples(
+        st.integers(1, 90),  # minutes since the previous event
+        st.sampled_from(["alert", "alert", "alert", "resolve", "close"]),
+        st.sampled_from(SERVERS),
+        st.integers(0, 30),  # how long before the event the episode started
+        st.booleans(),  # resolved alert
+    ),
+    max_size=30,
+)
+
+
+def _labels(server: str) -> dict[str, str]:
+    return {**LABELS, "target": server}
+
+
+def _run(store: Store, stream: list[tuple[int, str, str, int, bool]]) -> list[Alert]:
+    """Play the events; check on the way that no create happens beside an active ticket."""
+    now, sent = T0, []
+    for gap, what, server, age, resolved in stream:
+        now += timedelta(minutes=gap)
+        fp = fingerprint(_labels(server))
+        if what == "resolve":
+            store.resolve(fp, now)
+        elif what == "close":
+            store.close(fp, now)
+        else:
+            starts = now - timedelta(minutes=age)
+            alert = Alert(_labels(server), {}, Severity.MAJOR, starts, now if resolved else None)
+            sent.append(alert)
+            command = decide(alert, store.records(fp), now, reopen_window=WINDOW)
+            if isinstance(command, CreateTicket):
+                active = [t for t in store.records(fp) if t.state in ACTIVE_STATES]
+                assert active == []
+            store.apply(fp, command)
+        for fp, records in store.tickets.items():
+            assert sum(t.state in ACTIVE_STATES for t in records) <= 1, fp
+    return sent
+
+
+@given(events)
+def test_never_two_active_tickets_for_one_fingerprint(
+    stream: list[tuple[int, str, str, int, bool]],
+) -> None:
+    _run(Store(), stream)
+
+
+@given(events, st.integers(0, 600))
+def test_replaying_alerts_changes_nothing(
+    stream: list[tuple[int, str, str, int, bool]], later: int
+) -> None:
+    store = Store()
+    sent = _run(store, stream)
+    now = T0 + timedelta(days=3, minutes=later)
+    for alert in sent:
+        command = decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW)
+        assert isinstance(command, NoChange), command
+
+
+@given(events)
+def test_each_alert_decided_twice_in_a_row_acts_once(
+    stream: list[tuple[int, str, str, int, bool]],
+) -> None:
+    """Two agents (or a retried webhook) deciding the same alert: the second is a no-op."""
+    store, now = Store(), T0
+    for gap, _, server, age, resolved in stream:
+        now += timedelta(minutes=gap)
+        alert = Alert(
+            _labels(server),
+            {},
+            Severity.MAJOR,
+            now - timedelta(minutes=age),
+            now if resolved else None,
+        )
+        store.apply(
+            alert.fingerprint,
+            decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW),
+        )
+        again = decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW)
+        assert isinstance(again, NoChange)
+
+
+# -- grouping --
+
+
+def test_group_key_is_the_fingerprint_of_the_group_by_labels() -> None:
+    key = group_key(LABELS, ["service", "kind"])
+    assert key == fingerprint({"kind": "dns_soa", "service": "sml"})
+    assert key == group_key({**LABELS, "target": "ns2", "reason": "timeout"}, ["kind", "service"])
+    assert key != group_key({**LABELS, "service": "smp"}, ["service", "kind"])
+    assert group_key(LABELS, ["service", "absent"]) == fingerprint({"service": "sml"})
+
+
+GROUP_WINDOW = timedelta(minutes=5)
+GROUPS = {"g": GroupMaster("M1", T0)}
+
+
+@pytest.mark.parametrize(
+    ("key", "now", "expected"),
+    [
+        pytest.param("g", T0, "M1", id="at-opening"),
+        pytest.param("g", T0 + GROUP_WINDOW - timedelta(microseconds=1), "M1", id="last-instant"),
+        pytest.param("g", T0 + GROUP_WINDOW, None, id="at-window-end-new-group"),
+        pytest.param("g", T0 + timedelta(hours=1), None, id="long-after"),
+        pytest.param("g", T0 - timedelta(seconds=1), None, id="before-opening"),
+        pytest.param("other", T0, None, id="other-group"),
+    ],
+)
+def test_group_window_boundaries(key: str, now: datetime, expected: str | None) -> None:
+    assert group_master(key, GROUPS, now, GROUP_WINDOW) == expected
+
+
+# -- topology --
+
+ZONE = "acc.edelivery.tech.ec.europa.eu"
+TOPOLOGY = Topology.from_edges(
+    [
+        (f"ns1.{ZONE}", "participant-a"),
+        (f"ns2.{ZONE}", "participant-a"),
+        ("smp.example.test", "participant-a"),
+        ("https://smp.example.test/", "smp.example.test"),
+        ("crl.ca.test", "cert-ap1"),
+        ("issuing-ca", "crl.ca.test"),
+        ("issuing-ca", "crl.ca.test"),  # listed twice in the configuration
+        ("cert-ap1", "issuing-ca"),  # a cycle must not hang anything
+    ]
+)
+
+
+def _place(
+    target: str,
+    firing: dict[str, str],
+    group_by: tuple[str, ...] = ("service",),
+    groups: dict[str, GroupMaster] | None = None,
+) -> Placement:
+    alert = _alert(0, labels={**LABELS, "target": target})
+    return place(
+        alert,
+        T0,
+        topology=TOPOLOGY,
+        firing_masters=firing,
+        group_by=group_by,
+        groups=groups or {},
+        group_window=GROUP_WINDOW,
+    )
+
+
+def test_ancestors_nearest_first_without_duplicates_or_cycles() -> None:
+    assert TOPOLOGY.ancestors("participant-a") == [
+        f"ns1.{ZONE}",
+        f"ns2.{ZONE}",
+        "smp.example.test",
+        "https://smp.example.test/",
+    ]
+    assert TOPOLOGY.ancestors("cert-ap1") == ["crl.ca.test", "issuing-ca"]
+    assert TOPOLOGY.ancestors("unknown") == []
+
+
+@pytest.mark.parametrize(
+    ("target", "firing", "expected"),
+    [
+        pytest.param(
+            "participant-a",
+            {f"ns2.{ZONE}": "M-ZONE"},
+            Placement("M-ZONE", notify=False, caused_by=f"ns2.{ZONE}"),
+            id="zone-server-down-suppresses-participant",
+        ),
+        pytest.param(
+            "cert-ap1",
+            {"issuing-ca": "M-CA"},
+            Placement("M-CA", notify=False, caused_by="issuing-ca"),
+            id="transitive-certificate-under-ca",
+        ),
+        pytest.param(
+            "cert-ap1",
+            {"issuing-ca": "M-CA", "crl.ca.test": "M-CRL"},
+            Placement("M-CRL", notify=False, caused_by="crl.ca.test"),
+            id="nearest-failing-parent-wins",
+        ),
+        pytest.param(
+            "participant-a",
+            {"cert-ap1": "M-CERT"},
+            Placement(group_key=fingerprint({"service": "sml"})),
+            id="unrelated-firing-does-not-suppress",
+        ),
+        pytest.param(
+            f"ns1.{ZONE}",
+            {"participant-a": "M-P"},
+            Placement(group_key=fingerprint({"service": "sml"})),
+            id="a-dependant-never-suppresses-its-parent",
+        ),
+    ],
+)
+def test_topology_suppression(target: str, firing: dict[str, str], expected: Placement) -> None:
+    assert _place(target, firing) == expected
+
+
+def test_topology_comes_before_grouping() -> None:
+    key = fingerprint({"service": "sml"})
+    groups = {key: GroupMaster("M-GROUP", T0)}
+    assert _place("participant-a", {}, groups=groups) == Placement("M-GROUP", group_key=key)
+    assert _place("participant-a", {f"ns1.{ZONE}": "M-ZONE"}, groups=groups).master_id == "M-ZONE"
+
+
+def test_no_group_by_means_its_own_master() -> None:
+    assert _place("participant-a", {}, group_by=()) == Placement()
+
+
+# -- flapping --
+
+FLAP_WINDOW = timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("changes", "max_changes", "expected"),
+    [
+        pytest.param([-3, -2, -1], 3, False, id="at-threshold-not-flapping"),
+        pytest.param([-3, -2, -1, 0], 3, True, id="above-threshold-flapping"),
+        pytest.param([-10, -3, -2, -1], 3, False, id="change-at-window-start-excluded"),
+        pytest.param([-9.99, -3, -2, -1], 3, True, id="change-just-inside-window"),
+        pytest.param([-1, -4, -2, -3, -3.5], 4, True, id="order-does-not-matter"),
+        pytest.param([-3, -2, -1, 0.01], 3, False, id="future-change-excluded"),
+        pytest.param([], 0, False, id="no-changes"),
+    ],
+)
+def test_flapping_thresholds(changes: list[float], max_changes: int, expected: bool) -> None:
+    """More than `max_changes` state changes in the window (minutes before now) flap."""
+    now = _at(100)
+    stamps = [now + timedelta(minutes=m) for m in changes]
+    assert is_flapping(stamps, now, window=FLAP_WINDOW, max_changes=max_changes) is expected
+
+
+def test_recent_changes_keeps_the_window_sorted() -> None:
+    now = _at(100)
+    stamps = [_at(95), _at(80), _at(99), _at(90), _at(100)]
+    assert recent_changes(stamps, now, FLAP_WINDOW) == [_at(95), _at(99), _at(100)]
