@@ -19,9 +19,7 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from probes import ProbeEnv
 from probes.dns_servers import ZoneServers
 from probes.dns_sweep import ParticipantList, SweepState
 from probes.naming import NamingScheme, ParticipantId, participant_name
+from vigie.lab.nsd import nsd_serving
 
 ZONE = "sweep.vigie.test"
 SCHEME = "iso6523-actorid-upis"
@@ -58,56 +57,11 @@ def write_zone(path: Path, count: int) -> None:
             out.write(f'{name}. IN NAPTR 100 10 "U" "Meta:SMP" "{regexp}" .\n')
 
 
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no port free for both UDP and TCP")
-
-
-def start_nsd(workdir: Path, zone_file: Path) -> tuple[subprocess.Popen[bytes], int]:
+def nsd_path() -> str:
     nsd = shutil.which("nsd") or "/usr/sbin/nsd"
     if not os.access(nsd, os.X_OK):
         sys.exit("nsd is not installed: apt-get install -y nsd")
-    port = free_port()
-    (workdir / "xfr").mkdir(exist_ok=True)
-    config = workdir / "nsd.conf"
-    config.write_text(
-        f"""server:
-  ip-address: 127.0.0.1@{port}
-  port: {port}
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "{workdir}"
-  database: ""
-  zonelistfile: "{workdir}/zone.list"
-  xfrdfile: "{workdir}/xfrd.state"
-  xfrdir: "{workdir}/xfr"
-  pidfile: "{workdir}/nsd.pid"
-  logfile: "{workdir}/nsd.log"
-  verbosity: 1
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: "{ZONE}."
-  zonefile: "{zone_file}"
-""",
-        encoding="ascii",
-    )
-    command = [nsd, "-d", "-c", str(config)]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", "0", *command]
-    return subprocess.Popen(command), port
+    return nsd
 
 
 def resident_bytes() -> int:
@@ -191,18 +145,11 @@ def main() -> None:
         listing.write_text(
             "".join(f"{participant(i)},{SMPS[i % 2]}\n" for i in range(count)), encoding="ascii"
         )
-        process, port = start_nsd(workdir, zone_file)
-        try:
+        pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+        with nsd_serving(nsd_path(), ZONE, zone_file, workdir, prefix=pin) as nsd:
             if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
                 os.sched_setaffinity(0, {1})
-            result = asyncio.run(sweep(port, listing, count, args.repeat))
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            result = asyncio.run(sweep(nsd.port, listing, count, args.repeat))
     cpu = float(result["cpu_per_1000"])  # type: ignore[arg-type]
     print(
         f"vigie dns sweep: {count} BDXL participants vs NSD (vigie on c1, nsd on c0), "
