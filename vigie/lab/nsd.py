@@ -87,7 +87,9 @@ def nsd_serving(
     (workdir / "xfr").mkdir(parents=True, exist_ok=True)
     config = workdir / "nsd.conf"
     config.write_text(nsd_config(workdir, port, zone, zone_file), encoding="ascii")
-    process = subprocess.Popen([*prefix, nsd, "-d", "-c", str(config)], stderr=subprocess.DEVNULL)
+    # An argument list (no shell); the program path is the caller's, found on PATH.
+    command = [*prefix, nsd, "-d", "-c", str(config)]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
         _wait_until_serving(process, zone, port, workdir)
         yield RunningNsd("127.0.0.1", port, zone, process)
