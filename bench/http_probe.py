@@ -17,8 +17,6 @@ Bounded: CHECKS at most 100,000, every connection to 127.0.0.1, nginx stopped by
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_probe import CLIENT_CORE, SERVER_CORE, blackbox_row, measure
+from tls_probe import run_bench
 
 from probes import PROBERS, CheckDefaults, ProbeEnv, ResultBook, Runner
 from probes.http import HttpTarget, expand_http
@@ -52,29 +50,9 @@ async def run_checks(port: int, ca_file: Path, count: int, concurrency: int) -> 
 
 
 def main() -> None:
-    count = min(int(sys.argv[1]) if len(sys.argv) > 1 else 3000, 100_000)
-    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 32
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     configure_logging("warning")  # as the agent runs: no line per check
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {CLIENT_CORE})
     # The lab PKI's endpoint certificates name 127.0.0.1 too, so the URL's host matches.
-    cpu, wall, outcomes, server_name = measure(run_checks, count, concurrency)
-    per_1000 = cpu / count * 1000
-    print(f"server: {server_name} on core {SERVER_CORE}; vigie on core {CLIENT_CORE}")
-    print(f"checks: {count} ({concurrency} at once), outcomes: {dict(outcomes)}")
-    print(f"vigie http (HTTPS GET): {per_1000:.3f} CPU-s/1000 checks, {count / wall:.0f} checks/s")
-    row = blackbox_row()
-    if row is None:
-        print("blackbox http_2xx: no recent anchors row; run")
-        print("  QUICK=1 bash ../shared/anchors/run_anchors.sh   and run this again")
-        return
-    reference = float(row["cpu_per_1000"])
-    print(
-        f"blackbox http_2xx over HTTPS (anchors): {reference:.3f} CPU-s/1000 probes, "
-        f"{float(row['rate']):.0f} probes/s"
-    )
-    print(f"ratio vigie / blackbox: {per_1000 / reference:.2f}x (target <= 1.0x)")
+    run_bench("vigie http (HTTPS GET)", run_checks, 32)
 
 
 if __name__ == "__main__":

@@ -161,26 +161,35 @@ def blackbox_row() -> dict[str, float] | None:
     return None
 
 
-def main() -> None:
+def run_bench(label: str, run: RunChecks, default_concurrency: int) -> None:
+    """`[CHECKS] [CONCURRENCY]` from the command line, then the measurement and the report
+    next to blackbox's `http_2xx` row from the anchors."""
     count = min(int(sys.argv[1]) if len(sys.argv) > 1 else 3000, 100_000)
-    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else default_concurrency
     # SIGTERM runs the `finally` that stops the server, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {CLIENT_CORE})
-    cpu, wall, outcomes, server_name = measure(run_checks, count, concurrency)
+    cpu, wall, outcomes, server_name = measure(run, count, concurrency)
     per_1000 = cpu / count * 1000
     print(f"server: {server_name} on core {SERVER_CORE}; vigie on core {CLIENT_CORE}")
     print(f"checks: {count} ({concurrency} at once), outcomes: {dict(outcomes)}")
-    print(f"vigie x509 (TLS chain): {per_1000:.3f} CPU-s/1000 checks, {count / wall:.0f} checks/s")
+    print(f"{label}: {per_1000:.3f} CPU-s/1000 checks, {count / wall:.0f} checks/s")
     row = blackbox_row()
     if row is None:
         print("blackbox http_2xx: no recent anchors row; run")
         print("  QUICK=1 bash ../shared/anchors/run_anchors.sh   and run this again")
         return
     reference = float(row["cpu_per_1000"])
-    print(f"blackbox http_2xx over HTTPS (anchors): {reference:.3f} CPU-s/1000 probes")
+    print(
+        f"blackbox http_2xx over HTTPS (anchors): {reference:.3f} CPU-s/1000 probes, "
+        f"{float(row['rate']):.0f} probes/s"
+    )
     print(f"ratio vigie / blackbox: {per_1000 / reference:.2f}x (target <= 1.0x)")
+
+
+def main() -> None:
+    run_bench("vigie x509 (TLS chain)", run_checks, 16)
 
 
 if __name__ == "__main__":
