@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,3 @@ def test_the_readme_example_configuration_is_valid(monkeypatch: pytest.MonkeyPat
     zones = {target.zone for target in config.targets.sml}
     assert "participant.sml.prod.tech.peppol.org" in zones
     assert "acc.edelivery.tech.ec.europa.eu" in zones
-
-
-def test_the_schema_is_json() -> None:
-    json.dumps(VigieConfig.model_json_schema())
