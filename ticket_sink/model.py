@@ -22,6 +22,8 @@ __all__ = [
     "KnownError",
     "MatchOp",
     "Matcher",
+    "Notification",
+    "NotificationEvent",
     "Pause",
     "Severity",
     "Ticket",
@@ -198,3 +200,33 @@ class KnownError:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
+
+
+class NotificationEvent(StrEnum):
+    """What on-call staff are told about; each is one outbox row per ticket and moment."""
+
+    CREATED = "created"
+    REOPENED = "reopened"
+    ESCALATED = "escalated"
+    SLA_AT_RISK = "sla_at_risk"
+    SLA_BREACHED = "sla_breached"
+    REMINDER = "reminder"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification waiting in (or taken from) the outbox.
+
+    `id` is stable: every sink sends it along so a receiver can drop repeats. `ticket` is
+    the ticket as it was when the event happened; `children` counts the tickets hanging
+    under it (a master notifies once for its whole group). `detail` says more about the
+    event (the SLA clock at risk, the new escalation level).
+    """
+
+    id: str
+    event: NotificationEvent
+    ticket: Ticket
+    at: datetime
+    children: int = 0
+    detail: str = ""
