@@ -26,10 +26,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from ticket_sink import schema
+from ticket_sink.schema import UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -93,39 +96,6 @@ class AgentRow:
     started_at: datetime
     last_seen_at: datetime
     stopped_at: datetime | None
-
-
-class _UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """A timestamp that goes in and comes out timezone-aware UTC on every backend."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        # SQLite drops the offset, so convert first to keep the stored wall time in UTC.
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:  # SQLite: stored as UTC, read back naive
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-# The store's view of the schema; the migrations in `migrations/versions` create it.
-_metadata = sa.MetaData()
-_agents = sa.Table(
-    "agents",
-    _metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("hostname", sa.Text, nullable=False),
-    sa.Column("shard", sa.Text, nullable=False),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("started_at", _UTCDateTime, nullable=False),
-    sa.Column("last_seen_at", _UTCDateTime, nullable=False),
-    sa.Column("stopped_at", _UTCDateTime, nullable=True),
-)
 
 
 def alembic_config() -> Config:
@@ -205,7 +175,7 @@ class Store:
         with self._translated_errors(self._agent_action("register", agent_id)):
             async with self._begin(self._require_open(), write=True) as connection:
                 await connection.execute(
-                    _agents.insert().values(
+                    schema.agents.insert().values(
                         id=agent_id,
                         hostname=hostname,
                         shard=shard,
@@ -227,19 +197,19 @@ class Store:
             agent_id,
             "mark stopped",
             last_seen_at=now,
-            stopped_at=sa.func.coalesce(_agents.c.stopped_at, sa.literal(now, _UTCDateTime)),
+            stopped_at=sa.func.coalesce(schema.agents.c.stopped_at, sa.literal(now, UTCDateTime)),
         )
 
     async def agents(self) -> list[AgentRow]:
         """Every agent that ever registered, oldest first."""
-        query = sa.select(_agents).order_by(_agents.c.started_at, _agents.c.id)
+        query = sa.select(schema.agents).order_by(schema.agents.c.started_at, schema.agents.c.id)
         with self._translated_errors(f"cannot list agents in store {self._shown_url}"):
             async with self._begin(self._require_open(), write=False) as connection:
                 rows = (await connection.execute(query)).all()
         return [AgentRow(**row._asdict()) for row in rows]
 
     async def _update_agent(self, agent_id: str, action: str, **values: Any) -> None:
-        statement = _agents.update().where(_agents.c.id == agent_id).values(**values)
+        statement = schema.agents.update().where(schema.agents.c.id == agent_id).values(**values)
         with self._translated_errors(self._agent_action(action, agent_id)):
             async with self._begin(self._require_open(), write=True) as connection:
                 result = await connection.execute(statement)
