@@ -1,5 +1,14 @@
 """The ticket sink: the built-in store that alerts become tickets in."""
 
-from ticket_sink.store import AgentRow, Store, StoreError
+from ticket_sink.store import AgentRow, Store, StoreConflict, StoreError
+from ticket_sink.tickets import Correlation, StoredTicket, TicketTx
 
-__all__ = ["AgentRow", "Store", "StoreError"]
+__all__ = [
+    "AgentRow",
+    "Correlation",
+    "Store",
+    "StoreConflict",
+    "StoreError",
+    "StoredTicket",
+    "TicketTx",
+]

@@ -27,12 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from ticket_sink import schema
 from ticket_sink.schema import UTCDateTime
+from ticket_sink.tickets import TicketTx
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -58,6 +59,10 @@ _SQLITE_WRITE = "vigie_sqlite_write"
 
 class StoreError(Exception):
     """The store could not do what was asked; the message says what, where and why."""
+
+
+class StoreConflict(StoreError):
+    """A write collided with another writer's (a constraint held): read again and retry."""
 
 
 def utc_now() -> datetime:
@@ -169,6 +174,15 @@ class Store:
         if engine is not None:
             await engine.dispose()
 
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[TicketTx]:
+        """One unit of work on the tickets: everything done through the `TicketTx` commits
+        together when the block ends, or not at all. Its `now` is the store's clock, read
+        once. A constraint violation raises `StoreConflict`."""
+        with self._translated_errors(f"ticket transaction on store {self._shown_url} failed"):
+            async with self._begin(self._require_open(), write=write) as connection:
+                yield TicketTx(connection, self._now())
+
     async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
         """Record a newly started agent process."""
         now = self._now()
@@ -276,6 +290,8 @@ class Store:
         message is `failure` (what could not be done, and where) and the reason."""
         try:
             yield
+        except IntegrityError as exc:
+            raise StoreConflict(f"{failure}: {self._reason(exc)}") from exc
         except (SQLAlchemyError, OSError, CommandError, _SchemaError) as exc:
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
 

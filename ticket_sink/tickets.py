@@ -1,0 +1,425 @@
+"""Reading and writing tickets inside one store transaction.
+
+`TicketTx` is what `Store.transaction()` yields: the correlator, the SLA sweep and the API
+do all their reads and writes of one unit of work through it, and it all commits or rolls
+back together (a ticket change, its audit events and its outbox notification alike). It
+must never decide anything (that is the lifecycle's and the correlator's job) and never
+commit on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ticket_sink import schema
+from ticket_sink.codec import iso, notification_to_dict, parse_iso
+from ticket_sink.model import (
+    AuditEvent,
+    CloseReason,
+    Comment,
+    EscalationLevel,
+    KnownError,
+    Matcher,
+    MatchOp,
+    Notification,
+    NotificationEvent,
+    Pause,
+    Severity,
+    Ticket,
+    TicketState,
+    TicketType,
+)
+
+__all__ = ["Correlation", "StoredTicket", "TicketTx", "new_ticket_id"]
+
+_T = schema.tickets
+_ACTIVE = schema.ACTIVE_STATES
+
+
+def new_ticket_id() -> str:
+    """A short id, unique across agents sharing a database: `T` and 10 base32 characters
+    (50 random bits; the primary key turns the unlikely collision into a retry)."""
+    return "T" + base64.b32encode(secrets.token_bytes(7)).decode("ascii")[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """The correlator's bookkeeping on a ticket, beside the ticket itself."""
+
+    service: str = ""
+    node: str = ""  # the alert's `target` label: the ticket's place in the topology
+    group_key: str | None = None
+    caused_by: str | None = None
+    notify: bool = True
+    firing: bool = False
+    recovered_at: datetime | None = None
+    flapping: bool = False
+    alert_changes: tuple[datetime, ...] = ()
+    reporter: str = ""
+
+    @classmethod
+    def for_labels(cls, labels: Mapping[str, str], **fields: Any) -> Correlation:
+        return cls(service=labels.get("service", ""), node=labels.get("target", ""), **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTicket:
+    ticket: Ticket
+    correlation: Correlation = field(default_factory=Correlation)
+    updated_at: datetime | None = None
+
+
+def _ticket_values(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "fingerprint": ticket.fingerprint or None,
+        "title": ticket.title,
+        "type": ticket.type.value,
+        "severity": int(ticket.severity),
+        "state": ticket.state.value,
+        "labels": dict(ticket.labels),
+        "master_id": ticket.master_id,
+        "refers_to": ticket.refers_to,
+        "assignee_group": ticket.assignee_group,
+        "escalation_level": int(ticket.escalation_level),
+        "created_at": ticket.created_at,
+        "acknowledged_at": ticket.acknowledged_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "close_reason": None if ticket.close_reason is None else ticket.close_reason.value,
+        "resolution": ticket.resolution,
+        "known_error_id": ticket.known_error_id,
+        "workaround": ticket.workaround,
+        "occurrences": ticket.occurrences,
+        "last_seen": ticket.last_seen,
+        "on_hold_since": ticket.on_hold_since,
+        "pauses": [[iso(p.start), iso(p.end)] for p in ticket.pauses],
+        "reminders_sent": ticket.reminders_sent,
+        "sla_marks": sorted(ticket.sla_marks),
+    }
+
+
+def _correlation_values(correlation: Correlation) -> dict[str, Any]:
+    return {
+        "service": correlation.service,
+        "node": correlation.node,
+        "group_key": correlation.group_key,
+        "caused_by": correlation.caused_by,
+        "notify": correlation.notify,
+        "firing": correlation.firing,
+        "recovered_at": correlation.recovered_at,
+        "flapping": correlation.flapping,
+        "alert_changes": [iso(at) for at in correlation.alert_changes],
+        "reporter": correlation.reporter,
+    }
+
+
+def _from_row(row: Any) -> StoredTicket:
+    close_reason = row.close_reason
+    ticket = Ticket(
+        id=row.id,
+        fingerprint=row.fingerprint or "",
+        title=row.title,
+        type=TicketType(row.type),
+        severity=Severity(row.severity),
+        created_at=row.created_at,
+        state=TicketState(row.state),
+        labels=row.labels,
+        master_id=row.master_id,
+        refers_to=row.refers_to,
+        assignee_group=row.assignee_group,
+        escalation_level=EscalationLevel(row.escalation_level),
+        acknowledged_at=row.acknowledged_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        close_reason=None if close_reason is None else CloseReason(close_reason),
+        resolution=row.resolution,
+        known_error_id=row.known_error_id,
+        workaround=row.workaround,
+        occurrences=row.occurrences,
+        last_seen=row.last_seen,
+        on_hold_since=row.on_hold_since,
+        pauses=tuple(Pause(parse_iso(a), parse_iso(b)) for a, b in row.pauses),
+        reminders_sent=row.reminders_sent,
+        sla_marks=frozenset(row.sla_marks),
+    )
+    correlation = Correlation(
+        service=row.service,
+        node=row.node,
+        group_key=row.group_key,
+        caused_by=row.caused_by,
+        notify=row.notify,
+        firing=row.firing,
+        recovered_at=row.recovered_at,
+        flapping=row.flapping,
+        alert_changes=tuple(parse_iso(at) for at in row.alert_changes),
+        reporter=row.reporter,
+    )
+    return StoredTicket(ticket, correlation, row.updated_at)
+
+
+class TicketTx:
+    """One transaction's view of the tickets. Obtain it from `Store.transaction()`."""
+
+    def __init__(self, connection: AsyncConnection, now: datetime) -> None:
+        self.connection = connection
+        self.now = now
+
+    # -- reading --
+
+    async def _select(
+        self, where: Any, *, order: Sequence[Any] = (), limit: int | None = None
+    ) -> list[StoredTicket]:
+        query = sa.select(_T).where(where).order_by(*order, _T.c.created_at, _T.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = (await self.connection.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def get(self, ticket_id: str) -> StoredTicket | None:
+        found = await self._select(_T.c.id == ticket_id)
+        return found[0] if found else None
+
+    async def get_many(self, ticket_ids: Collection[str]) -> dict[str, StoredTicket]:
+        if not ticket_ids:
+            return {}
+        return {s.ticket.id: s for s in await self._select(_T.c.id.in_(list(ticket_ids)))}
+
+    async def unclosed_by_fingerprint(
+        self, fingerprints: Collection[str]
+    ) -> dict[str, StoredTicket]:
+        """The unclosed ticket of each fingerprint that has one (never more than one)."""
+        if not fingerprints:
+            return {}
+        found = await self._select(
+            sa.and_(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state != "closed")
+        )
+        return {s.ticket.fingerprint: s for s in found}
+
+    async def latest_closed(self, fingerprint: str) -> StoredTicket | None:
+        found = await self._select(
+            sa.and_(_T.c.fingerprint == fingerprint, _T.c.state == "closed"),
+            order=(_T.c.closed_at.desc(),),
+            limit=1,
+        )
+        return found[0] if found else None
+
+    async def children(self, master_id: str, *, unclosed_only: bool = True) -> list[StoredTicket]:
+        where = _T.c.master_id == master_id
+        if unclosed_only:
+            where = sa.and_(where, _T.c.state != "closed")
+        return await self._select(where)
+
+    async def count_children(self, master_ids: Collection[str]) -> dict[str, int]:
+        if not master_ids:
+            return {}
+        query = (
+            sa.select(_T.c.master_id, sa.func.count())
+            .where(_T.c.master_id.in_(list(master_ids)))
+            .group_by(_T.c.master_id)
+        )
+        return {row[0]: row[1] for row in (await self.connection.execute(query)).all()}
+
+    async def firing_masters(self, nodes: Collection[str]) -> dict[str, str]:
+        """For each node with an active, firing ticket: the master that ticket hangs under
+        (itself when it is a master)."""
+        if not nodes:
+            return {}
+        query = (
+            sa.select(_T.c.node, _T.c.id, _T.c.master_id)
+            .where(_T.c.node.in_(list(nodes)), _T.c.state.in_(_ACTIVE), _T.c.firing)
+            .order_by(_T.c.created_at, _T.c.id)
+        )
+        masters: dict[str, str] = {}
+        for node, ticket_id, master_id in (await self.connection.execute(query)).all():
+            masters.setdefault(node, master_id or ticket_id)
+        return masters
+
+    async def group_masters(
+        self, keys: Collection[str], since: datetime
+    ) -> dict[str, tuple[str, datetime]]:
+        """The newest active master ticket of each group opened at or after `since`."""
+        if not keys:
+            return {}
+        query = (
+            sa.select(_T.c.group_key, _T.c.id, _T.c.created_at)
+            .where(
+                _T.c.group_key.in_(list(keys)),
+                _T.c.master_id.is_(None),
+                _T.c.state.in_(_ACTIVE),
+                _T.c.created_at >= since,
+            )
+            .order_by(_T.c.created_at)
+        )
+        found: dict[str, tuple[str, datetime]] = {}
+        for key, ticket_id, created_at in (await self.connection.execute(query)).all():
+            found[key] = (ticket_id, created_at)
+        return found
+
+    async def masters_at_nodes(self, nodes: Collection[str]) -> list[StoredTicket]:
+        """Active master tickets of these nodes (re-homed when a parent starts failing)."""
+        if not nodes:
+            return []
+        return await self._select(
+            sa.and_(_T.c.node.in_(list(nodes)), _T.c.master_id.is_(None), _T.c.state.in_(_ACTIVE))
+        )
+
+    async def unclosed(self) -> list[StoredTicket]:
+        return await self._select(_T.c.state != "closed")
+
+    async def recovered_before(self, moment: datetime) -> list[StoredTicket]:
+        """Active tickets whose alert stopped firing at or before `moment`."""
+        return await self._select(
+            sa.and_(
+                _T.c.state.in_(_ACTIVE),
+                sa.not_(_T.c.firing),
+                _T.c.recovered_at.is_not(None),
+                _T.c.recovered_at <= moment,
+            )
+        )
+
+    async def known_errors(self) -> list[KnownError]:
+        query = sa.select(schema.known_errors).order_by(schema.known_errors.c.created_at)
+        return [
+            KnownError(
+                row.id,
+                tuple(Matcher(name, MatchOp(op), value) for name, op, value in row.matchers),
+                row.workaround,
+            )
+            for row in (await self.connection.execute(query)).all()
+        ]
+
+    # -- writing --
+
+    async def insert(
+        self, ticket: Ticket, correlation: Correlation, events: Iterable[AuditEvent]
+    ) -> None:
+        await self.connection.execute(
+            _T.insert().values(
+                **_ticket_values(ticket), **_correlation_values(correlation), updated_at=self.now
+            )
+        )
+        await self.add_events(events)
+
+    async def save(
+        self,
+        ticket: Ticket,
+        events: Iterable[AuditEvent] = (),
+        correlation: Correlation | None = None,
+    ) -> None:
+        """Write every field of `ticket` (and of `correlation`, if given) over its row."""
+        values = _ticket_values(ticket)
+        del values["id"]
+        if correlation is not None:
+            values.update(_correlation_values(correlation))
+        await self.connection.execute(
+            _T.update().where(_T.c.id == ticket.id).values(**values, updated_at=self.now)
+        )
+        await self.add_events(events)
+
+    async def update_correlation(self, ticket_id: str, correlation: Correlation) -> None:
+        await self.connection.execute(
+            _T.update()
+            .where(_T.c.id == ticket_id)
+            .values(**_correlation_values(correlation), updated_at=self.now)
+        )
+
+    async def add_events(self, events: Iterable[AuditEvent]) -> None:
+        rows = [
+            {
+                "ticket_id": e.ticket_id,
+                "actor": e.actor,
+                "at": e.at,
+                "action": e.action,
+                "field": e.field,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in events
+        ]
+        if rows:
+            await self.connection.execute(schema.ticket_events.insert(), rows)
+
+    async def add_comment(self, note: Comment, event: AuditEvent) -> None:
+        await self.connection.execute(
+            schema.comments.insert().values(
+                ticket_id=note.ticket_id, author=note.author, at=note.at, text=note.text
+            )
+        )
+        await self.add_events([event])
+        await self.connection.execute(
+            _T.update().where(_T.c.id == note.ticket_id).values(updated_at=self.now)
+        )
+
+    async def add_known_error(self, entry: KnownError, *, actor: str) -> None:
+        await self.connection.execute(
+            schema.known_errors.insert().values(
+                id=entry.id,
+                matchers=[[m.name, m.op.value, m.value] for m in entry.matchers],
+                workaround=entry.workaround,
+                created_at=self.now,
+                created_by=actor,
+            )
+        )
+
+    async def enqueue(
+        self,
+        event: NotificationEvent,
+        ticket: Ticket,
+        *,
+        due_at: datetime | None = None,
+        children: int = 0,
+        detail: str = "",
+    ) -> Notification:
+        """Put a notification in the outbox, in this transaction."""
+        notification = Notification(
+            id=str(uuid.uuid4()),
+            event=event,
+            ticket=ticket,
+            at=self.now,
+            children=children,
+            detail=detail,
+        )
+        await self.connection.execute(
+            schema.outbox.insert().values(
+                id=notification.id,
+                ticket_id=ticket.id,
+                event=event.value,
+                at=notification.at,
+                due_at=due_at or notification.at,
+                payload=notification_to_dict(notification),
+                routed_at=None,
+            )
+        )
+        return notification
+
+    async def link(
+        self, tickets: Sequence[StoredTicket], master_id: str, *, caused_by: str | None, actor: str
+    ) -> list[StoredTicket]:
+        """Hang `tickets` (and whatever hung under them) under `master_id`; they stop
+        notifying on their own. The changed tickets come back."""
+        moved: list[StoredTicket] = []
+        ids = [stored.ticket.id for stored in tickets if stored.ticket.id != master_id]
+        if not ids:
+            return moved
+        below = await self._select(sa.and_(_T.c.master_id.in_(ids), _T.c.state != "closed"))
+        for stored in [*tickets, *below]:
+            if stored.ticket.id == master_id or stored.ticket.master_id == master_id:
+                continue
+            ticket = replace(stored.ticket, master_id=master_id)
+            correlation = replace(stored.correlation, notify=False, caused_by=caused_by)
+            event = AuditEvent(
+                ticket.id, actor, self.now, "link", "master_id", stored.ticket.master_id, master_id
+            )
+            await self.save(ticket, [event], correlation)
+            moved.append(StoredTicket(ticket, correlation, self.now))
+        return moved
