@@ -235,6 +235,15 @@ class Topology:
     depends on (participant → zone name servers, certificate → CRL → issuing CA)."""
 
     parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.children and self.parents:
+            children: dict[str, tuple[str, ...]] = {}
+            for dependant, parents in self.parents.items():
+                for parent in parents:
+                    children[parent] = (*children.get(parent, ()), dependant)
+            object.__setattr__(self, "children", children)
 
     @classmethod
     def from_edges(cls, edges: Iterable[tuple[str, str]]) -> Topology:
@@ -247,17 +256,26 @@ class Topology:
 
     def ancestors(self, node: str) -> list[str]:
         """Everything `node` depends on, nearest first; cycles in the configuration end."""
-        seen = {node}
-        order: list[str] = []
-        queue = deque(self.parents.get(node, ()))
-        while queue:
-            parent = queue.popleft()
-            if parent in seen:
-                continue
-            seen.add(parent)
-            order.append(parent)
-            queue.extend(self.parents.get(parent, ()))
-        return order
+        return _walk(self.parents, node)
+
+    def dependants(self, node: str) -> list[str]:
+        """Everything that depends on `node`, nearest first."""
+        return _walk(self.children, node)
+
+
+def _walk(edges: Mapping[str, tuple[str, ...]], node: str) -> list[str]:
+    """Breadth-first from `node` along `edges`, `node` itself excluded."""
+    seen = {node}
+    order: list[str] = []
+    queue = deque(edges.get(node, ()))
+    while queue:
+        other = queue.popleft()
+        if other in seen:
+            continue
+        seen.add(other)
+        order.append(other)
+        queue.extend(edges.get(other, ()))
+    return order
 
 
 def place(

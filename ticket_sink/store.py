@@ -27,7 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -290,8 +296,10 @@ class Store:
         message is `failure` (what could not be done, and where) and the reason."""
         try:
             yield
-        except IntegrityError as exc:
-            raise StoreConflict(f"{failure}: {self._reason(exc)}") from exc
+        except (IntegrityError, DBAPIError) as exc:
+            if isinstance(exc, IntegrityError) or _is_transient(exc):
+                raise StoreConflict(f"{failure}: {self._reason(exc)}") from exc
+            raise StoreError(f"{failure}: {self._reason(exc)}") from exc
         except (SQLAlchemyError, OSError, CommandError, _SchemaError) as exc:
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
 
@@ -319,6 +327,16 @@ def _alembic_turn() -> asyncio.Lock:
     if turn is None:
         turn = _alembic_turns[loop] = asyncio.Lock()
     return turn
+
+
+# PostgreSQL's "deadlock detected" and "could not serialize access": the transaction lost
+# a race with another one and succeeds when run again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _TRANSIENT_SQLSTATES
 
 
 class _SchemaError(Exception):

@@ -1,0 +1,411 @@
+"""The correlator's driver: carries out the pure decisions of `correlator.correlate` on
+the ticket store, and runs the periodic sweep (auto-resolve, SLA escalations, reminders,
+closing).
+
+Each `ingest` call is one store transaction: when it returns, every ticket it created or
+changed, their audit events and their outbox notifications are committed together. It
+must never hold a decision across transactions (another agent may have written since), and
+never write for an alert that changes nothing: repeats of a firing alert are the common
+case and cost one read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from correlator.correlate import (
+    CreateTicket,
+    GroupMaster,
+    NoChange,
+    Placement,
+    ReopenTicket,
+    TicketRecord,
+    Topology,
+    UpdateTicket,
+    decide,
+    group_key,
+    is_flapping,
+    place,
+    recent_changes,
+)
+from correlator.rules import Alert
+from ticket_sink import Correlation, Store, StoreConflict, StoredTicket, TicketTx
+from ticket_sink.lifecycle import (
+    Action,
+    apply,
+    attach_known_error,
+    created,
+    resolve_children,
+)
+from ticket_sink.model import (
+    AuditEvent,
+    CloseReason,
+    KnownError,
+    NotificationEvent,
+    Ticket,
+    TicketState,
+    TicketType,
+)
+from ticket_sink.sla import SlaPolicy, auto_actions
+from ticket_sink.tickets import new_ticket_id
+
+__all__ = ["CorrelationPolicy", "Correlator", "IngestResult", "SweepResult"]
+
+log = structlog.get_logger("vigie.correlator")
+
+ACTOR = "correlator"
+# A batch that collided with another agent's write is read and decided again; a
+# collision on every try means something else is wrong.
+_CONFLICT_RETRIES = 5
+_ACTIVE = frozenset(
+    {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationPolicy:
+    """How alerts become tickets; the defaults are the documented configuration defaults."""
+
+    reopen_window: timedelta = timedelta(hours=1)
+    group_by: tuple[str, ...] = ("service", "alertname")
+    group_window: timedelta = timedelta(minutes=5)
+    # A new master's notification waits this long so its group can gather first.
+    group_wait: timedelta = timedelta(seconds=30)
+    quiet_period: timedelta = timedelta(minutes=2)
+    flap_window: timedelta = timedelta(minutes=30)
+    flap_max_changes: int = 6
+    topology: Topology = field(default_factory=Topology)
+    node_label: str = "target"
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one `ingest` did, by decision (`created`, `updated`, `reopened`, `recovered`,
+    `unchanged`), and the tickets it created."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    created: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SweepResult:
+    resolved: list[str] = field(default_factory=list)
+    actions: Counter[str] = field(default_factory=Counter)
+
+
+class Correlator:
+    """Feeds alerts into the store's tickets; one per process, sharing the app's store."""
+
+    def __init__(self, store: Store, policy: SlaPolicy, correlation: CorrelationPolicy) -> None:
+        self._store = store
+        self._sla = policy
+        self._policy = correlation
+
+    @property
+    def sla_policy(self) -> SlaPolicy:
+        return self._sla
+
+    async def ingest(self, alerts: Sequence[Alert], *, source: str = "probe") -> IngestResult:
+        """Record `alerts` (firing or resolved), in one transaction.
+
+        Alerts of one fingerprint are taken in the order given; across fingerprints, in
+        fingerprint order, so that agents sharing a PostgreSQL database lock rows in one
+        order and rarely deadlock (when they do, the batch runs again).
+        """
+        alerts = sorted(alerts, key=lambda alert: alert.fingerprint)
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                async with self._store.transaction() as tx:
+                    return await _Batch(tx, self._policy, source).run(alerts)
+            except StoreConflict:
+                # Another agent created a ticket for one of these fingerprints first:
+                # its ticket is there to be read now.
+                log.info("ingest_conflict_retry", attempt=attempt + 1, alerts=len(alerts))
+        async with self._store.transaction() as tx:
+            return await _Batch(tx, self._policy, source).run(alerts)
+
+    async def sweep(self) -> SweepResult:
+        """Auto-resolve recovered tickets, then do what the SLA calls for."""
+        result = SweepResult()
+        async with self._store.transaction() as tx:
+            await self._auto_resolve(tx, result)
+            await self._sla_actions(tx, result)
+        return result
+
+    async def _auto_resolve(self, tx: TicketTx, result: SweepResult) -> None:
+        now, quiet = tx.now, self._policy.quiet_period
+        for stored in await tx.recovered_before(now - quiet):
+            ticket = stored.ticket
+            if ticket.state not in _ACTIVE or ticket.id in result.resolved:
+                continue
+            changes = stored.correlation.alert_changes
+            if is_flapping(
+                changes,
+                now,
+                window=self._policy.flap_window,
+                max_changes=self._policy.flap_max_changes,
+            ):
+                continue  # a flapping ticket stays open until it is stable
+            children = await tx.children(ticket.id)
+            if any(_still_failing(child, now, quiet) for child in children):
+                continue
+            resolution = f"recovered: every alert stayed clear for {_span(quiet)}"
+            resolved, events = _resolve(ticket, resolution, now)
+            flag = dataclasses.replace(stored.correlation, flapping=False)
+            await tx.save(resolved, events, flag)
+            result.resolved.append(ticket.id)
+            for child, child_events in resolve_children(
+                resolved, [c.ticket for c in children], actor=ACTOR, at=now
+            ):
+                await tx.save(child, child_events)
+                result.resolved.append(child.id)
+            if ticket.master_id is None and stored.correlation.notify:
+                await tx.enqueue(
+                    NotificationEvent.RESOLVED, resolved, children=len(children), detail=resolution
+                )
+
+    async def _sla_actions(self, tx: TicketTx, result: SweepResult) -> None:
+        now = tx.now
+        for stored in await tx.unclosed():
+            ticket = stored.ticket
+            if ticket.master_id is not None and ticket.state is not TicketState.RESOLVED:
+                continue  # children follow their master; only closing is their own
+            for action in auto_actions(ticket, self._sla, now):
+                ticket, events = apply(
+                    ticket,
+                    action.action,
+                    actor=ACTOR,
+                    at=action.at,
+                    reason=action.reason,
+                    mark=action.mark,
+                )
+                await tx.save(ticket, events)
+                result.actions[action.action.value] += 1
+                if not stored.correlation.notify or ticket.master_id is not None:
+                    continue
+                for event in _sla_events(action.action, action.mark):
+                    await tx.enqueue(event, ticket, detail=action.why)
+
+
+def _sla_events(action: Action, mark: str | None) -> list[NotificationEvent]:
+    if action is Action.ESCALATE:
+        condition = (
+            NotificationEvent.SLA_BREACHED
+            if mark and mark.endswith("breached")
+            else (NotificationEvent.SLA_AT_RISK)
+        )
+        return [NotificationEvent.ESCALATED, condition]
+    if action is Action.REMIND:
+        return [NotificationEvent.REMINDER]
+    return []
+
+
+def _still_failing(child: StoredTicket, now: datetime, quiet: timedelta) -> bool:
+    if child.ticket.state not in _ACTIVE:
+        return False
+    recovered = child.correlation.recovered_at
+    return child.correlation.firing or recovered is None or now - recovered < quiet
+
+
+def _resolve(ticket: Ticket, resolution: str, at: datetime) -> tuple[Ticket, list[AuditEvent]]:
+    events: list[AuditEvent] = []
+    if ticket.state is TicketState.NEW:
+        ticket, events = apply(ticket, Action.ACKNOWLEDGE, actor=ACTOR, at=at)
+    ticket, resolved = apply(ticket, Action.RESOLVE, actor=ACTOR, at=at, resolution=resolution)
+    return ticket, events + resolved
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+class _Batch:
+    """One `ingest` call's work inside its transaction."""
+
+    def __init__(self, tx: TicketTx, policy: CorrelationPolicy, source: str) -> None:
+        self._tx = tx
+        self._policy = policy
+        self._source = source
+        self._result = IngestResult()
+        self._current: dict[str, StoredTicket] = {}
+        self._known_errors: list[KnownError] | None = None
+
+    async def run(self, alerts: Sequence[Alert]) -> IngestResult:
+        self._current = await self._tx.unclosed_by_fingerprint({a.fingerprint for a in alerts})
+        for alert in alerts:
+            await self._one(alert)
+        return self._result
+
+    async def _one(self, alert: Alert) -> None:
+        stored = self._current.get(alert.fingerprint)
+        if not alert.firing:
+            await self._recovered(alert, stored)
+            return
+        records = [TicketRecord.of(stored.ticket)] if stored else []
+        if stored is None:
+            closed = await self._tx.latest_closed(alert.fingerprint)
+            if closed is not None:
+                records.append(TicketRecord.of(closed.ticket))
+        now = self._tx.now
+        command = decide(alert, records, now, reopen_window=self._policy.reopen_window)
+        if isinstance(command, NoChange):
+            self._result.counts["unchanged"] += 1
+        elif isinstance(command, UpdateTicket):
+            assert stored is not None
+            await self._occurrence(alert, stored, reopened=False)
+        elif isinstance(command, ReopenTicket):
+            assert stored is not None
+            await self._occurrence(alert, stored, reopened=True)
+        elif isinstance(command, CreateTicket):
+            await self._create(alert, command, stored)
+
+    def _flips(self, correlation: Correlation, at: datetime) -> tuple[tuple[datetime, ...], bool]:
+        """The recent alert flips with one more at `at`, and whether that is flapping."""
+        window = self._policy.flap_window
+        changes = (*recent_changes(correlation.alert_changes, self._tx.now, window), at)
+        flapping = is_flapping(
+            changes, self._tx.now, window=window, max_changes=self._policy.flap_max_changes
+        )
+        return changes, flapping
+
+    async def _recovered(self, alert: Alert, stored: StoredTicket | None) -> None:
+        """A resolved alert: the ticket's alert stopped firing (once per episode)."""
+        if stored is None or not stored.correlation.firing or alert.ends_at is None:
+            self._result.counts["unchanged"] += 1
+            return
+        last_seen = stored.ticket.last_seen or stored.ticket.created_at
+        if alert.starts_at < last_seen:
+            self._result.counts["unchanged"] += 1  # the end of an older episode
+            return
+        changes, flapping = self._flips(stored.correlation, alert.ends_at)
+        correlation = dataclasses.replace(
+            stored.correlation,
+            firing=False,
+            recovered_at=alert.ends_at,
+            alert_changes=changes,
+            flapping=stored.correlation.flapping or flapping,
+        )
+        await self._tx.update_correlation(stored.ticket.id, correlation)
+        self._current[alert.fingerprint] = dataclasses.replace(stored, correlation=correlation)
+        self._result.counts["recovered"] += 1
+
+    async def _occurrence(self, alert: Alert, stored: StoredTicket, *, reopened: bool) -> None:
+        ticket, events = stored.ticket, list[AuditEvent]()
+        now = self._tx.now
+        if reopened:
+            ticket, events = apply(ticket, Action.REJECT_RESOLUTION, actor=ACTOR, at=now)
+            events = [dataclasses.replace(e, action="reopen") for e in events]
+        ticket, counted = apply(
+            ticket,
+            Action.RECORD_OCCURRENCE,
+            actor=ACTOR,
+            at=max(alert.starts_at, ticket.created_at),
+        )
+        ticket = dataclasses.replace(ticket, last_seen=alert.starts_at)
+        correlation = stored.correlation
+        changes, flapping = correlation.alert_changes, correlation.flapping
+        if not correlation.firing:
+            changes, flipped = self._flips(correlation, alert.starts_at)
+            flapping = flapping or flipped
+        correlation = dataclasses.replace(
+            correlation, firing=True, recovered_at=None, alert_changes=changes, flapping=flapping
+        )
+        await self._tx.save(ticket, events + counted, correlation)
+        self._current[alert.fingerprint] = StoredTicket(ticket, correlation, now)
+        self._result.counts["reopened" if reopened else "updated"] += 1
+        if reopened and ticket.master_id is None and correlation.notify:
+            await self._tx.enqueue(
+                NotificationEvent.REOPENED, ticket, detail=alert.labels.get("reason", "")
+            )
+
+    async def _placement(self, alert: Alert) -> Placement:
+        policy, tx = self._policy, self._tx
+        node = alert.labels.get(policy.node_label, "")
+        ancestors = policy.topology.ancestors(node)
+        firing = await tx.firing_masters(ancestors)
+        groups: Mapping[str, GroupMaster] = {}
+        if policy.group_by and not firing:
+            key = group_key(alert.labels, policy.group_by)
+            found = await tx.group_masters([key], tx.now - policy.group_window)
+            groups = {k: GroupMaster(ticket_id, opened) for k, (ticket_id, opened) in found.items()}
+        return place(
+            alert,
+            tx.now,
+            topology=policy.topology,
+            firing_masters=firing,
+            group_by=policy.group_by,
+            groups=groups,
+            group_window=policy.group_window,
+            node_label=policy.node_label,
+        )
+
+    async def _create(
+        self, alert: Alert, command: CreateTicket, stored: StoredTicket | None
+    ) -> None:
+        tx, now = self._tx, self._tx.now
+        if stored is not None and stored.ticket.state is TicketState.RESOLVED:
+            # The recurrence came after the reopen window: the resolution stands, and the
+            # new ticket refers to the closed one (one unclosed ticket per fingerprint).
+            closed, events = apply(
+                stored.ticket, Action.CLOSE, actor=ACTOR, at=now, reason=CloseReason.RESOLVED
+            )
+            await tx.save(closed, events)
+        placement = await self._placement(alert)
+        ticket = Ticket(
+            id=new_ticket_id(),
+            fingerprint=command.fingerprint,
+            title=command.title,
+            type=TicketType.INCIDENT,
+            severity=command.severity,
+            created_at=now,
+            labels=dict(command.labels),
+            master_id=placement.master_id,
+            refers_to=command.refers_to,
+            last_seen=command.last_seen,
+        )
+        events = created(ticket, actor=ACTOR)
+        if self._known_errors is None:
+            self._known_errors = await tx.known_errors()
+        ticket, attached = attach_known_error(ticket, self._known_errors, actor=ACTOR, at=now)
+        correlation = Correlation.for_labels(
+            ticket.labels,
+            group_key=placement.group_key,
+            caused_by=placement.caused_by,
+            notify=placement.notify,
+            firing=True,
+            alert_changes=(command.last_seen,),
+            reporter=self._source,
+        )
+        await tx.insert(ticket, correlation, events + attached)
+        self._current[command.fingerprint] = StoredTicket(ticket, correlation, now)
+        self._result.counts["created"] += 1
+        self._result.created.append(ticket.id)
+        await self._adopt_dependants(ticket, correlation)
+        if ticket.master_id is None and correlation.notify:
+            await tx.enqueue(
+                NotificationEvent.CREATED, ticket, due_at=now + self._policy.group_wait
+            )
+
+    async def _adopt_dependants(self, ticket: Ticket, correlation: Correlation) -> None:
+        """A parent started failing after its dependants: their tickets (and whatever hangs
+        under them) move under this ticket's master, and stop notifying on their own."""
+        dependants = self._policy.topology.dependants(correlation.node)
+        if not dependants:
+            return
+        masters = await self._tx.masters_at_nodes(dependants)
+        if not masters:
+            return
+        master_id = ticket.master_id or ticket.id
+        moved = await self._tx.link(masters, master_id, caused_by=correlation.node, actor=ACTOR)
+        for stored in moved:
+            if stored.ticket.fingerprint in self._current:
+                self._current[stored.ticket.fingerprint] = stored

@@ -1,0 +1,282 @@
+"""The correlator's driver against a real store (SQLite, and PostgreSQL when installed):
+alerts become tickets, repeats change nothing, recoveries resolve, recurrences reopen or
+refer, topology and grouping make one master, and the SLA sweep escalates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from correlator.correlate import Topology
+from correlator.driver import CorrelationPolicy, Correlator
+from correlator.rules import Alert
+from ticket_sink import Store, schema
+from ticket_sink.model import Severity, TicketState
+from ticket_sink.sla import default_policy
+
+T0 = datetime(2026, 3, 6, 17, 0, tzinfo=UTC)  # a Friday, 18:00 in Brussels
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
+    async with Store(url, clock=clock) as opened:
+        yield opened
+
+
+def correlator(store: Store, **policy: object) -> Correlator:
+    return Correlator(store, default_policy([2026]), CorrelationPolicy(**policy))  # type: ignore[arg-type]
+
+
+def alert(
+    target: str, starts: datetime = T0, *, ends: datetime | None = None, **labels: str
+) -> Alert:
+    merged = {
+        "alertname": "DnsLookupFailed",
+        "kind": "dns_participant",
+        "service": "sml",
+        "target": target,
+        "reason": "timeout",
+        **labels,
+    }
+    return Alert(merged, {"summary": "x"}, Severity.MAJOR, starts, ends)
+
+
+async def rows(store: Store, table: sa.Table) -> list[sa.Row[tuple[object, ...]]]:
+    async with store.transaction(write=False) as tx:
+        return list((await tx.connection.execute(sa.select(table))).all())
+
+
+async def tickets(store: Store) -> dict[str, sa.Row[tuple[object, ...]]]:
+    return {row.node: row for row in await rows(store, schema.tickets)}
+
+
+async def test_a_firing_alert_opens_one_ticket_and_queues_its_notification(
+    store: Store, clock: Clock
+) -> None:
+    result = await correlator(store).ingest([alert("p1@zone")])
+    assert result.counts["created"] == 1
+    (ticket,) = await rows(store, schema.tickets)
+    assert (ticket.state, ticket.severity, ticket.firing, ticket.node) == (
+        "new",
+        2,
+        True,
+        "p1@zone",
+    )
+    assert ticket.title == "DnsLookupFailed: p1@zone (timeout)"
+    (notification,) = await rows(store, schema.outbox)
+    assert (notification.event, notification.ticket_id) == ("created", ticket.id)
+    assert notification.due_at == T0 + timedelta(seconds=30)  # the group's wait
+    events = await rows(store, schema.ticket_events)
+    assert [(e.action, e.field, e.after) for e in events] == [("create", "state", "new")]
+
+
+async def test_repeats_of_a_firing_alert_change_nothing(store: Store, clock: Clock) -> None:
+    driver = correlator(store)
+    await driver.ingest([alert("p1@zone")])
+    before = await rows(store, schema.ticket_events), await rows(store, schema.tickets)
+    clock.advance(minutes=1)
+    result = await driver.ingest([alert("p1@zone")] * 3)
+    assert result.counts == {"unchanged": 3}
+    assert (await rows(store, schema.ticket_events), await rows(store, schema.tickets)) == before
+
+
+async def test_a_new_episode_counts_an_occurrence(store: Store, clock: Clock) -> None:
+    driver = correlator(store)
+    await driver.ingest([alert("p1@zone")])
+    later = clock.advance(minutes=10)
+    await driver.ingest([alert("p1@zone", T0, ends=T0 + timedelta(minutes=5))])
+    result = await driver.ingest([alert("p1@zone", later)])
+    assert result.counts == {"updated": 1}
+    ticket = (await tickets(store))["p1@zone"]
+    assert (ticket.occurrences, ticket.last_seen, ticket.firing) == (2, later, True)
+
+
+async def test_recovery_resolves_after_the_quiet_period_and_notifies(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store, quiet_period=timedelta(minutes=2))
+    await driver.ingest([alert("p1@zone")])
+    ended = clock.advance(minutes=5)
+    await driver.ingest([alert("p1@zone", T0, ends=ended)])
+    clock.advance(minutes=1)
+    assert (await driver.sweep()).resolved == []  # still inside the quiet period
+    clock.advance(minutes=1, seconds=1)
+    (resolved,) = (await driver.sweep()).resolved
+    ticket = (await tickets(store))["p1@zone"]
+    assert ticket.state == "resolved"
+    assert ticket.resolution == "recovered: every alert stayed clear for 2 min"
+    assert [row.event for row in await rows(store, schema.outbox)] == ["created", "resolved"]
+
+
+async def test_recurrence_inside_the_reopen_window_reopens(store: Store, clock: Clock) -> None:
+    driver = correlator(store, quiet_period=timedelta(0))
+    await driver.ingest([alert("p1@zone")])
+    await driver.ingest([alert("p1@zone", T0, ends=clock.advance(minutes=1))])
+    await driver.sweep()
+    again = clock.advance(minutes=30)
+    result = await driver.ingest([alert("p1@zone", again)])
+    assert result.counts == {"reopened": 1}
+    ticket = (await tickets(store))["p1@zone"]
+    assert (ticket.state, ticket.occurrences, ticket.resolved_at) == ("open", 2, None)
+    assert [row.event for row in await rows(store, schema.outbox)][-1] == "reopened"
+    actions = {e.action for e in await rows(store, schema.ticket_events)}
+    assert "reopen" in actions
+
+
+async def test_recurrence_after_the_reopen_window_opens_a_ticket_that_refers_to_the_old(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store, quiet_period=timedelta(0), reopen_window=timedelta(hours=1))
+    await driver.ingest([alert("p1@zone")])
+    await driver.ingest([alert("p1@zone", T0, ends=clock.advance(minutes=1))])
+    await driver.sweep()
+    again = clock.advance(hours=2)
+    result = await driver.ingest([alert("p1@zone", again)])
+    assert result.counts == {"created": 1}
+    all_rows = sorted(await rows(store, schema.tickets), key=lambda row: row.created_at)
+    old, new = all_rows
+    assert (old.state, old.close_reason) == ("closed", "resolved")
+    assert (new.state, new.refers_to) == ("new", old.id)
+
+
+TOPOLOGY = Topology.from_edges(
+    [
+        ("zone", "zone@ns1"),
+        ("zone", "p1@zone"),
+        ("zone", "p2@zone"),
+        ("zone@ns1", "p1@zone"),
+        ("zone@ns1", "p2@zone"),
+    ]
+)
+
+
+async def test_dependants_of_a_failing_parent_hang_under_its_master_silently(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store, topology=TOPOLOGY, group_by=())
+    await driver.ingest([alert("zone@ns1", kind="dns_soa", alertname="SoaFailed")])
+    await driver.ingest([alert("p1@zone"), alert("p2@zone")])
+    found = await tickets(store)
+    master = found["zone@ns1"]
+    assert master.master_id is None
+    for node in ("p1@zone", "p2@zone"):
+        assert (found[node].master_id, found[node].notify, found[node].caused_by) == (
+            master.id,
+            False,
+            "zone@ns1",
+        )
+    assert [row.ticket_id for row in await rows(store, schema.outbox)] == [master.id]
+
+
+async def test_a_parent_failing_after_its_dependants_adopts_their_tickets(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store, topology=TOPOLOGY, group_by=())
+    await driver.ingest([alert("p1@zone"), alert("p2@zone")])
+    await driver.ingest([alert("zone@ns1", kind="dns_soa", alertname="SoaFailed")])
+    await driver.ingest([alert("zone", kind="dns_zone", alertname="ZoneUnhealthy")])
+    found = await tickets(store)
+    root = found["zone"]
+    assert root.master_id is None
+    assert {found[n].master_id for n in ("zone@ns1", "p1@zone", "p2@zone")} == {root.id}
+    links = [e for e in await rows(store, schema.ticket_events) if e.action == "link"]
+    assert len(links) == 5  # p1, p2 under zone@ns1; then all three under zone
+
+
+async def test_alerts_of_one_group_inside_the_window_share_a_master(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store, group_by=("service", "alertname"), group_window=timedelta(minutes=5))
+    await driver.ingest([alert("p1@zone")])
+    clock.advance(minutes=2)
+    await driver.ingest([alert("p2@zone")])
+    clock.advance(minutes=10)
+    await driver.ingest([alert("p3@zone")])
+    found = await tickets(store)
+    assert found["p2@zone"].master_id == found["p1@zone"].id
+    assert found["p3@zone"].master_id is None  # the window had closed: a new group
+
+
+async def test_a_flapping_alert_keeps_its_ticket_open(store: Store, clock: Clock) -> None:
+    driver = correlator(
+        store, quiet_period=timedelta(0), flap_window=timedelta(hours=1), flap_max_changes=3
+    )
+    start = T0
+    for _ in range(3):
+        await driver.ingest([alert("p1@zone", start)])
+        await driver.ingest([alert("p1@zone", start, ends=clock.advance(minutes=1))])
+        start = clock.advance(minutes=1)
+    ticket = (await tickets(store))["p1@zone"]
+    assert ticket.flapping
+    assert (await driver.sweep()).resolved == []
+    clock.advance(hours=2)  # stable since: no longer flapping
+    assert len((await driver.sweep()).resolved) == 1
+
+
+async def test_the_sla_sweep_escalates_an_unacknowledged_severity_1(
+    store: Store, clock: Clock
+) -> None:
+    driver = correlator(store)
+    blocking = Alert(
+        {
+            "alertname": "SmlDown",
+            "kind": "dns_zone",
+            "service": "sml",
+            "target": "zone",
+            "reason": "timeout",
+        },
+        {},
+        Severity.BLOCKING,
+        T0,
+    )
+    await driver.ingest([blocking])
+    clock.advance(minutes=44)
+    assert not (await driver.sweep()).actions
+    clock.advance(minutes=2)  # past 75 % of the 1 h response target
+    assert (await driver.sweep()).actions == {"escalate": 1}
+    events = [row.event for row in await rows(store, schema.outbox)]
+    assert events == ["created", "escalated", "sla_at_risk"]
+    ticket = (await tickets(store))["zone"]
+    assert (ticket.escalation_level, ticket.sla_marks) == (3, ["response:at_risk"])
+
+
+async def test_two_agents_racing_on_the_same_fingerprints_make_one_ticket_each(
+    url: str, clock: Clock
+) -> None:
+    async with Store(url, clock=clock) as first, Store(url, clock=clock) as second:
+        batch = [alert(f"p{i}@zone") for i in range(50)]
+        await asyncio.gather(
+            *(correlator(s).ingest(batch[i::2] + batch) for s in (first, second) for i in (0, 1))
+        )
+        found = await rows(first, schema.tickets)
+    assert len(found) == 50
+    assert len({row.fingerprint for row in found}) == 50
+    assert all(row.state == "new" and row.occurrences == 1 for row in found)
+
+
+def test_states_the_driver_treats_as_active_match_the_schema() -> None:
+    assert {state.value for state in TicketState} - set(schema.ACTIVE_STATES) == {
+        "resolved",
+        "closed",
+    }

@@ -1,0 +1,161 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`).
+
+Every error the API returns goes through `problem_response`, so clients parse one shape:
+`type`, `title`, `status`, `detail`, and `field` (the offending input, dotted) when one
+input is at fault. A handler raises `Problem`; the middleware turns it, aiohttp's own HTTP
+errors and pydantic's validation errors into that shape. It must never let a client's
+input become a 500, and never put a stack trace or a token in a response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from ticket_sink.store import StoreConflict, StoreError
+
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "NotAvailable",
+    "Problem",
+    "problem_middleware",
+    "problem_response",
+    "validation_problem",
+]
+
+log = structlog.get_logger("ticket_sink.api")
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Problem types are relative references resolved against the API's base URL; "about:blank"
+# is RFC 9457's "nothing more than the status code".
+_TYPE_BASE = "/api/v1/problems/"
+
+
+class NotAvailable(Exception):
+    """A dependency of an operation (the correlator, the reports) is not running."""
+
+
+class Problem(Exception):
+    """An error for the client: status, one-line detail, and the field at fault if any."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        kind: str | None = None,
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.kind = kind
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+
+def problem_response(problem: Problem) -> web.Response:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + problem.kind if problem.kind else "about:blank",
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.field is not None:
+        body["field"] = problem.field
+    if problem.errors:
+        body["errors"] = problem.errors
+    return web.Response(
+        status=problem.status,
+        text=json.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+def _location(loc: Sequence[int | str], prefix: str) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" not in part:  # pydantic names union members ("function-after[...]")
+            out += f".{part}" if out else part
+    return out
+
+
+def validation_problem(exc: ValidationError, *, prefix: str = "") -> Problem:
+    """400 naming the first invalid field; `errors` lists them all."""
+    errors = [
+        {
+            "field": _location(error["loc"], prefix),
+            "message": error["msg"].removeprefix("Value error, "),
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0] if errors else {"field": prefix, "message": "invalid"}
+    where = first["field"] or "body"
+    return Problem(
+        400,
+        f"{where}: {first['message']}",
+        field=first["field"] or None,
+        kind="invalid-input",
+        errors=errors,
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem_middleware(prefix: str) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    """Problem details for every error under `prefix`; other paths are left alone."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(prefix):
+            return await handler(request)
+        try:
+            return await handler(request)
+        except Problem as problem:
+            return problem_response(problem)
+        except ValidationError as exc:
+            return problem_response(validation_problem(exc))
+        except NotAvailable as exc:
+            return problem_response(Problem(503, str(exc), kind="not-available"))
+        except StoreConflict:
+            detail = "another change to the same ticket happened at the same time: try again"
+            return problem_response(Problem(409, detail, kind="conflict"))
+        except StoreError as exc:
+            log.warning("api_store_error", path=request.path, error=str(exc))
+            return problem_response(Problem(503, "the ticket store is unavailable", kind="store"))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            detail = _http_detail(exc, request)
+            return problem_response(Problem(exc.status, detail, headers=headers))
+        except Exception:
+            # A bug of ours: logged with its trace, answered without it.
+            log.exception("api_internal_error", path=request.path, method=request.method)
+            return problem_response(Problem(500, "internal error (logged by the agent)"))
+
+    return middleware
+
+
+def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
+    if exc.status == 404:
+        return f"no such resource: {request.path}"
+    if exc.status == 405:
+        allowed = exc.headers.get("Allow", "")
+        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    if exc.status == 413:
+        return "the request body is larger than the API accepts"
+    return exc.reason
