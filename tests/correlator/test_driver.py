@@ -122,7 +122,7 @@ async def test_recovery_resolves_after_the_quiet_period_and_notifies(
     clock.advance(minutes=1)
     assert (await driver.sweep()).resolved == []  # still inside the quiet period
     clock.advance(minutes=1, seconds=1)
-    (resolved,) = (await driver.sweep()).resolved
+    assert len((await driver.sweep()).resolved) == 1
     ticket = (await tickets(store))["p1@zone"]
     assert ticket.state == "resolved"
     assert ticket.resolution == "recovered: every alert stayed clear for 2 min"
