@@ -106,6 +106,12 @@ class Correlator:
         self._store = store
         self._sla = policy
         self._policy = correlation
+        # Alerts received, by source (probe, alertmanager, api), for the metrics.
+        self.received: Counter[str] = Counter()
+
+    @property
+    def store(self) -> Store:
+        return self._store
 
     @property
     def sla_policy(self) -> SlaPolicy:
@@ -118,6 +124,7 @@ class Correlator:
         fingerprint order, so that agents sharing a PostgreSQL database lock rows in one
         order and rarely deadlock (when they do, the batch runs again).
         """
+        self.received[source] += len(alerts)
         alerts = sorted(alerts, key=lambda alert: alert.fingerprint)
         for attempt in range(_CONFLICT_RETRIES):
             try:

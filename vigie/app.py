@@ -18,17 +18,33 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from probes import PROBERS, ProbeEnv, ResultBook, Runner
+from correlator.driver import Correlator
+from correlator.feed import ProbeAlerts
+from probes import PROBERS, Check, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.http_client import close_endpoint_clients
 from probes.http_discovery import ARTIFACTS_KEY, artifact_view
 from ticket_sink import Store, StoreError
+from ticket_sink.api import setup_api
 from vigie import __version__
+from vigie.api import api_settings
 from vigie.config import VigieConfig
+from vigie.correlation import AlertPump
 from vigie.http import outbound_client
 from vigie.metrics import build_registry
+from vigie.notifications import notifications_context
 from vigie.scheduler import Scheduler, in_shard
+from vigie.ticket_metrics import TicketCollector
 
-__all__ = ["BOOK", "CONFIG", "REGISTRY", "SCHEDULER", "STORE", "create_app"]
+__all__ = [
+    "BOOK",
+    "CONFIG",
+    "CORRELATOR",
+    "PUMP",
+    "REGISTRY",
+    "SCHEDULER",
+    "STORE",
+    "create_app",
+]
 
 log = structlog.get_logger("vigie.app")
 
@@ -37,6 +53,8 @@ BOOK = web.AppKey("book", ResultBook)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 STORE = web.AppKey("store", Store)
 SCHEDULER = web.AppKey("scheduler", list[Scheduler])
+CORRELATOR = web.AppKey("correlator", Correlator)
+PUMP = web.AppKey("pump", AlertPump)
 
 # How long shutdown waits for in-flight checks after cancelling them.
 _STOP_GRACE_SECONDS = 2.0
@@ -58,11 +76,34 @@ def create_app(
     app[REGISTRY] = build_registry(book, scheduler_ref, shard)
     app[STORE] = Store(config.store.url.get_secret_value())
     app.cleanup_ctx.append(_store_context(shard))
+    app.cleanup_ctx.append(notifications_context(app[STORE], config.notifications, app[REGISTRY]))
+    correlation = config.correlator
+    correlator = Correlator(
+        app[STORE], correlation.sla_policy(), correlation.policy(config.targets.sml)
+    )
+    app[CORRELATOR] = correlator
+    app[PUMP] = AlertPump(
+        correlator,
+        ProbeAlerts(correlation.alert_rules()),
+        sweep_interval=correlation.sweep_interval,
+    )
+    app[REGISTRY].register(TicketCollector(app[PUMP]))
+    if correlation.enabled:
+        app.cleanup_ctx.append(_correlator_context)
     app.cleanup_ctx.append(_scheduler_context(shard, env or ProbeEnv()))
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/api/v1/probes", _probes)
+    setup_api(
+        app,
+        api_settings(
+            config.api,
+            store=app[STORE],
+            policy=correlation.sla_policy(),
+            correlator=correlator,
+            probes=_probes,
+        ),
+    )
     return app
 
 
@@ -101,6 +142,20 @@ async def _heartbeat(store: Store, agent_id: str) -> None:
             log.warning("heartbeat_failed", error=str(exc))
 
 
+async def _correlator_context(app: web.Application) -> AsyncIterator[None]:
+    """Feeds alerts to the store and sweeps; stops after the scheduler (cleanup runs in
+    reverse), flushing what the last checks sent, and before the store closes."""
+    pump = app[PUMP]
+    tasks = [
+        asyncio.create_task(pump.run(), name="vigie-alerts"),
+        asyncio.create_task(pump.sweep_forever(), name="vigie-sweep"),
+    ]
+    try:
+        yield
+    finally:
+        await pump.stop(tasks)
+
+
 def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
@@ -113,9 +168,18 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         book: ResultBook = app[BOOK]
         probe_env.caches[ARTIFACTS_KEY] = artifact_view(book)
         runner = Runner(PROBERS, probe_env, app[BOOK])
+        run = runner.run
+        if app[CONFIG].correlator.enabled:
+            pump = app[PUMP]
+
+            async def run(check: Check) -> ProbeResult:
+                result = await runner.run(check)
+                pump.on_result(check, result)
+                return result
+
         scheduler = Scheduler(
             checks,
-            runner.run,
+            run,
             limits=config.scheduler.limit,
             jitter=config.scheduler.jitter,
             initial_spread=config.scheduler.initial_spread,

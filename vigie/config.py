@@ -26,7 +26,10 @@ from probes.ocsp import OcspTarget
 from probes.smp import SmpTarget
 from probes.x509 import CertificateTarget
 from ticket_sink import StoreError
+from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.store import to_async_url
+from vigie.api_config import ApiConfig
+from vigie.correlation_config import CorrelatorConfig
 from vigie.secrets import Secret
 
 __all__ = [
@@ -158,6 +161,9 @@ class VigieConfig(StrictModel):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
+    correlator: CorrelatorConfig = Field(default_factory=CorrelatorConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @model_validator(mode="after")
     def _timeouts_fit_intervals(self) -> VigieConfig:

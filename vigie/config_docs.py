@@ -34,7 +34,7 @@ def options_table() -> str:
 
 def _leaves(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo]]:
     for name, field in model.model_fields.items():
-        path = f"{prefix}{name}"
+        path = f"{prefix}{field.alias or name}"  # what users write in the file
         nested, is_list = _nested_model(field.annotation)
         if nested is None:
             yield path, field

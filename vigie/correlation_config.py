@@ -1,0 +1,157 @@
+"""The `correlator:` section of the configuration, and what it builds: the correlation
+policy, the topology (from the configured targets and any extra dependencies), the alert
+rules with their overrides, and the SLA policy.
+
+It must never reach the store or the network: it only turns configuration into the plain
+values the correlator's driver takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from pydantic import Field, field_validator
+
+from correlator.correlate import Topology
+from correlator.driver import CorrelationPolicy
+from correlator.rules import DEFAULT_RULES, Rule
+from probes._config import Duration, PositiveDuration, StrictModel
+from probes.dns import SmlTarget
+from ticket_sink.model import EscalationLevel, Severity
+from ticket_sink.sla import SlaPolicy, default_policy
+
+__all__ = ["CorrelatorConfig", "Dependency", "RuleOverride", "SlaConfig", "sml_edges"]
+
+_RULE_NAMES = frozenset(rule.name for rule in DEFAULT_RULES)
+
+
+class Dependency(StrictModel):
+    """`dependant` fails when `parent` does (both are alert `target` labels)."""
+
+    parent: str = Field(description="the node depended on (an alert's target label)")
+    dependant: str = Field(description="the node that fails with it")
+
+
+class RuleOverride(StrictModel):
+    """Changes to one default alert rule, by its alert name."""
+
+    alert: str = Field(description="the alert name of a default rule (see the README)")
+    severity: int | None = Field(None, ge=1, le=4, description="1 blocking ... 4 info")
+    for_: Duration | None = Field(None, alias="for", description="failing this long first")
+    keep_firing_for: Duration | None = Field(None, description="firing this long after")
+    consecutive_failures: int | None = Field(None, ge=1, description="failed results in a row")
+
+    @field_validator("alert")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in _RULE_NAMES:
+            raise ValueError(
+                f"no default rule raises {value!r}; known: {', '.join(sorted(_RULE_NAMES))}"
+            )
+        return value
+
+
+class SlaConfig(StrictModel):
+    at_risk_fraction: float = Field(
+        0.75, gt=0, le=1, description="a clock is at risk past this fraction of its target"
+    )
+    remind_every_business_days: int = Field(2, ge=1, description="reminders while on hold")
+    reminders_before_close: int = Field(3, ge=0, description="unanswered reminders, then close")
+    close_resolved_after_business_days: int = Field(
+        5, ge=1, description="a resolution not rejected in this time closes the ticket"
+    )
+    contacts: dict[int, list[str]] = Field(
+        default_factory=dict, description="escalation level (1-4) → who is told"
+    )
+
+    @field_validator("contacts")
+    @classmethod
+    def _levels(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
+        for level in value:
+            if level not in tuple(EscalationLevel):
+                raise ValueError(f"escalation levels are 1-4, got {level}")
+        return value
+
+
+class CorrelatorConfig(StrictModel):
+    enabled: bool = Field(True, description="turn failing checks into alerts and tickets")
+    reopen_window: Duration = Field(3600.0, description="a recurrence this soon reopens")
+    group_by: list[str] = Field(
+        default_factory=lambda: ["service", "alertname"],
+        description="alerts alike in these labels share one master ticket",
+    )
+    group_window: PositiveDuration = Field(300.0, description="how long a group gathers")
+    group_wait: Duration = Field(30.0, description="a new master's notification waits this")
+    quiet_period: Duration = Field(120.0, description="recovered this long → auto-resolved")
+    flap_window: PositiveDuration = Field(1800.0, description="window of flap detection")
+    flap_max_changes: int = Field(6, ge=1, description="more flips than this is flapping")
+    sweep_interval: PositiveDuration = Field(15.0, description="auto-resolve and SLA sweep")
+    dependencies: list[Dependency] = Field(
+        default_factory=list, description="extra topology edges besides the derived ones"
+    )
+    rules: list[RuleOverride] = Field(default_factory=list, description="default rule changes")
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+
+    def policy(self, sml: Iterable[SmlTarget]) -> CorrelationPolicy:
+        edges = [*sml_edges(sml), *((d.parent, d.dependant) for d in self.dependencies)]
+        return CorrelationPolicy(
+            reopen_window=timedelta(seconds=self.reopen_window),
+            group_by=tuple(self.group_by),
+            group_window=timedelta(seconds=self.group_window),
+            group_wait=timedelta(seconds=self.group_wait),
+            quiet_period=timedelta(seconds=self.quiet_period),
+            flap_window=timedelta(seconds=self.flap_window),
+            flap_max_changes=self.flap_max_changes,
+            topology=Topology.from_edges(edges),
+        )
+
+    def alert_rules(self) -> tuple[Rule, ...]:
+        overrides = {override.alert: override for override in self.rules}
+        rules = []
+        for rule in DEFAULT_RULES:
+            override = overrides.get(rule.name)
+            if override is not None:
+                changes: dict[str, object] = {}
+                if override.severity is not None:
+                    changes["severity"] = Severity(override.severity)
+                if override.for_ is not None:
+                    changes["for_seconds"] = override.for_
+                if override.keep_firing_for is not None:
+                    changes["keep_firing_for_seconds"] = override.keep_firing_for
+                if override.consecutive_failures is not None:
+                    changes["consecutive_failures"] = override.consecutive_failures
+                rule = dataclasses.replace(rule, **changes)  # type: ignore[arg-type]
+            rules.append(rule)
+        return tuple(rules)
+
+    def sla_policy(self, now: datetime | None = None) -> SlaPolicy:
+        year = (now or datetime.now(UTC)).year
+        # This year's and the next two years' holidays: tickets do not live longer.
+        base = default_policy(range(year - 1, year + 3))
+        sla = self.sla
+        return dataclasses.replace(
+            base,
+            at_risk_fraction=sla.at_risk_fraction,
+            remind_every_business_days=sla.remind_every_business_days,
+            reminders_before_close=sla.reminders_before_close,
+            close_resolved_after_business_days=sla.close_resolved_after_business_days,
+            contacts={EscalationLevel(k): tuple(v) for k, v in sla.contacts.items()},
+        )
+
+
+def sml_edges(targets: Iterable[SmlTarget]) -> Iterator[tuple[str, str]]:
+    """The dependencies an SML zone's checks imply, as `(parent, dependant)` alert targets:
+    every participant depends on the zone and on each of its name servers, and each name
+    server's SOA check on the zone (the names are those `probes.dns.expand_sml` gives)."""
+    for target in targets:
+        zone = target.zone
+        servers = [f"{zone}@{server}" for server in target.nameservers] or [f"{zone}@resolver"]
+        for server in servers:
+            yield zone, server
+        for canary in target.participants:
+            participant = f"{canary.id}@{zone}"
+            yield zone, participant
+            for server in servers:
+                yield server, participant
