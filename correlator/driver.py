@@ -367,6 +367,8 @@ class _Batch:
             )
             await tx.save(closed, events)
         placement = await self._placement(alert)
+        if placement.master_id is not None and placement.caused_by is None:
+            placement = await self._parent_leads_group(alert, placement)
         ticket = Ticket(
             id=new_ticket_id(),
             fingerprint=command.fingerprint,
@@ -401,6 +403,19 @@ class _Batch:
             await tx.enqueue(
                 NotificationEvent.CREATED, ticket, due_at=now + self._policy.group_wait
             )
+
+    async def _parent_leads_group(self, alert: Alert, placement: Placement) -> Placement:
+        """A ticket that joins a group whose master depends on it (the zone, joining the
+        group of one of its name servers) leads the group instead: the likelier root cause
+        is the master, and the old master moves under it (`_adopt_dependants`)."""
+        node = alert.labels.get(self._policy.node_label, "")
+        dependants = set(self._policy.topology.dependants(node))
+        if not dependants or placement.master_id is None:
+            return placement
+        master = await self._tx.get(placement.master_id)
+        if master is None or master.correlation.node not in dependants:
+            return placement
+        return dataclasses.replace(placement, master_id=None)
 
     async def _adopt_dependants(self, ticket: Ticket, correlation: Correlation) -> None:
         """A parent started failing after its dependants: their tickets (and whatever hangs

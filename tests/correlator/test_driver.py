@@ -280,3 +280,14 @@ def test_states_the_driver_treats_as_active_match_the_schema() -> None:
         "resolved",
         "closed",
     }
+
+
+async def test_a_parent_joining_its_dependants_group_leads_it(store: Store, clock: Clock) -> None:
+    driver = correlator(store, topology=TOPOLOGY, group_by=("service", "alertname"))
+    await driver.ingest([alert("zone@ns1", alertname="SmlNameServerFailing")])
+    await driver.ingest([alert("p1@zone")])
+    await driver.ingest([alert("zone", alertname="SmlNameServerFailing")])
+    found = await tickets(store)
+    root = found["zone"]
+    assert root.master_id is None
+    assert {found[n].master_id for n in ("zone@ns1", "p1@zone")} == {root.id}
