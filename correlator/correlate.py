@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
-from ticket_sink.model import Severity, Ticket, TicketState
+from ticket_sink.model import Severity, TicketRecord, TicketState
 
 __all__ = [
     "CreateTicket",
@@ -40,35 +40,6 @@ __all__ = [
 _ACTIVE = frozenset(
     {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class TicketRecord:
-    """What a decision needs to know of one ticket with the alert's fingerprint.
-
-    `last_seen` is the start of the latest alert episode counted on the ticket: an alert
-    starting no later than it was already recorded.
-    """
-
-    id: str
-    state: TicketState
-    created_at: datetime
-    last_seen: datetime
-    occurrences: int = 1
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-
-    @classmethod
-    def of(cls, ticket: Ticket) -> TicketRecord:
-        return cls(
-            ticket.id,
-            ticket.state,
-            ticket.created_at,
-            ticket.last_seen or ticket.created_at,
-            ticket.occurrences,
-            ticket.resolved_at,
-            ticket.closed_at,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,13 +128,13 @@ class Correlator:
         alerts = sorted(alerts, key=lambda alert: alert.fingerprint)
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                async with self._store.transaction() as tx:
+                async with self._store.transaction(buffered=True) as tx:
                     return await _Batch(tx, self._policy, source).run(alerts)
             except StoreConflict:
                 # Another agent created a ticket for one of these fingerprints first:
                 # its ticket is there to be read now.
                 log.info("ingest_conflict_retry", attempt=attempt + 1, alerts=len(alerts))
-        async with self._store.transaction() as tx:
+        async with self._store.transaction(buffered=True) as tx:
             return await _Batch(tx, self._policy, source).run(alerts)
 
     async def sweep(self) -> SweepResult:
@@ -244,29 +244,83 @@ class _Batch:
         self._source = source
         self._result = IngestResult()
         self._current: dict[str, StoredTicket] = {}
+        self._records: dict[str, tuple[TicketRecord, bool]] = {}
+        self._closed: dict[str, StoredTicket] = {}
         self._known_errors: list[KnownError] | None = None
+        # What placement needs, read once for the whole batch and kept up to date as the
+        # batch creates and moves tickets (so the writes stay buffered until the end):
+        # node → the master of its firing ticket, for the batch's ancestor nodes; group
+        # key → (master id, opened at) of the groups still gathering.
+        self._firing: dict[str, str] = {}
+        self._groups: dict[str, tuple[str, datetime]] = {}
 
     async def run(self, alerts: Sequence[Alert]) -> IngestResult:
-        self._current = await self._tx.unclosed_by_fingerprint({a.fingerprint for a in alerts})
+        tx, policy = self._tx, self._policy
+        fingerprints = {alert.fingerprint for alert in alerts}
+        self._records = await tx.unclosed_records(fingerprints)
+        # Whole rows only for the tickets an alert may change; repeats need none.
+        self._current = await tx.unclosed_by_fingerprint(
+            {alert.fingerprint for alert in alerts if self._may_change(alert)}
+        )
+        self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
+        firing = [alert for alert in alerts if alert.firing]
+        ancestors = {
+            parent
+            for alert in firing
+            for parent in policy.topology.ancestors(alert.labels.get(policy.node_label, ""))
+        }
+        self._firing = await tx.firing_masters(ancestors)
+        if policy.group_by:
+            keys = {group_key(alert.labels, policy.group_by) for alert in firing}
+            self._groups = await tx.group_masters(keys, tx.now - policy.group_window)
         for alert in alerts:
             await self._one(alert)
         return self._result
 
+    def _may_change(self, alert: Alert) -> bool:
+        """Whether `alert` may change its unclosed ticket (judged from the light record);
+        a repeat of the episode already recorded may not."""
+        found = self._records.get(alert.fingerprint)
+        if found is None:
+            return False
+        record, firing = found
+        if alert.firing:
+            return alert.starts_at > record.last_seen
+        return firing and alert.starts_at >= record.last_seen
+
+    async def _stored(self, fingerprint: str) -> StoredTicket | None:
+        """The whole unclosed ticket of `fingerprint`, read now if the batch lacks it."""
+        stored = self._current.get(fingerprint)
+        if stored is None and fingerprint in self._records:
+            stored = await self._tx.get(self._records[fingerprint][0].id)
+            if stored is not None:
+                self._current[fingerprint] = stored
+        return stored
+
+    def _record(self, fingerprint: str) -> tuple[TicketRecord, bool] | None:
+        stored = self._current.get(fingerprint)
+        if stored is not None:
+            return TicketRecord.of(stored.ticket), stored.correlation.firing
+        return self._records.get(fingerprint)
+
     async def _one(self, alert: Alert) -> None:
-        stored = self._current.get(alert.fingerprint)
+        found = self._record(alert.fingerprint)
         if not alert.firing:
-            await self._recovered(alert, stored)
+            if found is None or not found[1] or alert.ends_at is None:
+                self._result.counts["unchanged"] += 1
+                return
+            await self._recovered(alert, await self._stored(alert.fingerprint))
             return
-        records = [TicketRecord.of(stored.ticket)] if stored else []
-        if stored is None:
-            closed = await self._tx.latest_closed(alert.fingerprint)
-            if closed is not None:
-                records.append(TicketRecord.of(closed.ticket))
+        records = [found[0]] if found else []
+        if found is None and alert.fingerprint in self._closed:
+            records.append(TicketRecord.of(self._closed[alert.fingerprint].ticket))
         now = self._tx.now
         command = decide(alert, records, now, reopen_window=self._policy.reopen_window)
         if isinstance(command, NoChange):
             self._result.counts["unchanged"] += 1
-        elif isinstance(command, UpdateTicket):
+            return
+        stored = await self._stored(alert.fingerprint)
+        if isinstance(command, UpdateTicket):
             assert stored is not None
             await self._occurrence(alert, stored, reopened=False)
         elif isinstance(command, ReopenTicket):
@@ -303,6 +357,7 @@ class _Batch:
         )
         await self._tx.update_correlation(stored.ticket.id, correlation)
         self._current[alert.fingerprint] = dataclasses.replace(stored, correlation=correlation)
+        self._firing.pop(correlation.node, None)
         self._result.counts["recovered"] += 1
 
     async def _occurrence(self, alert: Alert, stored: StoredTicket, *, reopened: bool) -> None:
@@ -328,22 +383,27 @@ class _Batch:
         )
         await self._tx.save(ticket, events + counted, correlation)
         self._current[alert.fingerprint] = StoredTicket(ticket, correlation, now)
+        self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
         self._result.counts["reopened" if reopened else "updated"] += 1
         if reopened and ticket.master_id is None and correlation.notify:
             await self._tx.enqueue(
                 NotificationEvent.REOPENED, ticket, detail=alert.labels.get("reason", "")
             )
 
-    async def _placement(self, alert: Alert) -> Placement:
+    def _placement(self, alert: Alert) -> Placement:
         policy, tx = self._policy, self._tx
         node = alert.labels.get(policy.node_label, "")
-        ancestors = policy.topology.ancestors(node)
-        firing = await tx.firing_masters(ancestors)
+        firing = {
+            parent: self._firing[parent]
+            for parent in policy.topology.ancestors(node)
+            if parent in self._firing
+        }
         groups: Mapping[str, GroupMaster] = {}
         if policy.group_by and not firing:
             key = group_key(alert.labels, policy.group_by)
-            found = await tx.group_masters([key], tx.now - policy.group_window)
-            groups = {k: GroupMaster(ticket_id, opened) for k, (ticket_id, opened) in found.items()}
+            if key in self._groups:
+                ticket_id, opened = self._groups[key]
+                groups = {key: GroupMaster(ticket_id, opened)}
         return place(
             alert,
             tx.now,
@@ -366,7 +426,7 @@ class _Batch:
                 stored.ticket, Action.CLOSE, actor=ACTOR, at=now, reason=CloseReason.RESOLVED
             )
             await tx.save(closed, events)
-        placement = await self._placement(alert)
+        placement = self._placement(alert)
         if placement.master_id is not None and placement.caused_by is None:
             placement = await self._parent_leads_group(alert, placement)
         ticket = Ticket(
@@ -396,6 +456,9 @@ class _Batch:
         )
         await tx.insert(ticket, correlation, events + attached)
         self._current[command.fingerprint] = StoredTicket(ticket, correlation, now)
+        self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
+        if ticket.master_id is None and placement.group_key is not None:
+            self._groups[placement.group_key] = (ticket.id, now)
         self._result.counts["created"] += 1
         self._result.created.append(ticket.id)
         await self._adopt_dependants(ticket, correlation)
@@ -428,6 +491,11 @@ class _Batch:
             return
         master_id = ticket.master_id or ticket.id
         moved = await self._tx.link(masters, master_id, caused_by=correlation.node, actor=ACTOR)
+        moved_ids = {stored.ticket.id for stored in moved}
         for stored in moved:
             if stored.ticket.fingerprint in self._current:
                 self._current[stored.ticket.fingerprint] = stored
+        # The moved masters lead nothing any more: their nodes' failures and their groups
+        # now belong to the new master.
+        self._firing = {n: master_id if m in moved_ids else m for n, m in self._firing.items()}
+        self._groups = {k: v for k, v in self._groups.items() if v[0] not in moved_ids}

@@ -27,6 +27,7 @@ __all__ = [
     "Pause",
     "Severity",
     "Ticket",
+    "TicketRecord",
     "TicketState",
     "TicketType",
 ]
@@ -125,6 +126,35 @@ class Ticket:
     def paused_seconds(self) -> float:
         """Wall-clock seconds of the finished pauses (the SLA uses business time instead)."""
         return sum((p.end - p.start).total_seconds() for p in self.pauses)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """What a decision needs to know of one ticket with the alert's fingerprint.
+
+    `last_seen` is the start of the latest alert episode counted on the ticket: an alert
+    starting no later than it was already recorded.
+    """
+
+    id: str
+    state: TicketState
+    created_at: datetime
+    last_seen: datetime
+    occurrences: int = 1
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketRecord:
+        return cls(
+            ticket.id,
+            ticket.state,
+            ticket.created_at,
+            ticket.last_seen or ticket.created_at,
+            ticket.occurrences,
+            ticket.resolved_at,
+            ticket.closed_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

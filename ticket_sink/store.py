@@ -181,13 +181,18 @@ class Store:
             await engine.dispose()
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[TicketTx]:
+    async def transaction(
+        self, *, write: bool = True, buffered: bool = False
+    ) -> AsyncIterator[TicketTx]:
         """One unit of work on the tickets: everything done through the `TicketTx` commits
         together when the block ends, or not at all. Its `now` is the store's clock, read
-        once. A constraint violation raises `StoreConflict`."""
+        once. A constraint violation raises `StoreConflict`. `buffered` writes in bulk
+        (see `TicketTx`)."""
         with self._translated_errors(f"ticket transaction on store {self._shown_url} failed"):
             async with self._begin(self._require_open(), write=write) as connection:
-                yield TicketTx(connection, self._now())
+                tx = TicketTx(connection, self._now(), buffered=buffered)
+                yield tx
+                await tx.flush()
 
     async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
         """Record a newly started agent process."""

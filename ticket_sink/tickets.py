@@ -35,11 +35,12 @@ from ticket_sink.model import (
     Pause,
     Severity,
     Ticket,
+    TicketRecord,
     TicketState,
     TicketType,
 )
 
-__all__ = ["Correlation", "StoredTicket", "TicketTx", "new_ticket_id"]
+__all__ = ["Correlation", "StoredTicket", "TicketRecord", "TicketTx", "new_ticket_id"]
 
 _T = schema.tickets
 _ACTIVE = schema.ACTIVE_STATES
@@ -170,15 +171,66 @@ def _from_row(row: Any) -> StoredTicket:
 class TicketTx:
     """One transaction's view of the tickets. Obtain it from `Store.transaction()`."""
 
-    def __init__(self, connection: AsyncConnection, now: datetime) -> None:
+    def __init__(
+        self, connection: AsyncConnection, now: datetime, *, buffered: bool = False
+    ) -> None:
         self.connection = connection
         self.now = now
+        # Buffered: ticket rows, audit events and outbox rows are written in bulk (one
+        # statement per kind) just before the next read through this object and at commit.
+        # That is what lets one transaction take thousands of alerts; reads through
+        # `connection` directly do not see the buffer, so only the correlator buffers.
+        self._buffered = buffered
+        self._inserts: dict[str, dict[str, Any]] = {}
+        self._updates: dict[str, dict[str, Any]] = {}
+        self._events: list[dict[str, Any]] = []
+        self._outbox: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        """Write what is buffered (a no-op when nothing is)."""
+        if self._inserts:
+            rows, self._inserts = list(self._inserts.values()), {}
+            await self.connection.execute(_T.insert(), rows)
+        if self._updates:
+            updates, self._updates = list(self._updates.values()), {}
+            by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in updates:
+                by_shape.setdefault(tuple(sorted(row)), []).append(row)
+            for shape, rows in by_shape.items():
+                # Bound names must differ from the columns' (SQLAlchemy reserves those).
+                columns: dict[str, Any] = {
+                    name: sa.bindparam(f"v_{name}") for name in shape if name != "key"
+                }
+                statement = _T.update().where(_T.c.id == sa.bindparam("key")).values(columns)
+                renamed = [
+                    {name if name == "key" else f"v_{name}": value for name, value in row.items()}
+                    for row in rows
+                ]
+                await self.connection.execute(statement, renamed)
+        if self._events:
+            events, self._events = self._events, []
+            await self.connection.execute(schema.ticket_events.insert(), events)
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            await self.connection.execute(schema.outbox.insert(), outbox)
+
+    async def _write_row(self, ticket_id: str, values: dict[str, Any]) -> None:
+        """Update the ticket's row with `values` (buffered: merged into a pending insert
+        or update of the same ticket)."""
+        values["updated_at"] = self.now
+        if not self._buffered:
+            await self.connection.execute(_T.update().where(_T.c.id == ticket_id).values(**values))
+        elif ticket_id in self._inserts:
+            self._inserts[ticket_id].update(values)
+        else:
+            self._updates.setdefault(ticket_id, {"key": ticket_id}).update(values)
 
     # -- reading --
 
     async def _select(
         self, where: Any, *, order: Sequence[Any] = (), limit: int | None = None
     ) -> list[StoredTicket]:
+        await self.flush()
         query = sa.select(_T).where(where).order_by(*order, _T.c.created_at, _T.c.id)
         if limit is not None:
             query = query.limit(limit)
@@ -205,6 +257,56 @@ class TicketTx:
         )
         return {s.ticket.fingerprint: s for s in found}
 
+    async def unclosed_records(
+        self, fingerprints: Collection[str]
+    ) -> dict[str, tuple[TicketRecord, bool]]:
+        """What deduplication needs of each fingerprint's unclosed ticket, and whether its
+        alert fires: a few columns, so a batch of repeats costs one light query."""
+        if not fingerprints:
+            return {}
+        await self.flush()
+        query = sa.select(
+            _T.c.fingerprint,
+            _T.c.id,
+            _T.c.state,
+            _T.c.created_at,
+            _T.c.last_seen,
+            _T.c.occurrences,
+            _T.c.resolved_at,
+            _T.c.closed_at,
+            _T.c.firing,
+        ).where(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state != "closed")
+        found: dict[str, tuple[TicketRecord, bool]] = {}
+        for row in (await self.connection.execute(query)).all():
+            record = TicketRecord(
+                row.id,
+                TicketState(row.state),
+                row.created_at,
+                row.last_seen or row.created_at,
+                row.occurrences,
+                row.resolved_at,
+                row.closed_at,
+            )
+            found[row.fingerprint] = (record, row.firing)
+        return found
+
+    async def latest_closed_many(self, fingerprints: Collection[str]) -> dict[str, StoredTicket]:
+        """The most recently closed ticket of each fingerprint that has one."""
+        if not fingerprints:
+            return {}
+        found = await self._select(
+            sa.and_(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state == "closed")
+        )
+        latest: dict[str, StoredTicket] = {}
+        for stored in found:
+            key, closed_at = stored.ticket.fingerprint, stored.ticket.closed_at
+            best = latest.get(key)
+            if best is None or (
+                closed_at and best.ticket.closed_at and closed_at > best.ticket.closed_at
+            ):
+                latest[key] = stored
+        return latest
+
     async def latest_closed(self, fingerprint: str) -> StoredTicket | None:
         found = await self._select(
             sa.and_(_T.c.fingerprint == fingerprint, _T.c.state == "closed"),
@@ -220,6 +322,7 @@ class TicketTx:
         return await self._select(where)
 
     async def count_children(self, master_ids: Collection[str]) -> dict[str, int]:
+        await self.flush()
         if not master_ids:
             return {}
         query = (
@@ -232,6 +335,7 @@ class TicketTx:
     async def firing_masters(self, nodes: Collection[str]) -> dict[str, str]:
         """For each node with an active, firing ticket: the master that ticket hangs under
         (itself when it is a master)."""
+        await self.flush()
         if not nodes:
             return {}
         query = (
@@ -248,6 +352,7 @@ class TicketTx:
         self, keys: Collection[str], since: datetime
     ) -> dict[str, tuple[str, datetime]]:
         """The newest active master ticket of each group opened at or after `since`."""
+        await self.flush()
         if not keys:
             return {}
         query = (
@@ -288,6 +393,7 @@ class TicketTx:
         )
 
     async def known_errors(self) -> list[KnownError]:
+        await self.flush()
         query = sa.select(schema.known_errors).order_by(schema.known_errors.c.created_at)
         return [
             KnownError(
@@ -303,11 +409,11 @@ class TicketTx:
     async def insert(
         self, ticket: Ticket, correlation: Correlation, events: Iterable[AuditEvent]
     ) -> None:
-        await self.connection.execute(
-            _T.insert().values(
-                **_ticket_values(ticket), **_correlation_values(correlation), updated_at=self.now
-            )
-        )
+        row = {**_ticket_values(ticket), **_correlation_values(correlation), "updated_at": self.now}
+        if self._buffered:
+            self._inserts[ticket.id] = row
+        else:
+            await self.connection.execute(_T.insert().values(**row))
         await self.add_events(events)
 
     async def save(
@@ -321,17 +427,11 @@ class TicketTx:
         del values["id"]
         if correlation is not None:
             values.update(_correlation_values(correlation))
-        await self.connection.execute(
-            _T.update().where(_T.c.id == ticket.id).values(**values, updated_at=self.now)
-        )
+        await self._write_row(ticket.id, values)
         await self.add_events(events)
 
     async def update_correlation(self, ticket_id: str, correlation: Correlation) -> None:
-        await self.connection.execute(
-            _T.update()
-            .where(_T.c.id == ticket_id)
-            .values(**_correlation_values(correlation), updated_at=self.now)
-        )
+        await self._write_row(ticket_id, _correlation_values(correlation))
 
     async def add_events(self, events: Iterable[AuditEvent]) -> None:
         rows = [
@@ -346,10 +446,13 @@ class TicketTx:
             }
             for e in events
         ]
-        if rows:
+        if self._buffered:
+            self._events.extend(rows)
+        elif rows:
             await self.connection.execute(schema.ticket_events.insert(), rows)
 
     async def add_comment(self, note: Comment, event: AuditEvent) -> None:
+        await self.flush()
         await self.connection.execute(
             schema.comments.insert().values(
                 ticket_id=note.ticket_id, author=note.author, at=note.at, text=note.text
@@ -361,6 +464,7 @@ class TicketTx:
         )
 
     async def add_known_error(self, entry: KnownError, *, actor: str) -> None:
+        await self.flush()
         await self.connection.execute(
             schema.known_errors.insert().values(
                 id=entry.id,
@@ -389,17 +493,19 @@ class TicketTx:
             children=children,
             detail=detail,
         )
-        await self.connection.execute(
-            schema.outbox.insert().values(
-                id=notification.id,
-                ticket_id=ticket.id,
-                event=event.value,
-                at=notification.at,
-                due_at=due_at or notification.at,
-                payload=notification_to_dict(notification),
-                routed_at=None,
-            )
-        )
+        row = {
+            "id": notification.id,
+            "ticket_id": ticket.id,
+            "event": event.value,
+            "at": notification.at,
+            "due_at": due_at or notification.at,
+            "payload": notification_to_dict(notification),
+            "routed_at": None,
+        }
+        if self._buffered:
+            self._outbox.append(row)
+        else:
+            await self.connection.execute(schema.outbox.insert().values(**row))
         return notification
 
     async def link(

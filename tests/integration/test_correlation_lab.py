@@ -97,8 +97,12 @@ async def test_name_servers_down_make_one_master_ticket_for_the_zone(
     assert master.node == zone
     assert all(row.master_id == master.id for row in rows if row is not master)
     assert all(row.notify is False for row in rows if row is not master)
-    created = [n for n in await table(store, schema.outbox) if n.event == "created"]
-    assert [n.ticket_id for n in created] == [master.id]
+    # A ticket that led for a moment (a name server, before the zone failed too) queued
+    # its notification; it now hangs under the master, so routing drops it.
+    created = {n.ticket_id for n in await table(store, schema.outbox) if n.event == "created"}
+    assert master.id in created
+    by_id = {row.id: row for row in await table(store, schema.tickets)}
+    assert {ticket for ticket in created if by_id[ticket].master_id is None} == {master.id}
 
     for fault in faults:
         lab.faults.heal(fault.id)
