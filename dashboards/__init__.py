@@ -9,6 +9,7 @@ is not part of the agent and the agent never imports it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import endpoints, overview, pki, sml, tickets
 
-__all__ = ["DASHBOARDS", "JSON_DIR", "PanelQuery", "queries", "render"]
+__all__ = ["DASHBOARDS", "JSON_DIR", "PanelQuery", "metric_names", "queries", "render"]
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -74,3 +75,26 @@ def queries(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[PanelQu
                     instant=bool(target.get("instant")),
                     unit=panel.get("fieldConfig", {}).get("defaults", {}).get("unit", ""),
                 )
+
+
+_NOT_NAMES = {"and", "or", "unless", "bool", "offset", "inf", "nan", "group_left", "group_right"}
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric (and recording rule) names a PromQL expression selects.
+
+    Enough PromQL for the dashboards' and rules' own queries: strings, label matchers,
+    range selectors and grouping clauses are dropped, then every identifier that is not a
+    function call or a keyword is a name.
+    """
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = _GROUPING.sub(" ", text)
+    names = set()
+    for found in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        if found[0] in _NOT_NAMES or text[found.end() :].lstrip().startswith("("):
+            continue
+        names.add(found[0])
+    return names

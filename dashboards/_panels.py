@@ -182,7 +182,7 @@ def row(title: str) -> dash.Row:
 def label_variable(
     name: str, label: str, series: str, label_name: str, description: str
 ) -> dash.QueryVariable:
-    """A variable listing the values of `label_name` on `series`, with "All" as `.*`."""
+    """A variable listing the values of `label_name` on `series`; "All" (`.*`) at first."""
     return (
         dash.QueryVariable(name)
         .label(label)
@@ -191,6 +191,7 @@ def label_variable(
         .datasource(DATASOURCE)
         .include_all(True)
         .all_value(".*")
+        .current(model.VariableOption(selected=True, text="All", value="$__all"))
         .multi(True)
         .sort(model.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
