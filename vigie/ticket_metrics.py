@@ -5,6 +5,7 @@ so a slow database never slows /metrics).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import (
@@ -15,9 +16,21 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from ticket_sink.reports import TicketSnapshot
 from vigie.correlation import AlertPump
 
 __all__ = ["TicketCollector"]
+
+# Every value of the bounded labels starts at zero, as Prometheus advises for known label
+# sets: a rate or a ratio over them then has data before the first event.
+_SEVERITIES = ("1", "2", "3", "4")
+_CLOCKS = ("response", "resolution")
+_ZERO_SLA = Counter(
+    {(s, c, o): 0 for s in _SEVERITIES for c in _CLOCKS for o in ("met", "breached")}
+)
+_ZERO_BREACHED = Counter({(s, c): 0 for s in _SEVERITIES for c in _CLOCKS})
+_ZERO_ESCALATIONS = Counter({str(level): 0 for level in (2, 3, 4)})
+_ZERO_SUMS = {severity: (0.0, 0) for severity in _SEVERITIES}
 
 
 class TicketCollector(Collector):
@@ -37,9 +50,9 @@ class TicketCollector(Collector):
             "Alerts dropped while the store could not take them",
             value=float(pump.dropped),
         )
-        snap = pump.snapshot
-        if snap is None:
-            return
+        # Before the first sweep: the families with their zero series, so dashboards and
+        # rules see every name from the first scrape.
+        snap = pump.snapshot or TicketSnapshot()
         open_ = GaugeMetricFamily(
             "vigie_tickets_open",
             "Unclosed tickets",
@@ -78,7 +91,7 @@ class TicketCollector(Collector):
         ):
             # A summary without quantiles: _sum and _count, so MTTA = sum / count.
             summary = SummaryMetricFamily(name, text, labels=["severity"])
-            for severity, (seconds, tickets) in sorted(sums.items()):
+            for severity, (seconds, tickets) in sorted((_ZERO_SUMS | sums).items()):
                 summary.add_metric([severity], count_value=tickets, sum_value=seconds)
             yield summary
         sla = CounterMetricFamily(
@@ -86,7 +99,7 @@ class TicketCollector(Collector):
             "SLA clocks that stopped in time (met) or ran over (breached)",
             labels=["severity", "clock", "outcome"],
         )
-        for sla_key, n in sorted(snap.sla.items()):
+        for sla_key, n in sorted((_ZERO_SLA | snap.sla).items()):
             sla.add_metric(list(sla_key), float(n))
         yield sla
         breached = GaugeMetricFamily(
@@ -94,12 +107,12 @@ class TicketCollector(Collector):
             "Open master tickets whose SLA clock is breached now",
             labels=["severity", "clock"],
         )
-        for breach_key, n in sorted(snap.sla_breached_open.items()):
+        for breach_key, n in sorted((_ZERO_BREACHED | snap.sla_breached_open).items()):
             breached.add_metric(list(breach_key), float(n))
         yield breached
         escalations = CounterMetricFamily(
             "vigie_ticket_escalations", "Escalations, by the level reached", labels=["level"]
         )
-        for level, n in sorted(snap.escalations.items()):
+        for level, n in sorted((_ZERO_ESCALATIONS | snap.escalations).items()):
             escalations.add_metric([level], float(n))
         yield escalations
