@@ -177,12 +177,27 @@ class Correlator:
                     NotificationEvent.RESOLVED, resolved, children=len(children), detail=resolution
                 )
 
+    async def _sla_candidates(self, tx: TicketTx) -> list[StoredTicket]:
+        """Business time never runs faster than wall time, so nothing can be due before
+        the same span of wall time has passed: at risk after `at_risk_fraction` of the
+        shortest target, a reminder or closing after that many (calendar) days."""
+        now, sla = tx.now, self._sla
+        clocks_before = {}
+        for severity, target in sla.targets.items():
+            goals = [goal for goal in (target.response, target.resolution) if goal is not None]
+            if goals:
+                clocks_before[int(severity)] = now - min(goals) * sla.at_risk_fraction
+        return await tx.sla_candidates(
+            clocks_before=clocks_before,
+            hold_before=now - timedelta(days=sla.remind_every_business_days),
+            resolved_before=now - timedelta(days=sla.close_resolved_after_business_days),
+        )
+
     async def _sla_actions(self, tx: TicketTx, result: SweepResult) -> None:
         now = tx.now
-        for stored in await tx.unclosed():
+        # Children follow their master; closing after a resolution is their own.
+        for stored in await self._sla_candidates(tx):
             ticket = stored.ticket
-            if ticket.master_id is not None and ticket.state is not TicketState.RESOLVED:
-                continue  # children follow their master; only closing is their own
             for action in auto_actions(ticket, self._sla, now):
                 ticket, events = apply(
                     ticket,
@@ -263,7 +278,9 @@ class _Batch:
             {alert.fingerprint for alert in alerts if self._may_change(alert)}
         )
         self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
-        firing = [alert for alert in alerts if alert.firing]
+        # Placement only matters for alerts that may open a ticket: those whose
+        # fingerprint has no unclosed ticket, or only a resolved one.
+        firing = [a for a in alerts if a.firing and self._may_open(a)]
         ancestors = {
             parent
             for alert in firing
@@ -287,6 +304,10 @@ class _Batch:
         if alert.firing:
             return alert.starts_at > record.last_seen
         return firing and alert.starts_at >= record.last_seen
+
+    def _may_open(self, alert: Alert) -> bool:
+        found = self._records.get(alert.fingerprint)
+        return found is None or found[0].state is TicketState.RESOLVED
 
     async def _stored(self, fingerprint: str) -> StoredTicket | None:
         """The whole unclosed ticket of `fingerprint`, read now if the batch lacks it."""

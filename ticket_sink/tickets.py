@@ -381,6 +381,34 @@ class TicketTx:
     async def unclosed(self) -> list[StoredTicket]:
         return await self._select(_T.c.state != "closed")
 
+    async def sla_candidates(
+        self,
+        *,
+        clocks_before: Mapping[int, datetime],
+        hold_before: datetime,
+        resolved_before: datetime,
+    ) -> list[StoredTicket]:
+        """The tickets an SLA action may be due for, a superset the caller judges exactly:
+        masters still worked, of a severity with clocks, created before that severity's
+        `clocks_before`; masters on hold since before `hold_before`; tickets resolved
+        before `resolved_before`. Everything younger cannot be due yet, so a sweep over
+        many fresh tickets reads none of them."""
+        master = _T.c.master_id.is_(None)
+        conditions = [
+            sa.and_(master, _T.c.state == "on_hold", _T.c.on_hold_since <= hold_before),
+            sa.and_(_T.c.state == "resolved", _T.c.resolved_at <= resolved_before),
+        ]
+        for severity, before in clocks_before.items():
+            conditions.append(
+                sa.and_(
+                    master,
+                    _T.c.severity == severity,
+                    _T.c.state.in_(_ACTIVE),
+                    _T.c.created_at <= before,
+                )
+            )
+        return await self._select(sa.or_(*conditions))
+
     async def recovered_before(self, moment: datetime) -> list[StoredTicket]:
         """Active tickets whose alert stopped firing at or before `moment`."""
         return await self._select(
