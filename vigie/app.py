@@ -1,4 +1,4 @@
-"""The aiohttp application: /metrics, /healthz, /readyz (and, later, the ticket API).
+"""The aiohttp application: /metrics, /healthz, /readyz and the ticket API (/api/v1).
 
 `create_app` is the only place that opens long-lived resources, each in a cleanup context
 so it is closed in reverse order on shutdown: the store, then the scheduler. No globals:

@@ -20,6 +20,7 @@ from vigie import __version__
 from vigie.config import ConfigError, VigieConfig, load_config
 from vigie.probe_cli import add_probe_commands
 from vigie.scheduler import parse_shard
+from vigie.ticket_cli import add_ticket_commands
 
 __all__ = ["main"]
 
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.set_defaults(handler=_lab)
 
     add_probe_commands(commands)
+    add_ticket_commands(commands)
     return parser
 
 

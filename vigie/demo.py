@@ -98,6 +98,8 @@ def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, An
     return {
         "server": {"listen": listen},
         "store": {"url": store_url},
+        # Read the tickets without a token; the demo listens on 127.0.0.1 by default.
+        "api": {"anonymous_read": True},
         "defaults": {"interval": "15s", "timeout": "5s"},
         "scheduler": {"initial_spread": "2s"},
         "targets": {

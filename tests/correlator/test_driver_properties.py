@@ -117,6 +117,9 @@ async def run_history(history: list[tuple[str, Any]], url: str) -> None:
                 alert = Alert(labels(argument), {}, Severity.MAJOR, start, world.now)
                 world.last_batch = [alert]
                 await driver.ingest(world.last_batch)
+                # A check fails again at its next run at the earliest: a new episode
+                # starts after the recovery, never at the same instant.
+                world.now += timedelta(seconds=1)
             elif op == "advance":
                 world.now += timedelta(minutes=argument)
             elif op == "sweep":

@@ -10,12 +10,13 @@ input become a 500, and never put a stack trace or a token in a response.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import ValidationError
 
 from ticket_sink.store import StoreConflict, StoreError
@@ -92,16 +93,20 @@ def _location(loc: Sequence[int | str], prefix: str) -> str:
     return out
 
 
-def validation_problem(exc: ValidationError, *, prefix: str = "") -> Problem:
-    """400 naming the first invalid field; `errors` lists them all."""
+def validation_problem(exc: ValidationError, *, tagged: bool = False) -> Problem:
+    """400 naming the first invalid field; `errors` lists them all.
+
+    `tagged`: the input is a tagged union, whose tag pydantic puts first in each location
+    (the client wrote `resolution`, not `resolve.resolution`).
+    """
     errors = [
         {
-            "field": _location(error["loc"], prefix),
+            "field": _location(error["loc"][1:] if tagged else error["loc"], ""),
             "message": error["msg"].removeprefix("Value error, "),
         }
         for error in exc.errors(include_url=False, include_input=False)
     ]
-    first = errors[0] if errors else {"field": prefix, "message": "invalid"}
+    first = errors[0] if errors else {"field": "", "message": "invalid"}
     where = first["field"] or "body"
     return Problem(
         400,
@@ -112,10 +117,7 @@ def validation_problem(exc: ValidationError, *, prefix: str = "") -> Problem:
     )
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def problem_middleware(prefix: str) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+def problem_middleware(prefix: str) -> Middleware:
     """Problem details for every error under `prefix`; other paths are left alone."""
 
     @web.middleware

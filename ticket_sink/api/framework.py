@@ -1,0 +1,202 @@
+"""The API's operations as data: one table gives the routes, the checks and the OpenAPI.
+
+An `Operation` names its method, path, required role and the models of its query and body.
+`route` wraps a handler so that authentication, the body size limit and validation happen
+before it runs, the same way for every operation, and `openapi` reads the same table. A
+handler must never parse a body or check a token itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_origin
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ticket_sink.api.auth import ANONYMOUS, AccessPolicy, Principal, Role
+from ticket_sink.api.problems import Problem, validation_problem
+
+__all__ = ["Call", "Operation", "json_response", "read_json", "route"]
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: the request, who made it, and its validated inputs."""
+
+    request: web.Request
+    principal: Principal
+    body: Any = None
+    query: Any = None
+
+    def param(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    @property
+    def actor(self) -> str:
+        return self.principal.name
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One endpoint. `path` is relative to the API's prefix, aiohttp style (`/tickets/{id}`).
+
+    `role` None means public (the OpenAPI document). `body` is a pydantic model or an
+    annotated type (a discriminated union); `query` a model whose fields are the query
+    parameters. `responses` maps success statuses to a model (JSON), or to a media type
+    for other content.
+    """
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    handler: Handler
+    role: Role | None
+    responses: Mapping[int, type[BaseModel] | str]
+    body: Any = None
+    query: type[BaseModel] | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()  # the problem statuses it may answer
+    parameters: tuple[dict[str, Any], ...] = ()  # more OpenAPI parameters (headers)
+
+    @property
+    def writes(self) -> bool:
+        return self.method not in ("GET", "HEAD")
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        content_type="application/json",
+    )
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The body parsed as JSON; 413 past `limit` bytes (checked before and while reading)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise Problem(400, "the request needs a JSON body", field="body", kind="invalid-input")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Problem(
+            400, f"the body is not valid JSON: {exc}", field="body", kind="invalid-input"
+        ) from None
+
+
+def _bearer(request: web.Request, policy: AccessPolicy) -> Principal:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    principal = policy.identify(token) if scheme.lower() == "bearer" and token else None
+    if principal is None:
+        raise Problem(
+            401,
+            "the bearer token is not valid",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal
+
+
+def authorize(request: web.Request, policy: AccessPolicy, needed: Role) -> Principal:
+    """The caller, if allowed `needed`; 401 without a valid token, 403 if under-privileged."""
+    principal = _bearer(request, policy)
+    if principal.may(needed, anonymous_read=policy.anonymous_read):
+        return principal
+    if principal.role is None:
+        raise Problem(
+            401,
+            f"this operation needs a bearer token with the {needed} role",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    raise Problem(
+        403,
+        f"token {principal.name} has the {principal.role} role; this operation needs {needed}",
+        kind="forbidden",
+    )
+
+
+def _query_values(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name not in request.query:
+            continue
+        many = get_origin(info.annotation) is list
+        values[name] = request.query.getall(name) if many else request.query[name]
+    unknown = sorted(set(request.query) - set(model.model_fields))
+    if unknown:
+        raise Problem(
+            400, f"unknown query parameter {unknown[0]}", field=unknown[0], kind="invalid-input"
+        )
+    return values
+
+
+_adapters: dict[int, TypeAdapter[Any]] = {}
+
+
+def _adapter(body: Any) -> TypeAdapter[Any]:
+    # Building a TypeAdapter compiles a validator: do it once per body type.
+    adapter = _adapters.get(id(body))
+    if adapter is None:
+        adapter = _adapters[id(body)] = TypeAdapter(body)
+    return adapter
+
+
+def _is_tagged_union(adapter: TypeAdapter[Any]) -> bool:
+    schema = adapter.core_schema
+    if schema["type"] == "definitions":
+        schema = schema["schema"]
+    return bool(schema["type"] == "tagged-union")
+
+
+def route(
+    operation: Operation, policy: AccessPolicy, max_body_bytes: int
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An aiohttp handler doing the checks common to every operation, then the handler."""
+    query_model = operation.query
+    body_adapter = None if operation.body is None else _adapter(operation.body)
+    tagged = body_adapter is not None and _is_tagged_union(body_adapter)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        principal = (
+            ANONYMOUS if operation.role is None else authorize(request, policy, operation.role)
+        )
+        query = None
+        if query_model is not None:
+            try:
+                query = query_model.model_validate(_query_values(request, query_model))
+            except ValidationError as exc:
+                raise validation_problem(exc) from None
+        body = None
+        if body_adapter is not None:
+            data = await read_json(request, max_body_bytes)
+            try:
+                body = body_adapter.validate_python(data)
+            except ValidationError as exc:
+                raise validation_problem(exc, tagged=tagged) from None
+        return await operation.handler(Call(request, principal, body, query))
+
+    return handle

@@ -1,0 +1,68 @@
+"""The `api` section of the configuration: bearer tokens, anonymous reads, limits.
+
+Tokens appear here only as hashes (`vigie token hash` makes one), so the file can be read
+by more people than the tokens may. It must never accept a plain token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from probes._config import PositiveDuration, StrictModel
+from ticket_sink.api import AccessPolicy, ApiToken, Role
+
+__all__ = ["ApiConfig", "ApiTokenConfig"]
+
+TokenHash = Annotated[
+    str,
+    Field(
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="sha256: and 64 hex digits, as `vigie token hash` prints it",
+    ),
+]
+
+
+class ApiTokenConfig(StrictModel):
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="who uses the token; every change made with it is recorded under this name",
+    )
+    role: Literal["viewer", "responder", "admin", "ingest"] = Field(
+        description="viewer: read; responder: also report, transition, comment, link; "
+        "admin: also known errors; ingest: post alerts only",
+    )
+    hash: TokenHash
+
+
+class ApiConfig(StrictModel):
+    tokens: list[ApiTokenConfig] = Field(
+        default_factory=list, description="bearer tokens of the ticket API, by hash"
+    )
+    anonymous_read: bool = Field(
+        False, description="let requests without a token read (never write); for a local demo"
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="larger request bodies get 413"
+    )
+    event_poll_interval: PositiveDuration = Field(
+        0.5, description="how often the event stream looks for new ticket changes"
+    )
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_names(cls, tokens: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
+        names = [token.name for token in tokens]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"token names must be unique (repeated: {', '.join(duplicates)})")
+        return tokens
+
+    def access_policy(self) -> AccessPolicy:
+        return AccessPolicy(
+            tokens=[ApiToken(t.name, Role(t.role), t.hash) for t in self.tokens],
+            anonymous_read=self.anonymous_read,
+        )
