@@ -45,6 +45,7 @@ __all__ = [
     "assess_certificates",
     "assess_chain",
     "at_time",
+    "cert_name",
     "common_name",
     "hostname_matches",
     "serial_hex",
@@ -173,7 +174,7 @@ def assess_certificates(
             others = [other for other in found if other is not cert]
             path, error = _verify(cert, others, trust, _inside([cert], now), None)
             if error:
-                what = f"{common_name(cert) or serial_hex(cert)}: {error}"
+                what = f"{cert_name(cert)}: {error}"
                 findings.append(Finding(FailureReason.CHAIN_UNTRUSTED, what))
             else:
                 paths.append(path)
@@ -220,6 +221,11 @@ def serial_hex(cert: x509.Certificate) -> str:
     return format(cert.serial_number, "x")
 
 
+def cert_name(cert: x509.Certificate) -> str:
+    """How details name a certificate: its CN, or its serial without one."""
+    return common_name(cert) or serial_hex(cert)
+
+
 def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     """RFC 6125: the name (or IP address) is among the subjectAltNames; a wildcard covers
     exactly one leftmost label. The subject CN is not consulted, as browsers do."""
@@ -252,28 +258,25 @@ def _windows(
 ) -> list[Finding]:
     findings = []
     for cert in certs:
-        name = common_name(cert) or serial_hex(cert)
         not_after = cert.not_valid_after_utc
         if not_after <= now:
             days = (now - not_after).days
-            findings.append(Finding(FailureReason.CERT_EXPIRED, f"{name} expired {days} days ago"))
+            text = f"{cert_name(cert)} expired {days} days ago"
+            findings.append(Finding(FailureReason.CERT_EXPIRED, text))
         elif cert.not_valid_before_utc > now:
-            findings.append(
-                Finding(
-                    FailureReason.CERT_NOT_YET_VALID,
-                    f"{name} is valid from {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z",
-                )
-            )
+            text = f"{cert_name(cert)} is valid from {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
+            findings.append(Finding(FailureReason.CERT_NOT_YET_VALID, text))
         elif not_after - now < policy.warn_before:
             days = (not_after - now).days
-            findings.append(Finding(FailureReason.CERT_EXPIRING, f"{name} expires in {days} days"))
+            text = f"{cert_name(cert)} expires in {days} days"
+            findings.append(Finding(FailureReason.CERT_EXPIRING, text))
     return findings
 
 
 def _algorithms(certs: Sequence[x509.Certificate], policy: CertificatePolicy) -> list[Finding]:
     findings = []
     for cert in certs:
-        name = common_name(cert) or serial_hex(cert)
+        name = cert_name(cert)
         try:
             key = cert.public_key()
         except (ValueError, UnsupportedAlgorithm) as exc:

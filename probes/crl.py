@@ -31,7 +31,7 @@ from probes._base import (
     Series,
 )
 from probes._config import Duration, PositiveDuration, TargetBase
-from probes.cert_checks import common_name, serial_hex
+from probes.cert_checks import cert_name, common_name, serial_hex
 from probes.certs import CertificateParseError, read_certificates
 from probes.crl_fetch import MEBIBYTE, CrlCache, Fetched, crl_cache, fetch_crl
 
@@ -272,10 +272,6 @@ def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
 
 def _cert_labels(cert: x509.Certificate) -> dict[str, str]:
     return {"serial": serial_hex(cert), "cn": common_name(cert)}
-
-
-def cert_name(cert: x509.Certificate) -> str:
-    return common_name(cert) or serial_hex(cert)
 
 
 def _hours(seconds: float) -> str:

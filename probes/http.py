@@ -19,6 +19,7 @@ and never raises for a target's fault.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -206,18 +207,22 @@ class _Totals:
 
     def series(self) -> list[Series]:
         out = [
-            Series("checks", {}, float(self.runs), counter=True),
-            Series("checks_good", {}, float(self.good), counter=True),
-            Series("checks_fast", {}, float(self.fast), counter=True),
-            Series("duration_seconds_sum", {}, self.seconds, counter=True),
-            Series("duration_seconds_count", {}, float(self.runs), counter=True),
+            Series("checks", _NO_LABELS, float(self.runs), counter=True),
+            Series("checks_good", _NO_LABELS, float(self.good), counter=True),
+            Series("checks_fast", _NO_LABELS, float(self.fast), counter=True),
+            Series("duration_seconds_sum", _NO_LABELS, self.seconds, counter=True),
+            Series("duration_seconds_count", _NO_LABELS, float(self.runs), counter=True),
         ]
         cumulative = 0
-        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.buckets, strict=True):
+        for labels, count in zip(_BUCKET_LABELS, self.buckets, strict=True):
             cumulative += count
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            out.append(Series("duration_seconds_bucket", {"le": le}, float(cumulative), True))
+            out.append(Series("duration_seconds_bucket", labels, float(cumulative), True))
         return out
+
+
+# Built once: every run reports these series (read-only, shared by all results).
+_NO_LABELS: dict[str, str] = {}
+_BUCKET_LABELS = (*({"le": repr(bound)} for bound in LATENCY_BUCKETS), {"le": "+Inf"})
 
 
 def _totals(env: ProbeEnv, key: str) -> _Totals:
@@ -396,10 +401,15 @@ def _xml_problem(body: bytes, path: str) -> str:
 
 
 def _earliest_expiry(chain: tuple[bytes, ...]) -> float | None:
-    expiries = []
-    for der in chain:
-        try:
-            expiries.append(x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp())
-        except ValueError:
-            continue
+    expiries = [expiry for der in chain if (expiry := _not_after(der)) is not None]
     return min(expiries) if expiries else None
+
+
+@functools.lru_cache(maxsize=256)
+def _not_after(der: bytes) -> float | None:
+    """notAfter of a DER certificate (None if unparsable); kept by its bytes, since a
+    server presents the same few certificates check after check."""
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None

@@ -29,9 +29,9 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
 from probes._config import TargetBase
-from probes.cert_checks import serial_hex
+from probes.cert_checks import cert_name, serial_hex
 from probes.certs import CertificateParseError, read_certificates
-from probes.crl import FETCH_SHARE, HttpUrl, cert_name
+from probes.crl import FETCH_SHARE, HttpUrl
 from probes.crl_fetch import fetch_http
 
 __all__ = ["OcspParams", "OcspTarget", "build_request", "expand_ocsp", "judge", "probe_ocsp"]

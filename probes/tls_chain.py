@@ -8,9 +8,9 @@ A server that refuses, stalls or fails the handshake comes back as a `FailureRea
 `ChainFetch.reason`; this module never raises for a target's fault and never keeps a
 connection open after it returns.
 
-The handshake runs over memory BIOs on a plain non-blocking socket (`_handshake`):
-lighter than asyncio's SSL transport, and the socket is closed right after, without a
-close_notify round trip. Python exposes the full presented chain publicly only from 3.13
+The handshake runs over memory BIOs (`probes.tls_stream.ClientStream`): lighter than
+asyncio's SSL transport, and the socket is closed right after, without a close_notify
+round trip. Python exposes the full presented chain publicly only from 3.13
 (`SSLObject.get_unverified_chain`); CPython 3.10-3.12 have the same method on the
 private `_ssl._SSLSocket` behind `SSLObject._sslobj`. `presented_chain` uses the public
 method where it exists and that private one otherwise (a test pins it down).
@@ -19,15 +19,12 @@ method where it exists and that private one otherwise (a test pins it down).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from probes._base import FailureReason, PhaseTimer
+from probes.tls_stream import ClientStream
 
 __all__ = ["ChainFetch", "client_context", "fetch_chain", "presented_chain"]
 
@@ -89,17 +86,13 @@ async def fetch_chain(
     """
     timer = PhaseTimer(monotonic) if monotonic is not None else PhaseTimer()
     phase = "connect"
-    loop = asyncio.get_running_loop()
-    sock: socket.socket | None = None
+    stream: ClientStream | None = None
     try:
         async with asyncio.timeout(time_limit):
-            family, address = await _resolve(loop, host, port)
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            await loop.sock_connect(sock, address)
+            stream = await ClientStream.open(host, port)
             timer.lap("connect")
             phase = "tls"
-            tls = await _handshake(loop, sock, context or client_context(), server_name or host)
+            tls = await stream.start_tls(context or client_context(), server_name or host)
             timer.lap("tls")
             chain = presented_chain(tls)
             version = tls.version() or ""
@@ -121,62 +114,12 @@ async def fetch_chain(
         text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return _failed(reason, f"{host}:{port}: {text}", timer)
     finally:
-        if sock is not None:
+        if stream is not None:
             # No close_notify round trip: nothing of the check outlives it.
-            sock.close()
+            stream.close()
     if not chain:
         return _failed(FailureReason.CERT_MALFORMED, "the server sent no certificate", timer)
     return ChainFetch(FailureReason.OK, chain=chain, tls_version=version, phases=timer.phases)
-
-
-async def _handshake(
-    loop: asyncio.AbstractEventLoop,
-    sock: socket.socket,
-    context: ssl.SSLContext,
-    server_hostname: str,
-) -> ssl.SSLObject:
-    """A client handshake over memory BIOs on a connected non-blocking socket.
-
-    Leaner than asyncio's SSL transport (no protocol state machine, no buffers for a
-    connection we close at once): the handshake is all a certificate check needs.
-    """
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
-    while True:
-        try:
-            tls.do_handshake()
-        except ssl.SSLWantReadError:
-            pending = outgoing.read()
-            if pending:
-                await loop.sock_sendall(sock, pending)
-            received = await loop.sock_recv(sock, 65536)
-            if not received:
-                raise ConnectionResetError("closed by the server mid-handshake") from None
-            incoming.write(received)
-            continue
-        break
-    # The client's Finished: sent for a well-behaved peer, without waiting for anything.
-    pending = outgoing.read()
-    if pending:
-        with contextlib.suppress(OSError):
-            sock.send(pending)
-    return tls
-
-
-async def _resolve(
-    loop: asyncio.AbstractEventLoop, host: str, port: int
-) -> tuple[int, tuple[Any, ...]]:
-    """(family, address) of `host`; an IP address skips getaddrinfo, which runs in a
-    thread and would cost more than the rest of the connect."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        return family, address
-    if ip.version == 6:
-        return socket.AF_INET6, (str(ip), port, 0, 0)
-    return socket.AF_INET, (str(ip), port)
 
 
 def _failed(reason: FailureReason, detail: str, timer: PhaseTimer) -> ChainFetch:

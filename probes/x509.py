@@ -25,6 +25,7 @@ leaf's `probe_x509_leaf_not_after_timestamp_seconds`, per monitored certificate
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import ssl
 from collections.abc import Iterator
@@ -446,12 +447,7 @@ def _result(
     if tls_version:
         series.append(Series("probe_tls_version_info", {"version": tls_version}, 1.0))
     series.extend(facts.certificate_series)
-    found_reasons = assessment.reasons()
-    checked = SEVERITY if validated else _CHECKED_WITHOUT_ANCHORS
-    series.extend(
-        Series("problem", {"reason": str(reason)}, 1.0 if reason in found_reasons else 0.0)
-        for reason in checked
-    )
+    series.extend(_problem_series(assessment.reasons(), validated))
     if assessment.detail:
         detail = assessment.detail
     else:
@@ -469,3 +465,14 @@ def _result(
 
 
 _CHECKED_WITHOUT_ANCHORS = tuple(r for r in SEVERITY if r is not FailureReason.CHAIN_UNTRUSTED)
+
+
+@functools.lru_cache(maxsize=64)
+def _problem_series(found: frozenset[FailureReason], validated: bool) -> tuple[Series, ...]:
+    """`problem{reason}`: 1 for each reason found, 0 for the others checked (the same few
+    combinations run after run, so built once each)."""
+    checked = SEVERITY if validated else _CHECKED_WITHOUT_ANCHORS
+    return tuple(
+        Series("problem", {"reason": str(reason)}, 1.0 if reason in found else 0.0)
+        for reason in checked
+    )
