@@ -32,6 +32,8 @@ log = structlog.get_logger("vigie.correlation")
 # most of them, and the next evaluation sends them again.
 _MAX_PENDING = 100_000
 _BATCH = 2_000
+# How long a stop waits for a sweep or a batch in progress before cancelling it.
+_STOP_GRACE_SECONDS = 5.0
 
 
 def _utc_now() -> datetime:
@@ -55,6 +57,7 @@ class AlertPump:
         self._clock = clock
         self._pending: list[Alert] = []
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self.dropped = 0
         self.snapshot: TicketSnapshot | None = None
 
@@ -83,26 +86,40 @@ class AlertPump:
                 return
             del self._pending[: len(batch)]
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; False once the pump is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return not self._stopping.is_set()
+
     async def run(self) -> None:
-        """Feed alerts as they come (gathered for a moment) until cancelled."""
-        while True:
-            await self._wake.wait()
+        """Feed alerts as they come (gathered for a moment) until stopped."""
+        while not self._stopping.is_set():
+            wake = asyncio.ensure_future(self._wake.wait())
+            stop = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({wake, stop}, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+            stop.cancel()
             self._wake.clear()
-            await asyncio.sleep(0.2)  # let a burst of results gather into one batch
-            await self.flush()
+            if await self._pause(0.2):  # let a burst of results gather into one batch
+                await self.flush()
 
     async def sweep_forever(self) -> None:
         """Auto-resolve, SLA actions and the metrics snapshot, every `sweep_interval`."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._correlator.sweep()
                 self.snapshot = await snapshot(self._correlator.store, self._correlator.sla_policy)
             except StoreError as exc:
                 log.warning("sweep_failed", error=str(exc))
-            await asyncio.sleep(self._sweep_interval)
+            await self._pause(self._sweep_interval)
 
     async def stop(self, tasks: list[asyncio.Task[None]]) -> None:
-        for task in tasks:
+        """Let the loops finish what they are doing (a store operation cut in half by a
+        cancellation can leave a connection behind), then flush what is pending."""
+        self._stopping.set()
+        _done, late = await asyncio.wait(tasks, timeout=_STOP_GRACE_SECONDS)
+        for task in late:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
