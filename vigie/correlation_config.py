@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays as holiday_tables
 from pydantic import Field, field_validator
 
 from correlator.correlate import Topology
@@ -19,8 +22,9 @@ from correlator.driver import CorrelationPolicy
 from correlator.rules import DEFAULT_RULES, Rule
 from probes._config import Duration, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
+from ticket_sink.calendar import AlwaysOpen, BusinessCalendar
 from ticket_sink.model import EscalationLevel, Severity
-from ticket_sink.sla import SlaPolicy, default_policy
+from ticket_sink.sla import SlaPolicy, SlaTarget, default_policy
 
 __all__ = ["CorrelatorConfig", "Dependency", "RuleOverride", "SlaConfig", "sml_edges"]
 
@@ -53,7 +57,41 @@ class RuleOverride(StrictModel):
         return value
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _window(text: str) -> tuple[time, time]:
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"opening hours {text!r}: expected HH:MM-HH:MM") from None
+    if not start < end:
+        raise ValueError(f"opening hours {text!r}: must end after they start, the same day")
+    return start, end
+
+
+class SlaTargetConfig(StrictModel):
+    response: PositiveDuration | None = Field(None, description="unset: best effort")
+    resolution: PositiveDuration | None = Field(None, description="unset: best effort")
+    calendar: Literal["always", "business"] = Field(
+        "business", description="always: around the clock; business: the business hours"
+    )
+
+
 class SlaConfig(StrictModel):
+    timezone: str = Field("Europe/Brussels", description="time zone of the business hours")
+    business_hours: dict[str, list[str]] = Field(
+        default_factory=lambda: {day: ["08:00-18:00"] for day in _WEEKDAYS[:5]},
+        description="opening hours per weekday (mon ... sun), each HH:MM-HH:MM",
+    )
+    holidays: str | None = Field(
+        "BE", description="country whose public holidays close the desk (ISO code); null: none"
+    )
+    targets: dict[int, SlaTargetConfig] | None = Field(
+        None,
+        description="per severity 1-4; unset: 1 h / 4 h around the clock for 1, "
+        "one / three business days for 2, best effort for 3 and 4",
+    )
     at_risk_fraction: float = Field(
         0.75, gt=0, le=1, description="a clock is at risk past this fraction of its target"
     )
@@ -65,6 +103,58 @@ class SlaConfig(StrictModel):
     contacts: dict[int, list[str]] = Field(
         default_factory=dict, description="escalation level (1-4) → who is told"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Brussels)") from None
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, windows in value.items():
+            if day not in _WEEKDAYS:
+                raise ValueError(f"weekday {day!r}: use {', '.join(_WEEKDAYS)}")
+            for window in windows:
+                _window(window)
+        if not any(value.values()):
+            raise ValueError("the desk must be open on at least one weekday")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                holiday_tables.country_holidays(value, years=[2026])
+            except NotImplementedError:
+                raise ValueError(f"no public holidays known for country {value!r}") from None
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _severities(
+        cls, value: dict[int, SlaTargetConfig] | None
+    ) -> dict[int, SlaTargetConfig] | None:
+        for severity in value or {}:
+            if severity not in tuple(Severity):
+                raise ValueError(f"severities are 1-4, got {severity}")
+        return value
+
+    def calendar(self, years: Iterable[int]) -> BusinessCalendar:
+        zone = ZoneInfo(self.timezone)
+        hours = {
+            _WEEKDAYS.index(day): tuple(_window(w) for w in windows)
+            for day, windows in self.business_hours.items()
+        }
+        closed: frozenset[date] = frozenset()
+        if self.holidays is not None:
+            closed = frozenset(holiday_tables.country_holidays(self.holidays, years=list(years)))
+        return BusinessCalendar(zone, hours, closed)
 
     @field_validator("contacts")
     @classmethod
@@ -129,10 +219,38 @@ class CorrelatorConfig(StrictModel):
     def sla_policy(self, now: datetime | None = None) -> SlaPolicy:
         year = (now or datetime.now(UTC)).year
         # This year's and the next two years' holidays: tickets do not live longer.
-        base = default_policy(range(year - 1, year + 3))
+        years = range(year - 1, year + 3)
         sla = self.sla
+        base = default_policy(years)
+        office = sla.calendar(years)
+        around_the_clock = AlwaysOpen(office.timezone)
+        targets = dict(base.targets)
+        if sla.targets is None:
+            # The defaults' targets, on the configured business hours.
+            targets = {
+                severity: dataclasses.replace(
+                    target,
+                    calendar=office
+                    if isinstance(target.calendar, BusinessCalendar)
+                    else (around_the_clock),
+                )
+                for severity, target in base.targets.items()
+            }
+        else:
+            for severity in Severity:
+                chosen = sla.targets.get(int(severity))
+                if chosen is None:
+                    targets[severity] = SlaTarget(None, None, office)
+                    continue
+                targets[severity] = SlaTarget(
+                    None if chosen.response is None else timedelta(seconds=chosen.response),
+                    None if chosen.resolution is None else timedelta(seconds=chosen.resolution),
+                    around_the_clock if chosen.calendar == "always" else office,
+                )
         return dataclasses.replace(
             base,
+            targets=targets,
+            business_calendar=office,
             at_risk_fraction=sla.at_risk_fraction,
             remind_every_business_days=sla.remind_every_business_days,
             reminders_before_close=sla.reminders_before_close,
