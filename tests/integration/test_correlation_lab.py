@@ -25,7 +25,13 @@ DEADLINE_SECONDS = 40.0
 # At test pace: no confirmation delays, so a fault is a ticket within a few runs.
 RULES = [
     {"alert": name, "for": "0s", "keep_firing_for": "0s", "consecutive_failures": 1}
-    for name in ("SmlNameServerFailing", "ParticipantLookupFailed", "DnsLookupFailed")
+    for name in (
+        "SmlNameServerFailing",
+        "ParticipantLookupFailed",
+        "DnsLookupFailed",
+        "CrlUnreachable",
+        "CrlInvalid",
+    )
 ]
 
 
@@ -35,14 +41,21 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         yield started
 
 
+@pytest.fixture(params=["sml"])
+def watched(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The target sections of the lab's agent configuration the test keeps."""
+    return tuple(request.param.split(","))
+
+
 @pytest.fixture
-async def agent(lab: Lab, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[web.Application]:
+async def agent(
+    lab: Lab, tmp_path: Path, unused_tcp_port: int, watched: tuple[str, ...]
+) -> AsyncIterator[web.Application]:
     settings = lab_agent_settings(
         lab, store_url=f"sqlite:///{tmp_path}/vigie.db", listen=f"127.0.0.1:{unused_tcp_port}"
     )
-    sml = settings["targets"]["sml"][0]
-    sml.pop("sweep", None)
-    settings["targets"] = {"sml": [sml]}
+    settings["targets"]["sml"][0].pop("sweep", None)
+    settings["targets"] = {section: settings["targets"][section] for section in watched}
     settings["defaults"] = {"interval": "1s", "timeout": "0.8s"}
     settings["scheduler"] = {"initial_spread": "0.2s"}
     settings["correlator"] = {
@@ -114,3 +127,29 @@ async def test_name_servers_down_make_one_master_ticket_for_the_zone(
     await wait_for(all_resolved, "every ticket resolved after healing")
     resolved = [n for n in await table(store, schema.outbox) if n.event == "resolved"]
     assert [n.ticket_id for n in resolved] == [master.id]
+
+
+@pytest.mark.parametrize("watched", ["crl"], indirect=True)
+@pytest.mark.parametrize(
+    ("fault", "alertname", "reason"),
+    [
+        pytest.param(FaultKind.CRL_STALE, "CrlInvalid", "crl_stale", id="stale"),
+        pytest.param(FaultKind.CRL_UNREACHABLE, "CrlUnreachable", "crl_unreachable", id="down"),
+    ],
+)
+async def test_a_stale_crl_and_an_unreachable_one_are_different_tickets_never_revoked(
+    lab: Lab, agent: web.Application, fault: FaultKind, alertname: str, reason: str
+) -> None:
+    store = agent[STORE]
+    await asyncio.sleep(2)
+    assert await table(store, schema.tickets) == []
+    lab.inject(fault, "intermediate")
+
+    async def crl_ticket() -> list[Any] | None:
+        rows = await table(store, schema.tickets)
+        return rows if any(row.labels["alertname"] == alertname for row in rows) else None
+
+    rows = await wait_for(crl_ticket, f"a {alertname} ticket")
+    assert {row.labels["alertname"] for row in rows} == {alertname}
+    assert {row.labels["reason"] for row in rows} == {reason}
+    assert all("Revoked" not in row.title for row in rows)
