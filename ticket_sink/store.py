@@ -47,6 +47,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # asyncpg waits 60 s by default; /readyz should report a dead server sooner than that.
 POSTGRES_CONNECT_TIMEOUT_S = 10.0
+# How long `close` lets transactions in progress finish before releasing the connections.
+CLOSE_GRACE_SECONDS = 5.0
 # Held (transaction-scoped) while migrating, so agents starting together against one
 # PostgreSQL database migrate one after the other. Any constant works if all agents agree.
 POSTGRES_MIGRATION_LOCK = 0x7669_6769_6501  # the bytes of "vigie", then 1
@@ -134,6 +136,9 @@ class Store:
         # An in-memory SQLite database lives in one connection that every caller shares;
         # this lock keeps two transactions from interleaving on it.
         self._memory_lock: asyncio.Lock | None = None
+        # Transactions in progress, so that `close` can let them end first.
+        self._in_progress = 0
+        self._settled = asyncio.Event()
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -175,10 +180,21 @@ class Store:
         self._engine = engine
 
     async def close(self) -> None:
-        """Release every connection. Closing a closed store does nothing."""
+        """Refuse new work, let the transactions in progress end (up to
+        `CLOSE_GRACE_SECONDS`), then release every connection. Closing a closed store does
+        nothing."""
         engine, self._engine = self._engine, None
-        if engine is not None:
-            await engine.dispose()
+        if engine is None:
+            return
+        if self._in_progress:
+            # A connection still checked out when the pool is disposed would never be
+            # closed; its transaction ends soon, or is abandoned after the grace period.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_GRACE_SECONDS):
+                    while self._in_progress:
+                        await self._settled.wait()
+                        self._settled.clear()
+        await engine.dispose()
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -289,11 +305,16 @@ class Store:
         guard: contextlib.AbstractAsyncContextManager[object] = (
             self._memory_lock or contextlib.nullcontext()
         )
-        async with guard, engine.connect() as connection:
-            if write:
-                await connection.execution_options(**{_SQLITE_WRITE: True})
-            async with connection.begin():
-                yield connection
+        self._in_progress += 1
+        try:
+            async with guard, engine.connect() as connection:
+                if write:
+                    await connection.execution_options(**{_SQLITE_WRITE: True})
+                async with connection.begin():
+                    yield connection
+        finally:
+            self._in_progress -= 1
+            self._settled.set()
 
     @contextlib.contextmanager
     def _translated_errors(self, failure: str) -> Iterator[None]:

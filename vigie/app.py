@@ -25,6 +25,7 @@ from probes.http_client import close_endpoint_clients
 from probes.http_discovery import ARTIFACTS_KEY, artifact_view
 from ticket_sink import Store, StoreError
 from ticket_sink.api import setup_api
+from ticket_sink.outbound.metrics import NotificationMetrics
 from vigie import __version__
 from vigie.api import api_settings
 from vigie.config import VigieConfig
@@ -76,7 +77,11 @@ def create_app(
     app[REGISTRY] = build_registry(book, scheduler_ref, shard)
     app[STORE] = Store(config.store.url.get_secret_value())
     app.cleanup_ctx.append(_store_context(shard))
-    app.cleanup_ctx.append(notifications_context(app[STORE], config.notifications, app[REGISTRY]))
+    notification_metrics = NotificationMetrics()
+    app[REGISTRY].register(notification_metrics)
+    app.cleanup_ctx.append(
+        notifications_context(app[STORE], config.notifications, notification_metrics)
+    )
     correlation = config.correlator
     correlator = Correlator(
         app[STORE], correlation.sla_policy(), correlation.policy(config.targets.sml)

@@ -23,7 +23,7 @@ from correlator.rules import DEFAULT_RULES, Rule
 from probes._config import Duration, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
 from ticket_sink.calendar import AlwaysOpen, BusinessCalendar
-from ticket_sink.model import EscalationLevel, Severity
+from ticket_sink.model import Severity
 from ticket_sink.sla import SlaPolicy, SlaTarget, default_policy
 
 __all__ = ["CorrelatorConfig", "Dependency", "RuleOverride", "SlaConfig", "sml_edges"]
@@ -100,9 +100,6 @@ class SlaConfig(StrictModel):
     close_resolved_after_business_days: int = Field(
         5, ge=1, description="a resolution not rejected in this time closes the ticket"
     )
-    contacts: dict[int, list[str]] = Field(
-        default_factory=dict, description="escalation level (1-4) → who is told"
-    )
 
     @field_validator("timezone")
     @classmethod
@@ -155,14 +152,6 @@ class SlaConfig(StrictModel):
         if self.holidays is not None:
             closed = frozenset(holiday_tables.country_holidays(self.holidays, years=list(years)))
         return BusinessCalendar(zone, hours, closed)
-
-    @field_validator("contacts")
-    @classmethod
-    def _levels(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
-        for level in value:
-            if level not in tuple(EscalationLevel):
-                raise ValueError(f"escalation levels are 1-4, got {level}")
-        return value
 
 
 class CorrelatorConfig(StrictModel):
@@ -255,7 +244,6 @@ class CorrelatorConfig(StrictModel):
             remind_every_business_days=sla.remind_every_business_days,
             reminders_before_close=sla.reminders_before_close,
             close_resolved_after_business_days=sla.close_resolved_after_business_days,
-            contacts={EscalationLevel(k): tuple(v) for k, v in sla.contacts.items()},
         )
 
 

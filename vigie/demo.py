@@ -100,6 +100,11 @@ def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, An
         "store": {"url": store_url},
         # Read the tickets without a token; the demo listens on 127.0.0.1 by default.
         "api": {"anonymous_read": True},
+        # On-call staff of the lab: every notification goes to its receiver, to be read at
+        # GET <receiver>/notifications (the banner prints where).
+        "notifications": {
+            "sinks": {"webhook": [{"name": "lab-desk", "url": lab.receiver.url}]},
+        },
         "defaults": {"interval": "15s", "timeout": "5s"},
         "scheduler": {"initial_spread": "2s"},
         "targets": {
@@ -328,7 +333,7 @@ def _print_banner(
         lines += [
             f"  metrics       {agent_url}/metrics",
             f"  health        {agent_url}/healthz   {agent_url}/readyz",
-            f"  API           {agent_url}/api/v1/probes",
+            f"  API           {agent_url}/api/v1/tickets   {agent_url}/api/v1/probes",
         ]
     lines += [
         f"  lab control   {control_url}/   (GET /faults, POST /faults, DELETE /faults/ID)",
@@ -337,6 +342,7 @@ def _print_banner(
         "  SMPs          " + ", ".join(f"{n} {u}" for n, u in info["smps"].items()),
         "  access point  " + ", ".join(f"{n} {u}" for n, u in info["access_points"].items()),
         f"  CRL / OCSP    {info['pki']['crl']['intermediate']}   {info['pki']['ocsp']}",
+        f"  on-call desk  {info['notifications']}   (what the agent notified)",
     ]
     if info["pki"]["trust_anchor"]:
         lines.append(f"  lab root CA   {info['pki']['trust_anchor']}")

@@ -10,7 +10,7 @@ import pytest
 
 from correlator.rules import DEFAULT_RULES
 from ticket_sink.calendar import AlwaysOpen, BusinessCalendar
-from ticket_sink.model import EscalationLevel, Severity
+from ticket_sink.model import Severity
 from vigie.config import ConfigError, parse_config
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -52,7 +52,6 @@ correlator:
     targets:
       1: {response: 30m, resolution: 2h, calendar: always}
       2: {response: 4h}
-    contacts: {3: [pki-team@example.org]}
 """
     ).correlator
     policy = config.sla_policy(NOW)
@@ -70,7 +69,6 @@ correlator:
     major = policy.targets[Severity.MAJOR]
     assert (major.response, major.resolution, major.calendar) == (timedelta(hours=4), None, office)
     assert policy.targets[Severity.MINOR].response is None  # not listed: best effort
-    assert policy.contacts == {EscalationLevel.TECHNICAL_TEAMS: ("pki-team@example.org",)}
 
 
 def test_rule_overrides_change_only_the_named_rule() -> None:
@@ -152,12 +150,6 @@ correlator:
             "correlator.sla.targets",
             "severities are 1-4",
             id="bad-severity",
-        ),
-        pytest.param(
-            "sla: {contacts: {7: [a@example.org]}}",
-            "correlator.sla.contacts",
-            "escalation levels are 1-4",
-            id="bad-level",
         ),
     ],
 )

@@ -89,9 +89,7 @@ def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
     return max((moment - now).total_seconds(), 0.0)
 
 
-def outcome_of_status(
-    status: int, headers: Mapping[str, str], body: str, now: datetime
-) -> Outcome:
+def outcome_of_status(status: int, headers: Mapping[str, str], body: str, now: datetime) -> Outcome:
     """The verdict on an HTTP answer."""
     if 200 <= status < 300:
         return Outcome(Verdict.DELIVERED)

@@ -32,7 +32,9 @@ __all__ = [
 PARTS: Mapping[str, tuple[str, ...]] = {
     "email": ("subject", "text", "html"),
     "webhook": ("summary",),
-    "chat": ("text",),
+    "slack": ("text",),
+    "mattermost": ("text",),
+    "teams": ("text",),
     "pagerduty": ("summary",),
     "alertmanager": ("summary", "description"),
 }
@@ -67,7 +69,12 @@ DEFAULTS: Mapping[str, str] = {
     "text.email": "{{ headline }}: {{ ticket.title }}\n\n"
     + _FACTS
     + "{% if link %}\n{{ link }}\n{% endif %}\n-- \nnotification {{ id }}\n",
-    "text": "*{{ headline }}*: {{ ticket.title }}\n"
+    # Markdown for Mattermost and Teams; Slack's mrkdwn marks bold with single stars.
+    "text": "**{{ headline }}**: {{ ticket.title }}\n"
+    "Severity {{ ticket.severity }} ({{ severity_name }}) · {{ service or '-' }}"
+    "{% if children %} · {{ children }} related{% endif %}"
+    "{% if link %}\n{{ link }}{% endif %}\nnotification {{ id }}",
+    "text.slack": "*{{ headline }}*: {{ ticket.title }}\n"
     "Severity {{ ticket.severity }} ({{ severity_name }}) · {{ service or '-' }}"
     "{% if children %} · {{ children }} related{% endif %}"
     "{% if link %}\n{{ link }}{% endif %}\nnotification {{ id }}",
@@ -83,7 +90,8 @@ DEFAULTS: Mapping[str, str] = {
 <tr><th align="left">Opened</th><td>{{ ticket.created_at }}</td></tr>
 {% if children %}<tr><th align="left">Grouped</th><td>{{ children }} related ticket(s)</td></tr>
 {% endif %}{% if detail %}<tr><th align="left">Detail</th><td>{{ detail }}</td></tr>
-{% endif %}{% if ticket.workaround %}<tr><th align="left">Workaround</th><td>{{ ticket.workaround }}</td></tr>
+{% endif %}{% if ticket.workaround %}<tr><th align="left">Workaround</th>
+<td>{{ ticket.workaround }}</td></tr>
 {% endif %}</table>
 {% if link %}<p><a href="{{ link }}">Open the ticket</a></p>
 {% endif %}<p style="color:#888">notification {{ id }}</p>
@@ -164,7 +172,12 @@ def sample_notification(event: NotificationEvent) -> Notification:
         workaround="query the second name server",
     )
     return Notification(
-        "00000000-0000-0000-0000-000000000000", event, ticket, moment, children=3, detail="x"
+        "00000000-0000-0000-0000-000000000000",
+        event,
+        ticket,
+        moment,
+        children=3,
+        detail="resolution",
     )
 
 

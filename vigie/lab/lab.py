@@ -18,6 +18,7 @@ from vigie.lab.dns import LabNameServer
 from vigie.lab.faults import Fault, FaultKind, Faults
 from vigie.lab.pki import INTERMEDIATE, ROOT, IssuedCert, LabPki
 from vigie.lab.pki_server import PkiServer
+from vigie.lab.receiver import LabReceiver
 from vigie.lab.service import LabService
 from vigie.lab.smp import LabSmp
 from vigie.lab.tls import TlsMaterial
@@ -46,6 +47,7 @@ class Lab(LabService):
         self.settings = settings or LabSettings()
         self.faults = Faults()
         self.pki_server = PkiServer(self.faults, host=self.settings.host)
+        self.receiver = LabReceiver(host=self.settings.host)
         self._pki: LabPki | None = None
         self._zone: LabZone | None = None
         self.access_point: LabAccessPoint | None = None
@@ -71,6 +73,7 @@ class Lab(LabService):
             self.pki_server.url, endpoints=(*SMP_NAMES, ACCESS_POINT_NAME), hostnames=hostnames
         )
         self.pki_server.attach(pki)
+        await self._exit.enter_async_context(self.receiver)
         if self.settings.workdir is not None:
             pki.write_pem_files(self.settings.workdir / "pki")
 
@@ -150,6 +153,7 @@ class Lab(LabService):
                 else None,
             },
             "faults": [fault.as_dict() for fault in self.faults.active()],
+            "notifications": self.receiver.url,
         }
 
     # -- faults ----------------------------------------------------------------------------

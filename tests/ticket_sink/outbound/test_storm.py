@@ -1,0 +1,66 @@
+"""An alert storm: 10,000 participant alerts under one failing name server, through the
+correlator and the outbox worker, make one notification per sink, not 10,000."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from correlator.correlate import Topology
+from correlator.driver import CorrelationPolicy, Correlator
+from correlator.rules import Alert
+from ticket_sink import Store
+from ticket_sink.model import Severity
+from ticket_sink.outbound import OutboxWorker, build_sinks
+from ticket_sink.sla import default_policy
+
+from .outbox_data import T0, Clock, webhooks
+from .receivers import receiver
+
+PARTICIPANTS = 10_000
+
+
+def alert(target: str, **labels: str) -> Alert:
+    merged = {
+        "alertname": "DnsLookupFailed",
+        "kind": "dns_participant",
+        "service": "sml",
+        "target": target,
+        **labels,
+    }
+    return Alert(merged, {"summary": "x"}, Severity.MAJOR, T0, None)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
+    async with Store(url, clock=clock) as opened:
+        yield opened
+
+
+@pytest.mark.timeout(600)
+async def test_an_alert_storm_makes_one_notification_per_sink(store: Store, clock: Clock) -> None:
+    participants = [f"p{i}@zone" for i in range(PARTICIPANTS)]
+    topology = Topology.from_edges(("zone@ns1", node) for node in participants)
+    correlator = Correlator(
+        store, default_policy([2026]), CorrelationPolicy(topology=topology, group_by=())
+    )
+    await correlator.ingest([alert("zone@ns1", kind="dns_soa", alertname="SoaFailed")])
+    await correlator.ingest([alert(node) for node in participants])
+    clock.advance(minutes=1)  # past the group wait
+    async with receiver() as a, receiver() as b, receiver() as c, httpx.AsyncClient() as http:
+        config = webhooks(a.url, b.url, c.url)
+        worker = OutboxWorker(store, config, build_sinks(config, http))
+        assert await worker.run_once() == 3
+    for sink in (a, b, c):
+        (request,) = sink.requests
+        body = request.json()
+        assert body["event"] == "created"
+        assert body["ticket"]["labels"]["target"] == "zone@ns1"
+        assert body["children"] == PARTICIPANTS

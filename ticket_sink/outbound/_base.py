@@ -1,0 +1,140 @@
+"""What every sink shares: the `Sink` interface, its configuration base and the one HTTP
+POST that turns an answer into an `Outcome`.
+
+A sink delivers one notification and reports how it went as a value; it never raises for
+a receiver's failure, never retries on its own (the outbox does) and never logs secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Protocol, Self
+
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ticket_sink.model import Notification
+from ticket_sink.outbound.retry import Outcome, outcome_of_error, outcome_of_status
+from ticket_sink.outbound.templates import PARTS, Renderer, check_overrides, notification_context
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "Envelope",
+    "HttpUrlText",
+    "Sink",
+    "SinkConfig",
+    "StrictModel",
+    "post_json",
+]
+
+# Receivers drop repeats by this header (the notification's stable id).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _http_url(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"invalid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    return url
+
+
+# A URL kept as written (pydantic's HttpUrl would add a trailing slash to a bare host).
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, values are frozen (as every vigie configuration model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SinkConfig(StrictModel):
+    """Settings every sink has."""
+
+    kind: ClassVar[str]
+
+    name: str = Field(description="the sink's name, used by routes and shown on the ticket")
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="time limit of one attempt")
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="template overrides by part (e.g. subject, text, summary), optionally "
+        "per event (subject.resolved); Jinja2, see docs/notifications.md",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("a sink name is letters, digits, '_', '.', '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _templates_render(self) -> Self:
+        check_overrides(self.template_kind, self.templates, PARTS[self.template_kind])
+        return self
+
+    @property
+    def template_kind(self) -> str:
+        """Which defaults of `templates.PARTS` this sink renders."""
+        return self.kind
+
+    def renderer(self) -> Renderer:
+        return Renderer(self.template_kind, self.templates)
+
+    def build(self, client: httpx.AsyncClient) -> Sink:
+        """The sink this configures; HTTP sinks send through `client`."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One notification as a sink is asked to deliver it.
+
+    `link` points at the ticket (empty without an external URL); `contacts` are the
+    e-mail addresses of the ticket's escalation level.
+    """
+
+    notification: Notification
+    link: str = ""
+    contacts: tuple[str, ...] = ()
+
+    def context(self) -> dict[str, Any]:
+        return notification_context(self.notification, self.link)
+
+
+class Sink(Protocol):
+    name: str
+    kind: str
+
+    async def send(self, envelope: Envelope, now: datetime) -> Outcome:
+        """Deliver `envelope` once; `now` dates the answer (for Retry-After dates)."""
+        ...
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str],
+    timeout_seconds: float,
+    now: datetime,
+) -> Outcome:
+    """POST `body` as JSON and judge the answer with the retry policy."""
+    try:
+        response = await client.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=timeout_seconds,
+        )
+    except httpx.HTTPError as exc:  # refused, reset, timed out, bad URL
+        return outcome_of_error(exc)
+    return outcome_of_status(response.status_code, response.headers, response.text, now)
