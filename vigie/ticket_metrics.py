@@ -21,7 +21,8 @@ from vigie.correlation import AlertPump
 
 __all__ = ["TicketCollector"]
 
-# Every value of the bounded labels starts at zero, as Prometheus advises for known label
+# Every value of the bounded labels starts at zero (dicts, not Counter's `|`, which drops
+# zeros), as Prometheus advises for known label
 # sets: a rate or a ratio over them then has data before the first event.
 _SEVERITIES = ("1", "2", "3", "4")
 _CLOCKS = ("response", "resolution")
@@ -71,7 +72,12 @@ class TicketCollector(Collector):
         yield info
         for name, text, counts in (
             ("vigie_tickets_created", "Tickets created", snap.created),
-            ("vigie_tickets_resolved", "Tickets resolved", snap.resolved),
+            # Every kind of ticket created shows its resolutions, zero included.
+            (
+                "vigie_tickets_resolved",
+                "Tickets resolved",
+                {**dict.fromkeys(snap.created, 0), **snap.resolved},
+            ),
         ):
             family = CounterMetricFamily(name, text, labels=["severity", "type", "service"])
             for count_key, n in sorted(counts.items()):
@@ -99,7 +105,7 @@ class TicketCollector(Collector):
             "SLA clocks that stopped in time (met) or ran over (breached)",
             labels=["severity", "clock", "outcome"],
         )
-        for sla_key, n in sorted((_ZERO_SLA | snap.sla).items()):
+        for sla_key, n in sorted({**_ZERO_SLA, **snap.sla}.items()):
             sla.add_metric(list(sla_key), float(n))
         yield sla
         breached = GaugeMetricFamily(
@@ -107,12 +113,12 @@ class TicketCollector(Collector):
             "Open master tickets whose SLA clock is breached now",
             labels=["severity", "clock"],
         )
-        for breach_key, n in sorted((_ZERO_BREACHED | snap.sla_breached_open).items()):
+        for breach_key, n in sorted({**_ZERO_BREACHED, **snap.sla_breached_open}.items()):
             breached.add_metric(list(breach_key), float(n))
         yield breached
         escalations = CounterMetricFamily(
             "vigie_ticket_escalations", "Escalations, by the level reached", labels=["level"]
         )
-        for level, n in sorted((_ZERO_ESCALATIONS | snap.escalations).items()):
+        for level, n in sorted({**_ZERO_ESCALATIONS, **snap.escalations}.items()):
             escalations.add_metric([level], float(n))
         yield escalations
