@@ -11,6 +11,7 @@ case and cost one read.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -108,6 +109,12 @@ class Correlator:
         self._policy = correlation
         # Alerts received, by source (probe, alertmanager, api), for the metrics.
         self.received: Counter[str] = Counter()
+        # This process's ingests and sweeps write one after the other. The database
+        # serialises them anyway (SQLite has one writer; on PostgreSQL batches of the same
+        # alerts lock the same rows), and waiting here costs nothing, whereas waiting for
+        # SQLite's write lock means sleeping in its busy handler (steps up to 100 ms) while
+        # holding a pooled connection.
+        self._writing = asyncio.Lock()
 
     @property
     def store(self) -> Store:
@@ -126,6 +133,10 @@ class Correlator:
         """
         self.received[source] += len(alerts)
         alerts = sorted(alerts, key=lambda alert: alert.fingerprint)
+        async with self._writing:
+            return await self._ingest(alerts, source)
+
+    async def _ingest(self, alerts: Sequence[Alert], source: str) -> IngestResult:
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 async with self._store.transaction(buffered=True) as tx:
@@ -140,7 +151,7 @@ class Correlator:
     async def sweep(self) -> SweepResult:
         """Auto-resolve recovered tickets, then do what the SLA calls for."""
         result = SweepResult()
-        async with self._store.transaction() as tx:
+        async with self._writing, self._store.transaction() as tx:
             await self._auto_resolve(tx, result)
             await self._sla_actions(tx, result)
         return result

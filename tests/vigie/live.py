@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -19,10 +21,14 @@ TOKENS = {role: f"{role.value}-token-for-tests" for role in Role}
 STARTUP_SECONDS = 30.0
 
 
-def live_config(tmp_path: Path, *, anonymous_read: bool = False) -> VigieConfig:
+def live_config(
+    tmp_path: Path, *, anonymous_read: bool = False, correlator: Mapping[str, Any] | None = None
+) -> VigieConfig:
+    """One token per role; `correlator` is the configuration's `correlator` section."""
     return VigieConfig.model_validate(
         {
             "store": {"url": f"sqlite:///{tmp_path / 'vigie.db'}"},
+            "correlator": dict(correlator or {}),
             "api": {
                 "anonymous_read": anonymous_read,
                 "event_poll_interval": "50ms",

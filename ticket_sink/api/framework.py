@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ticket_sink.api.auth import ANONYMOUS, AccessPolicy, Principal, Role
 from ticket_sink.api.problems import Problem, validation_problem
 
-__all__ = ["Call", "Operation", "json_response", "read_json", "route"]
+__all__ = ["Call", "Operation", "json_response", "read_body", "route"]
 
 M = TypeVar("M")
 
@@ -81,8 +81,8 @@ def json_response(data: Any, *, status: int = 200) -> web.Response:
     )
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The body parsed as JSON; 413 past `limit` bytes (checked before and while reading)."""
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body; 413 past `limit` bytes (checked before and while reading), 400 if empty."""
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
     chunks: list[bytes] = []
@@ -95,12 +95,18 @@ async def read_json(request: web.Request, limit: int) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         raise Problem(400, "the request needs a JSON body", field="body", kind="invalid-input")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise Problem(
-            400, f"the body is not valid JSON: {exc}", field="body", kind="invalid-input"
-        ) from None
+    return raw
+
+
+def _body_problem(exc: ValidationError, *, tagged: bool) -> Problem:
+    """400 for a body that is not JSON at all, else the first invalid field's."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        reason = errors[0]["msg"].removeprefix("Invalid JSON: ")
+        return Problem(
+            400, f"the body is not valid JSON: {reason}", field="body", kind="invalid-input"
+        )
+    return validation_problem(exc, tagged=tagged)
 
 
 def _bearer(request: web.Request, policy: AccessPolicy) -> Principal:
@@ -192,11 +198,13 @@ def route(
                 raise validation_problem(exc) from None
         body = None
         if body_adapter is not None:
-            data = await read_json(request, max_body_bytes)
+            # Parsed and validated in one pass over the bytes, without a dict in between:
+            # for a batch of alerts this is most of what the request costs.
+            raw = await read_body(request, max_body_bytes)
             try:
-                body = body_adapter.validate_python(data)
+                body = body_adapter.validate_json(raw)
             except ValidationError as exc:
-                raise validation_problem(exc, tagged=tagged) from None
+                raise _body_problem(exc, tagged=tagged) from None
         return await operation.handler(Call(request, principal, body, query))
 
     return handle

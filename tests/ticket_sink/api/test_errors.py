@@ -18,7 +18,7 @@ DESK = auth(Role.RESPONDER)
 CASES = {
     "not JSON": (b"{title:", 400, "body", "not valid JSON"),
     "no body": (b"", 400, "body", "needs a JSON body"),
-    "a list": (b"[]", 400, None, "valid dictionary"),
+    "a list": (b"[]", 400, None, "should be an object"),
     "wrong type": (
         b'{"title": "t", "description": "d", "type": "incident", "severity": "high"}',
         400,
