@@ -409,6 +409,10 @@ class TicketTx:
             )
         return await self._select(sa.or_(*conditions))
 
+    async def worked_without_known_error(self) -> list[StoredTicket]:
+        """Tickets still being worked that have no workaround attached yet."""
+        return await self._select(sa.and_(_T.c.state.in_(_ACTIVE), _T.c.known_error_id.is_(None)))
+
     async def recovered_before(self, moment: datetime) -> list[StoredTicket]:
         """Active tickets whose alert stopped firing at or before `moment`."""
         return await self._select(

@@ -1,7 +1,8 @@
 """Known errors and reports: the desk's accumulated knowledge, over HTTP.
 
 Known errors are matched against labels by `lifecycle.attach_known_error` when tickets
-are created; this module only lists and records entries. It must never edit or delete
+are created, and a new entry is attached at once to the matching tickets being worked;
+this module lists and records entries. It must never edit or delete
 an entry (nothing is deleted).
 """
 
@@ -17,7 +18,7 @@ from ticket_sink.api.models import KnownErrorCreate, KnownErrorFromTicket, Repor
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import known_error_view
-from ticket_sink.lifecycle import TransitionError, known_error_from
+from ticket_sink.lifecycle import TransitionError, attach_known_error, known_error_from
 from ticket_sink.model import KnownError, Matcher, MatchOp
 from ticket_sink.reports import report, report_to_dict
 from ticket_sink.tickets import new_ticket_id
@@ -69,6 +70,13 @@ class KnowledgeHandlers:
                 entry = KnownError(entry_id, matchers, body.workaround)
             await tx.add_known_error(entry, actor=call.actor)
             now = tx.now
+            # The tickets already being worked that match get the workaround too.
+            for stored in await tx.worked_without_known_error():
+                ticket, events = attach_known_error(
+                    stored.ticket, [entry], actor=call.actor, at=now
+                )
+                if events:
+                    await tx.save(ticket, events)
         view = known_error_view(entry, created_at=now, created_by=call.actor)
         return json_response(view, status=201)
 

@@ -97,6 +97,25 @@ async def test_a_matching_known_error_attaches_its_workaround(client: Client) ->
     assert listed["items"][0]["created_by"] == NAMES[Role.ADMIN]
 
 
+async def test_a_new_known_error_attaches_to_matching_open_tickets(client: Client) -> None:
+    matching = await report(client, labels={"service": "crl"})
+    other = await report(client, labels={"service": "smp"})
+    response = await client.post(
+        "/api/v1/known-errors",
+        json={
+            "matchers": [{"name": "service", "op": "=", "value": "crl"}],
+            "workaround": "use the cached CRL",
+        },
+        headers=auth(Role.ADMIN),
+    )
+    assert response.status == 201, await response.text()
+    entry = await response.json()
+
+    shown = await detail(client, matching["id"])
+    assert shown["workaround"] == {"known_error_id": entry["id"], "text": "use the cached CRL"}
+    assert (await detail(client, other["id"]))["workaround"] is None
+
+
 async def test_a_resolution_becomes_a_known_error(client: Client) -> None:
     ticket = await report(client)
     await transition(client, ticket["id"], "acknowledge")
