@@ -18,7 +18,7 @@ import functools
 import ipaddress
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["ClientStream", "resolve"]
 
@@ -142,8 +142,8 @@ class ClientStream(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; uvloop's implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._tls is None:

@@ -10,6 +10,7 @@ import ssl
 import struct
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
@@ -116,3 +117,40 @@ async def test_a_peer_that_resets_is_a_socket_error() -> None:
 async def test_a_closed_port_is_refused() -> None:
     with pytest.raises(ConnectionRefusedError):
         await ClientStream.open("127.0.0.1", closed_port())
+
+
+class InterfaceOnlyTransport:
+    """What uvloop hands a protocol: asyncio.Transport's methods, not its class."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def test_a_transport_that_only_has_the_interface_is_used() -> None:
+    transport = InterfaceOnlyTransport()
+    near, far = socket.socketpair()
+    with near, far:
+        stream = ClientStream(near)
+        stream.connection_made(cast(asyncio.BaseTransport, transport))
+        stream.write(b"GET / HTTP/1.1\r\n")
+        stream.data_received(b"HTTP/1.1 200 OK\r\n")
+        assert await stream.readuntil(b"\r\n") == b"HTTP/1.1 200 OK\r\n"
+        stream.close()
+    assert transport.sent == [b"GET / HTTP/1.1\r\n"]
+    assert transport.aborted
