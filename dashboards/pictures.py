@@ -156,13 +156,13 @@ def _draw(
 def _time_ticks() -> Any:
     from matplotlib.dates import AutoDateLocator
 
-    return AutoDateLocator(maxticks=6)  # type: ignore[no-untyped-call]
+    return AutoDateLocator(maxticks=6)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _time_format() -> Any:
     from matplotlib.dates import DateFormatter
 
-    return DateFormatter("%H:%M:%S")  # type: ignore[no-untyped-call]
+    return DateFormatter("%H:%M:%S")  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def render(stack: Stack, out: Path, span: tuple[float, float]) -> list[Path]:
