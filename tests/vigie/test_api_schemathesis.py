@@ -19,9 +19,15 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 # A label matcher's regex (`label=service=~...`) cannot be described by JSON Schema inside
 # a query string, so a schema-valid request may carry one that does not compile: 400 then
 # is the right answer, not a refusal of valid data.
+# A silence's end must come after its start (now, by default), which JSON Schema cannot
+# say about two times either: an end in the past is a 400 naming `ends_at`.
 CONFIG = """
 [[operations]]
 include-name = "GET /tickets"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
+
+[[operations]]
+include-name = "POST /silences"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
 """
 

@@ -26,8 +26,13 @@ from ticket_sink.api.models import (
     KnownErrorList,
     KnownErrorOut,
     MasterLink,
+    NotificationList,
     ReportOut,
     ReportQuery,
+    SilenceCreate,
+    SilenceList,
+    SilenceOut,
+    SilenceQuery,
     TicketCreate,
     TicketDetail,
     TicketListQuery,
@@ -35,6 +40,7 @@ from ticket_sink.api.models import (
     TicketPage,
     Transition,
 )
+from ticket_sink.api.notices import NoticeHandlers
 from ticket_sink.api.openapi import openapi_document
 from ticket_sink.api.problems import problem_middleware
 from ticket_sink.api.settings import API_SETTINGS, ApiSettings
@@ -61,6 +67,7 @@ def operations(
 ) -> list[Operation]:
     tickets = TicketHandlers(settings)
     knowledge = KnowledgeHandlers(settings)
+    notices = NoticeHandlers(settings)
     return [
         Operation(
             "GET",
@@ -144,6 +151,52 @@ def operations(
             {200: TicketOut},
             tags=("tickets",),
             errors=(401, 403, 404, 409, 503),
+        ),
+        Operation(
+            "GET",
+            "/tickets/{id}/notifications",
+            "getTicketNotifications",
+            "What the ticket notified, and its delivery state at each sink",
+            notices.ticket_notifications,
+            Role.VIEWER,
+            {200: NotificationList},
+            tags=("notifications",),
+            errors=_READ_ONE,
+        ),
+        Operation(
+            "GET",
+            "/silences",
+            "listSilences",
+            "Silences (maintenance windows) that hold notifications",
+            notices.list_silences,
+            Role.VIEWER,
+            {200: SilenceList},
+            query=SilenceQuery,
+            tags=("notifications",),
+            errors=_READ,
+        ),
+        Operation(
+            "POST",
+            "/silences",
+            "createSilence",
+            "Hold the notifications of matching tickets until an end time (none is dropped)",
+            notices.create_silence,
+            Role.RESPONDER,
+            {201: SilenceOut},
+            body=SilenceCreate,
+            tags=("notifications",),
+            errors=_WRITE,
+        ),
+        Operation(
+            "DELETE",
+            "/silences/{id}",
+            "expireSilence",
+            "End a silence now: what it held is sent",
+            notices.expire_silence,
+            Role.RESPONDER,
+            {200: SilenceOut},
+            tags=("notifications",),
+            errors=(401, 403, 404, 503),
         ),
         Operation(
             "POST",
