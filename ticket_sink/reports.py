@@ -78,7 +78,7 @@ async def snapshot(store: Store, policy: SlaPolicy) -> TicketSnapshot:
     unclosed = _T.c.state != "closed"
     severity, kind, service = _T.c.severity, _T.c.type, _T.c.service
     count = sa.func.count()
-    async with store.transaction(write=False) as tx:
+    async with store.transaction(write=False, inline=False) as tx:  # scans the tickets
         connection = tx.connection
         dialect = connection.dialect.name
 
@@ -183,7 +183,7 @@ async def report(store: Store, *, since: datetime, until: datetime, policy: SlaP
     if since.tzinfo is None or until.tzinfo is None:
         raise ValueError("since and until must be timezone-aware")
     query = sa.select(_T).where(_T.c.created_at >= since, _T.c.created_at < until)
-    async with store.transaction(write=False) as tx:
+    async with store.transaction(write=False, inline=False) as tx:  # scans the tickets
         rows = (await tx.connection.execute(query)).all()
     severities: Counter[str] = Counter()
     states: Counter[str] = Counter()

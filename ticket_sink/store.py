@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -138,6 +138,7 @@ class Store:
         self._memory_lock: asyncio.Lock | None = None
         # Transactions in progress, so that `close` can let them end first.
         self._in_progress = 0
+        self._reader: sa.Engine | None = None
         self._settled = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -178,12 +179,14 @@ class Store:
                 await engine.dispose()
             raise
         self._engine = engine
+        self._reader = self._create_reader()
 
     async def close(self) -> None:
         """Refuse new work, let the transactions in progress end (up to
         `CLOSE_GRACE_SECONDS`), then release every connection. Closing a closed store does
         nothing."""
         engine, self._engine = self._engine, None
+        reader, self._reader = self._reader, None
         if engine is None:
             return
         if self._in_progress:
@@ -194,21 +197,45 @@ class Store:
                     while self._in_progress:
                         await self._settled.wait()
                         self._settled.clear()
+        if reader is not None:
+            reader.dispose()
         await engine.dispose()
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, *, write: bool = True, buffered: bool = False
+        self, *, write: bool = True, buffered: bool = False, inline: bool = True
     ) -> AsyncIterator[TicketTx]:
         """One unit of work on the tickets: everything done through the `TicketTx` commits
         together when the block ends, or not at all. Its `now` is the store's clock, read
         once. A constraint violation raises `StoreConflict`. `buffered` writes in bulk
-        (see `TicketTx`)."""
+        (see `TicketTx`).
+
+        On a SQLite file, a read-only transaction runs `inline`: on the event loop's own
+        thread, through a synchronous connection. A reader in WAL mode never waits for a
+        writer, and a few indexed rows take microseconds, where the driver's thread hand-offs
+        cost hundreds; pass `inline=False` for a read that scans many rows, so the loop is
+        not held for it."""
         with self._translated_errors(f"ticket transaction on store {self._shown_url} failed"):
-            async with self._begin(self._require_open(), write=write) as connection:
+            engine = self._require_open()
+            if not write and inline and self._reader is not None:
+                with self._inline_read(self._reader) as connection:
+                    yield TicketTx(connection, self._now())
+                return
+            async with self._begin(engine, write=write) as connection:
                 tx = TicketTx(connection, self._now(), buffered=buffered)
                 yield tx
                 await tx.flush()
+
+    @contextlib.contextmanager
+    def _inline_read(self, reader: sa.Engine) -> Iterator[AsyncConnection]:
+        self._in_progress += 1
+        try:
+            with reader.connect() as sync, sync.begin():
+                # Only what the store's readers call on a connection (see `_InlineReads`).
+                yield cast(AsyncConnection, _InlineReads(sync))
+        finally:
+            self._in_progress -= 1
+            self._settled.set()
 
     async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
         """Record a newly started agent process."""
@@ -299,6 +326,17 @@ class Store:
         sa.event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
 
+    def _create_reader(self) -> sa.Engine | None:
+        """The synchronous engine of inline reads: SQLite files only (PostgreSQL is a
+        network away; a memory database lives in the async engine's one connection)."""
+        url = self._url
+        if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+            return None
+        reader = sa.create_engine(url.set(drivername="sqlite"))
+        sa.event.listen(reader, "connect", _configure_sqlite_connection)
+        sa.event.listen(reader, "begin", _begin_sqlite)
+        return reader
+
     @contextlib.asynccontextmanager
     async def _begin(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction that commits when the block ends."""
@@ -363,6 +401,21 @@ _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 def _is_transient(exc: DBAPIError) -> bool:
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return sqlstate in _TRANSIENT_SQLSTATES
+
+
+class _InlineReads:
+    """The part of `AsyncConnection` the store's readers use, over a synchronous
+    connection: statements run at once, in the caller's thread."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.dialect = connection.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.scalar(statement, parameters)
 
 
 class _SchemaError(Exception):

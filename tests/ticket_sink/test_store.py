@@ -387,3 +387,36 @@ async def test_in_memory_store_lives_as_long_as_it_is_open(url: str) -> None:
 
     async with Store(url) as store:
         assert await store.agents() == []
+
+
+# --- inline reads (SQLite files) --------------------------------------------------------------
+
+
+async def test_reads_see_what_other_connections_committed_and_never_wait_for_a_writer(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    async with Store(url) as reader, Store(url) as writer:
+        await writer.register_agent("agent-1", "host", "0/1", "0.1.0")
+        async with reader.transaction(write=False) as tx:
+            query = sa.select(sa.func.count()).select_from(schema.agents)
+            assert await tx.connection.scalar(query) == 1
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def long_write() -> None:
+            async with writer.transaction() as tx:
+                await tx.connection.execute(schema.agents.delete())
+                holding.set()
+                await release.wait()
+
+        task = asyncio.create_task(long_write())
+        await holding.wait()
+        # The writer holds SQLite's write lock; a reader still sees the last commit, at once.
+        for inline in (True, False):
+            async with reader.transaction(write=False, inline=inline) as tx:
+                assert await tx.connection.scalar(query) == 1
+        release.set()
+        await task
+        async with reader.transaction(write=False) as tx:
+            assert await tx.connection.scalar(query) == 0
