@@ -109,6 +109,11 @@ class HttpTarget(TargetBase):
     ca_file: CertificatesPath | None = Field(
         None, description="CA certificates to verify TLS with (private PKI); unset: system roots"
     )
+    insecure_skip_verify: bool = Field(
+        False,
+        description="accept any certificate and host name (as blackbox_exporter's "
+        "tls_config.insecure_skip_verify); the chain's expiry is still reported",
+    )
     http2: bool = Field(False, description="offer HTTP/2 (ALPN); HTTP/1.1 otherwise")
     keep_alive: bool = Field(
         False, description="reuse a kept connection; default: a fresh one per check"
@@ -151,6 +156,7 @@ class HttpParams:
     json_value: str | None
     xml_path: str | None
     ca_file: Path | None
+    verify: bool
     http2: bool
     keep_alive: bool
     max_redirects: int
@@ -180,6 +186,7 @@ def params_of(target: HttpTarget) -> HttpParams:
         json_value=target.json_value,
         xml_path=target.xml_path,
         ca_file=target.ca_file,
+        verify=not target.insecure_skip_verify,
         http2=target.http2,
         keep_alive=target.keep_alive,
         max_redirects=target.max_redirects,
@@ -308,7 +315,7 @@ class _Got:
 
 
 async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
-    context = tls_context_for(env, params.ca_file)
+    context = tls_context_for(env, params.ca_file, params.verify)
     if isinstance(context, Failed):
         return _Got(context)
     got = _Got(Failed(FailureReason.INTERNAL_ERROR, "not fetched"))
@@ -330,7 +337,11 @@ async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
 
 async def _pooled(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
     client = client_for_endpoint(
-        env, ca_file=params.ca_file, http2=params.http2, keep_alive=params.keep_alive
+        env,
+        ca_file=params.ca_file,
+        http2=params.http2,
+        keep_alive=params.keep_alive,
+        verify=params.verify,
     )
     if isinstance(client, Failed):
         return _Got(client)

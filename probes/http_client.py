@@ -62,6 +62,7 @@ class _ClientKey:
     ca_file: Path | None
     http2: bool
     keep_alive: bool
+    verify: bool = True
 
 
 class EndpointClients:
@@ -71,14 +72,19 @@ class EndpointClients:
 
     def __init__(self) -> None:
         self._clients: dict[_ClientKey, httpx.AsyncClient] = {}
-        self._contexts: dict[Path | None, ssl.SSLContext] = {}
+        self._contexts: dict[tuple[Path | None, bool], ssl.SSLContext] = {}
 
-    def context(self, ca_file: Path | None) -> ssl.SSLContext | Failed:
-        """The client TLS context that trusts `ca_file` (the system's roots for None)."""
-        context = self._contexts.get(ca_file)
+    def context(self, ca_file: Path | None, verify: bool = True) -> ssl.SSLContext | Failed:
+        """The client TLS context that trusts `ca_file` (the system's roots for None), or
+        that verifies nothing when `verify` is off (the chain is still read and reported)."""
+        context = self._contexts.get((ca_file, verify))
         if context is not None:
             return context
-        if ca_file is None:
+        if not verify:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif ca_file is None:
             context = ssl.create_default_context()
         else:
             try:
@@ -89,7 +95,7 @@ class EndpointClients:
             context = ssl.create_default_context(cadata=pem)
         while len(self._contexts) >= _MAX_CLIENTS:
             del self._contexts[next(iter(self._contexts))]
-        self._contexts[ca_file] = context
+        self._contexts[ca_file, verify] = context
         return context
 
     async def aclose(self) -> None:
@@ -101,7 +107,7 @@ class EndpointClients:
         client = self._clients.get(key)
         if client is not None:
             return client
-        verify = self.context(key.ca_file)
+        verify = self.context(key.ca_file, key.verify)
         if isinstance(verify, Failed):
             return verify
         transport = httpx.AsyncHTTPTransport(
@@ -142,18 +148,20 @@ def _clients(env: ProbeEnv) -> EndpointClients:
     return clients
 
 
-def tls_context_for(env: ProbeEnv, ca_file: Path | None) -> ssl.SSLContext | Failed:
+def tls_context_for(
+    env: ProbeEnv, ca_file: Path | None, verify: bool = True
+) -> ssl.SSLContext | Failed:
     """The TLS context of the fresh-connection path (`probes.http_fast`), cached likewise."""
-    return _clients(env).context(ca_file)
+    return _clients(env).context(ca_file, verify)
 
 
 def client_for_endpoint(
-    env: ProbeEnv, *, ca_file: Path | None, http2: bool, keep_alive: bool
+    env: ProbeEnv, *, ca_file: Path | None, http2: bool, keep_alive: bool, verify: bool = True
 ) -> httpx.AsyncClient | Failed:
     """The client a check with these settings uses (see the module docstring)."""
     if env.http is None:
         return Failed(FailureReason.INTERNAL_ERROR, "no HTTP client in the probe environment")
-    return _clients(env).get(_ClientKey(ca_file, http2, keep_alive), env.http)
+    return _clients(env).get(_ClientKey(ca_file, http2, keep_alive, verify), env.http)
 
 
 @dataclass(slots=True)

@@ -148,6 +148,7 @@ async def probe_http_discovery(check: Check, env: ProbeEnv) -> ProbeResult:
                 json_value=None,
                 xml_path=None,
                 ca_file=target.ca_file,
+                verify=True,
                 http2=False,
                 keep_alive=False,
                 max_redirects=3,

@@ -4,6 +4,7 @@ with every HTTP fault the lab can inject, and `vigie probe http|capacity` as use
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,21 @@ async def test_discovery_without_the_view_says_so() -> None:
     result = await Runner(PROBERS, ProbeEnv(), ResultBook()).run(check)
     assert result.reason is FailureReason.INTERNAL_ERROR
     assert "artifact view" in result.detail
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["fresh", "kept"])
+async def test_insecure_skip_verify_accepts_what_verification_refuses(
+    lab: Lab, keep_alive: bool
+) -> None:
+    # The lab's root is not among the system's: verified, the handshake fails.
+    settings: dict[str, Any] = {"url": url_of(lab, "smp1"), "keep_alive": keep_alive}
+    refused = await run(HttpTarget, expand_http, settings, limit=1.0)
+    assert refused.reason is FailureReason.TLS_HANDSHAKE_FAILED, refused.detail
+
+    lab.inject(FaultKind.CERT_EXPIRED, "smp1")
+    accepted = await run(
+        HttpTarget, expand_http, {**settings, "insecure_skip_verify": True}, limit=1.0
+    )
+    assert accepted.reason is FailureReason.OK, accepted.detail
+    # The expired certificate still shows, as blackbox_exporter shows it: in the past.
+    assert 0 < accepted.values["probe_ssl_earliest_cert_expiry"] < time.time()
