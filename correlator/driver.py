@@ -64,6 +64,8 @@ ACTOR = "correlator"
 # A batch that collided with another agent's write is read and decided again; a
 # collision on every try means something else is wrong.
 _CONFLICT_RETRIES = 5
+# Fingerprints whose recorded episode a process remembers before starting afresh.
+_KNOWN_LIMIT = 500_000
 _ACTIVE = frozenset(
     {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
 )
@@ -115,6 +117,13 @@ class Correlator:
         # SQLite's write lock means sleeping in its busy handler (steps up to 100 ms) while
         # holding a pooled connection.
         self._writing = asyncio.Lock()
+        # What this process knows is recorded, per fingerprint: the latest alert episode
+        # (its start; it only ever grows, whichever agent records it), and the episode
+        # whose recovery is recorded. Repeats of what is known decide `NoChange` without
+        # reading the store, exactly as they would after reading it. Stale knowledge (another
+        # agent recorded more) only sends an alert to the store, never keeps one away.
+        self._seen: dict[str, datetime] = {}
+        self._recovered: dict[str, datetime] = {}
 
     @property
     def store(self) -> Store:
@@ -132,21 +141,61 @@ class Correlator:
         order and rarely deadlock (when they do, the batch runs again).
         """
         self.received[source] += len(alerts)
-        alerts = sorted(alerts, key=lambda alert: alert.fingerprint)
-        async with self._writing:
-            return await self._ingest(alerts, source)
+        fresh = sorted(
+            (alert for alert in alerts if not self._known(alert)),
+            key=lambda alert: alert.fingerprint,
+        )
+        if fresh:
+            async with self._writing:
+                result = await self._ingest(fresh, source)
+        else:
+            result = IngestResult()
+        if len(alerts) > len(fresh):
+            result.counts["unchanged"] += len(alerts) - len(fresh)
+        return result
+
+    def _known(self, alert: Alert) -> bool:
+        """Whether the store is known to have recorded this alert already (see `_seen`):
+        the same rule as `decide`'s "episode already recorded" and `_recovered`'s."""
+        seen = self._seen.get(alert.fingerprint)
+        if seen is None:
+            return False
+        if alert.firing or alert.starts_at < seen:
+            return alert.starts_at <= seen
+        # The end of the latest known episode: known once its recovery is recorded.
+        return alert.starts_at == seen and self._recovered.get(alert.fingerprint) == seen
+
+    def _remember(self, observed: Mapping[str, tuple[datetime, bool]]) -> None:
+        """What a committed batch saw or wrote: each fingerprint's latest episode, and
+        whether its alert still fires."""
+        if len(self._seen) > _KNOWN_LIMIT:
+            self._seen.clear()  # forgetting only costs reads
+            self._recovered.clear()
+        for fingerprint, (last_seen, firing) in observed.items():
+            if last_seen < self._seen.get(fingerprint, last_seen):
+                continue  # older than what is known (another agent's batch, read earlier)
+            self._seen[fingerprint] = last_seen
+            if firing:
+                self._recovered.pop(fingerprint, None)
+            else:
+                self._recovered[fingerprint] = last_seen
 
     async def _ingest(self, alerts: Sequence[Alert], source: str) -> IngestResult:
-        for attempt in range(_CONFLICT_RETRIES):
+        for attempt in range(_CONFLICT_RETRIES + 1):
             try:
                 async with self._store.transaction(buffered=True) as tx:
-                    return await _Batch(tx, self._policy, source).run(alerts)
+                    batch = _Batch(tx, self._policy, source)
+                    result = await batch.run(alerts)
+                # Committed: what the batch saw and wrote is in the store.
+                self._remember(batch.observed())
+                return result
             except StoreConflict:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
                 # Another agent created a ticket for one of these fingerprints first:
                 # its ticket is there to be read now.
                 log.info("ingest_conflict_retry", attempt=attempt + 1, alerts=len(alerts))
-        async with self._store.transaction(buffered=True) as tx:
-            return await _Batch(tx, self._policy, source).run(alerts)
+        raise AssertionError("unreachable")
 
     async def sweep(self) -> SweepResult:
         """Auto-resolve recovered tickets, then do what the SLA calls for."""
@@ -304,6 +353,18 @@ class _Batch:
         for alert in alerts:
             await self._one(alert)
         return self._result
+
+    def observed(self) -> dict[str, tuple[datetime, bool]]:
+        """Each fingerprint's latest recorded episode and whether its alert fires, as this
+        batch leaves them (to remember once it is committed)."""
+        found = {fp: (record.last_seen, firing) for fp, (record, firing) in self._records.items()}
+        for fp, closed in self._closed.items():
+            if fp not in found:
+                found[fp] = (closed.ticket.last_seen or closed.ticket.created_at, False)
+        for fp, stored in self._current.items():
+            ticket = stored.ticket
+            found[fp] = (ticket.last_seen or ticket.created_at, stored.correlation.firing)
+        return found
 
     def _may_change(self, alert: Alert) -> bool:
         """Whether `alert` may change its unclosed ticket (judged from the light record);

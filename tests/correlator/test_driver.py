@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -291,3 +293,33 @@ async def test_a_parent_joining_its_dependants_group_leads_it(store: Store, cloc
     root = found["zone"]
     assert root.master_id is None
     assert {found[n].master_id for n in ("zone@ns1", "p1@zone")} == {root.id}
+
+
+class CountingStore(Store):
+    """A store that counts the transactions asked of it."""
+
+    opened = 0
+
+    def transaction(self, **options: Any) -> Any:
+        self.opened += 1
+        return super().transaction(**options)
+
+
+async def test_repeats_of_what_is_recorded_do_not_reach_the_store(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with CountingStore(f"sqlite:///{tmp_path}/vigie.db", clock=clock) as store:
+        driver = correlator(store)
+        batch = [alert(f"p{i}@zone") for i in range(20)]
+        await driver.ingest(batch)
+        opened = store.opened
+        result = await driver.ingest(batch)
+        assert result.counts == {"unchanged": 20}
+        assert store.opened == opened  # known to be recorded: no read, no transaction
+        ended = clock.advance(minutes=1)
+        resolved = [alert(f"p{i}@zone", ends=ended) for i in range(20)]
+        assert (await driver.ingest(resolved)).counts == {"recovered": 20}
+        assert (await driver.ingest(resolved)).counts == {"unchanged": 20}
+        again = clock.advance(minutes=1)
+        assert (await driver.ingest([alert("p0@zone", again)])).counts == {"updated": 1}
+        assert store.opened == opened + 2

@@ -1,6 +1,6 @@
 """Properties of the correlator on a real store, over random histories of alerts, sweeps,
-replays and manual closes (hypothesis): never two unclosed tickets for one fingerprint,
-every firing alert in exactly one worked ticket, replays change nothing, closed tickets
+replays and manual closes by two agents (hypothesis): never two unclosed tickets for one
+fingerprint, every firing alert in exactly one worked ticket, replays change nothing, closed tickets
 never change. (The SLA clock's pause on hold is a property of `ticket_sink.sla`, tested
 there.)"""
 
@@ -35,14 +35,17 @@ POLICY = CorrelationPolicy(
     flap_max_changes=3,
 )
 
+# Each step is done by one of two agents (two correlators on one store, each with what
+# it remembers of the store): what one knows must never keep the other's work away.
+AGENTS = st.integers(0, 1)
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("fire"), st.sampled_from(TARGETS)),
-        st.tuples(st.just("recover"), st.sampled_from(TARGETS)),
-        st.tuples(st.just("advance"), st.integers(1, 90)),
-        st.tuples(st.just("sweep"), st.none()),
-        st.tuples(st.just("replay"), st.none()),
-        st.tuples(st.just("close"), st.sampled_from(TARGETS)),
+        st.tuples(st.just("fire"), st.sampled_from(TARGETS), AGENTS),
+        st.tuples(st.just("recover"), st.sampled_from(TARGETS), AGENTS),
+        st.tuples(st.just("advance"), st.integers(1, 90), AGENTS),
+        st.tuples(st.just("sweep"), st.none(), AGENTS),
+        st.tuples(st.just("replay"), st.none(), AGENTS),
+        st.tuples(st.just("close"), st.sampled_from(TARGETS), AGENTS),
     ),
     min_size=1,
     max_size=25,
@@ -100,11 +103,12 @@ async def check_invariants(store: Store, world: World, closed_before: dict[str, 
         assert by_id[ticket_id] == row, "a closed ticket changed"
 
 
-async def run_history(history: list[tuple[str, Any]], url: str) -> None:
+async def run_history(history: list[tuple[str, Any, int]], url: str) -> None:
     world = World()
     async with Store(url, clock=lambda: world.now) as store:
-        driver = Correlator(store, default_policy([2026]), POLICY)
-        for op, argument in history:
+        drivers = [Correlator(store, default_policy([2026]), POLICY) for _ in range(2)]
+        for op, argument, agent in history:
+            driver = drivers[agent]
             closed_before = {
                 row.id: row for row in await rows(store, schema.tickets) if row.state == "closed"
             }
@@ -136,7 +140,7 @@ async def run_history(history: list[tuple[str, Any]], url: str) -> None:
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=operations)
 def test_random_histories_keep_the_invariants(
-    history: list[tuple[str, Any]], tmp_path: Path
+    history: list[tuple[str, Any, int]], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"  # one fresh store per example
     asyncio.run(run_history(history, url))
