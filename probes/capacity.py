@@ -223,6 +223,13 @@ def classify(steps: Sequence[StepStats], thresholds: Thresholds) -> tuple[Capaci
     overload = max(step.overload_ratio for step in steps)
     if overload > 0 and overload >= thresholds.overload_ratio:
         return CapacityState.SATURATED, f"{overload:.0%} of answers were 429/503"
+    if all(step.error_ratio > thresholds.max_error_ratio for step in steps):
+        # Failing at every load, the lightest included: the endpoint is broken, and how
+        # fast it fails says nothing of its capacity (a busy prober could pass for a
+        # plateau).
+        return CapacityState.DEGRADED, (
+            f"{last.error_ratio:.1%} of answers not 2xx/3xx, at every concurrency"
+        )
     if len(steps) >= 2:
         before = steps[-2]
         if before.throughput > 0 and before.p50 > 0 and not last.rate_limited:

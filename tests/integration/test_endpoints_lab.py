@@ -15,6 +15,7 @@ from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult,
 from probes.capacity import CapacityTarget, expand_capacity
 from probes.dns import SmlTarget, expand_sml
 from probes.http import HttpTarget, expand_http
+from probes.http_client import close_endpoint_clients
 from probes.http_discovery import (
     ARTIFACTS_KEY,
     HttpDiscoveryTarget,
@@ -50,7 +51,11 @@ def url_of(lab: Lab, name: str) -> str:
 async def run(model: Any, expand: Any, settings: dict[str, Any], limit: float) -> ProbeResult:
     (check,) = expand(model.model_validate(settings), CheckDefaults(timeout=limit))
     async with outbound_client() as http:
-        return await Runner(PROBERS, ProbeEnv(http=http), ResultBook()).run(check)
+        env = ProbeEnv(http=http)
+        try:
+            return await Runner(PROBERS, env, ResultBook()).run(check)
+        finally:
+            await close_endpoint_clients(env)  # kept connections, as the agent closes them
 
 
 @pytest.mark.parametrize(
