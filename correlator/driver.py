@@ -6,7 +6,8 @@ Each `ingest` call is one store transaction: when it returns, every ticket it cr
 changed, their audit events and their outbox notifications are committed together. It
 must never hold a decision across transactions (another agent may have written since), and
 never write for an alert that changes nothing: repeats of a firing alert are the common
-case and cost one read.
+case, and repeats of what the store is known to hold cost no read at all. One batch's
+decisions are `correlator.ingest.Batch`.
 """
 
 from __future__ import annotations
@@ -20,80 +21,29 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from correlator.correlate import (
-    CreateTicket,
-    GroupMaster,
-    NoChange,
-    Placement,
-    ReopenTicket,
-    TicketRecord,
-    Topology,
-    UpdateTicket,
-    decide,
-    group_key,
-    is_flapping,
-    place,
-    recent_changes,
-)
+from correlator.correlate import is_flapping
+from correlator.ingest import ACTOR, Batch, CorrelationPolicy, IngestResult
 from correlator.rules import Alert
-from ticket_sink import Correlation, Store, StoreConflict, StoredTicket, TicketTx
-from ticket_sink.lifecycle import (
-    Action,
-    apply,
-    attach_known_error,
-    created,
-    resolve_children,
-)
+from ticket_sink import Store, StoreConflict, StoredTicket, TicketTx
+from ticket_sink.lifecycle import Action, apply, resolve_children
 from ticket_sink.model import (
     AuditEvent,
-    CloseReason,
-    KnownError,
     NotificationEvent,
     Ticket,
     TicketState,
-    TicketType,
 )
+from ticket_sink.schema import ACTIVE_STATES
 from ticket_sink.sla import SlaPolicy, auto_actions
-from ticket_sink.tickets import new_ticket_id
 
 __all__ = ["CorrelationPolicy", "Correlator", "IngestResult", "SweepResult"]
 
 log = structlog.get_logger("vigie.correlator")
 
-ACTOR = "correlator"
 # A batch that collided with another agent's write is read and decided again; a
 # collision on every try means something else is wrong.
 _CONFLICT_RETRIES = 5
 # Fingerprints whose recorded episode a process remembers before starting afresh.
 _KNOWN_LIMIT = 500_000
-_ACTIVE = frozenset(
-    {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class CorrelationPolicy:
-    """How alerts become tickets; the defaults are the documented configuration defaults."""
-
-    reopen_window: timedelta = timedelta(hours=1)
-    group_by: tuple[str, ...] = ("service", "alertname")
-    group_window: timedelta = timedelta(minutes=5)
-    # A new master's notification waits this long so its group can gather first.
-    group_wait: timedelta = timedelta(seconds=30)
-    quiet_period: timedelta = timedelta(minutes=2)
-    flap_window: timedelta = timedelta(minutes=30)
-    flap_max_changes: int = 6
-    topology: Topology = field(default_factory=Topology)
-    node_label: str = "target"
-
-
-@dataclass(slots=True)
-class IngestResult:
-    """What one `ingest` did, by decision (`created`, `updated`, `reopened`, `recovered`,
-    `unchanged`), and the tickets it created."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    created: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -181,21 +131,23 @@ class Correlator:
                 self._recovered[fingerprint] = last_seen
 
     async def _ingest(self, alerts: Sequence[Alert], source: str) -> IngestResult:
-        for attempt in range(_CONFLICT_RETRIES + 1):
+        attempt = 0
+        while True:
             try:
                 async with self._store.transaction(buffered=True) as tx:
-                    batch = _Batch(tx, self._policy, source)
+                    batch = Batch(tx, self._policy, source)
                     result = await batch.run(alerts)
-                # Committed: what the batch saw and wrote is in the store.
-                self._remember(batch.observed())
-                return result
             except StoreConflict:
-                if attempt == _CONFLICT_RETRIES:
+                attempt += 1
+                if attempt > _CONFLICT_RETRIES:
                     raise
                 # Another agent created a ticket for one of these fingerprints first:
                 # its ticket is there to be read now.
-                log.info("ingest_conflict_retry", attempt=attempt + 1, alerts=len(alerts))
-        raise AssertionError("unreachable")
+                log.info("ingest_conflict_retry", attempt=attempt, alerts=len(alerts))
+                continue
+            # Committed: what the batch saw and wrote is in the store.
+            self._remember(batch.observed())
+            return result
 
     async def sweep(self) -> SweepResult:
         """Auto-resolve recovered tickets, then do what the SLA calls for."""
@@ -209,7 +161,7 @@ class Correlator:
         now, quiet = tx.now, self._policy.quiet_period
         for stored in await tx.recovered_before(now - quiet):
             ticket = stored.ticket
-            if ticket.state not in _ACTIVE or ticket.id in result.resolved:
+            if ticket.state not in ACTIVE_STATES or ticket.id in result.resolved:
                 continue
             changes = stored.correlation.alert_changes
             if is_flapping(
@@ -289,7 +241,7 @@ def _sla_events(action: Action, mark: str | None) -> list[NotificationEvent]:
 
 
 def _still_failing(child: StoredTicket, now: datetime, quiet: timedelta) -> bool:
-    if child.ticket.state not in _ACTIVE:
+    if child.ticket.state not in ACTIVE_STATES:
         return False
     recovered = child.correlation.recovered_at
     return child.correlation.firing or recovered is None or now - recovered < quiet
@@ -308,287 +260,3 @@ def _span(delta: timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60} min"
     return f"{seconds} s"
-
-
-class _Batch:
-    """One `ingest` call's work inside its transaction."""
-
-    def __init__(self, tx: TicketTx, policy: CorrelationPolicy, source: str) -> None:
-        self._tx = tx
-        self._policy = policy
-        self._source = source
-        self._result = IngestResult()
-        self._current: dict[str, StoredTicket] = {}
-        self._records: dict[str, tuple[TicketRecord, bool]] = {}
-        self._closed: dict[str, StoredTicket] = {}
-        self._known_errors: list[KnownError] | None = None
-        # What placement needs, read once for the whole batch and kept up to date as the
-        # batch creates and moves tickets (so the writes stay buffered until the end):
-        # node → the master of its firing ticket, for the batch's ancestor nodes; group
-        # key → (master id, opened at) of the groups still gathering.
-        self._firing: dict[str, str] = {}
-        self._groups: dict[str, tuple[str, datetime]] = {}
-
-    async def run(self, alerts: Sequence[Alert]) -> IngestResult:
-        tx, policy = self._tx, self._policy
-        fingerprints = {alert.fingerprint for alert in alerts}
-        self._records = await tx.unclosed_records(fingerprints)
-        # Whole rows only for the tickets an alert may change; repeats need none.
-        self._current = await tx.unclosed_by_fingerprint(
-            {alert.fingerprint for alert in alerts if self._may_change(alert)}
-        )
-        self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
-        # Placement only matters for alerts that may open a ticket: those whose
-        # fingerprint has no unclosed ticket, or only a resolved one.
-        firing = [a for a in alerts if a.firing and self._may_open(a)]
-        ancestors = {
-            parent
-            for alert in firing
-            for parent in policy.topology.ancestors(alert.labels.get(policy.node_label, ""))
-        }
-        self._firing = await tx.firing_masters(ancestors)
-        if policy.group_by:
-            keys = {group_key(alert.labels, policy.group_by) for alert in firing}
-            self._groups = await tx.group_masters(keys, tx.now - policy.group_window)
-        for alert in alerts:
-            await self._one(alert)
-        return self._result
-
-    def observed(self) -> dict[str, tuple[datetime, bool]]:
-        """Each fingerprint's latest recorded episode and whether its alert fires, as this
-        batch leaves them (to remember once it is committed)."""
-        found = {fp: (record.last_seen, firing) for fp, (record, firing) in self._records.items()}
-        for fp, closed in self._closed.items():
-            if fp not in found:
-                found[fp] = (closed.ticket.last_seen or closed.ticket.created_at, False)
-        for fp, stored in self._current.items():
-            ticket = stored.ticket
-            found[fp] = (ticket.last_seen or ticket.created_at, stored.correlation.firing)
-        return found
-
-    def _may_change(self, alert: Alert) -> bool:
-        """Whether `alert` may change its unclosed ticket (judged from the light record);
-        a repeat of the episode already recorded may not."""
-        found = self._records.get(alert.fingerprint)
-        if found is None:
-            return False
-        record, firing = found
-        if alert.firing:
-            return alert.starts_at > record.last_seen
-        return firing and alert.starts_at >= record.last_seen
-
-    def _may_open(self, alert: Alert) -> bool:
-        found = self._records.get(alert.fingerprint)
-        return found is None or found[0].state is TicketState.RESOLVED
-
-    async def _stored(self, fingerprint: str) -> StoredTicket | None:
-        """The whole unclosed ticket of `fingerprint`, read now if the batch lacks it."""
-        stored = self._current.get(fingerprint)
-        if stored is None and fingerprint in self._records:
-            stored = await self._tx.get(self._records[fingerprint][0].id)
-            if stored is not None:
-                self._current[fingerprint] = stored
-        return stored
-
-    def _record(self, fingerprint: str) -> tuple[TicketRecord, bool] | None:
-        stored = self._current.get(fingerprint)
-        if stored is not None:
-            return TicketRecord.of(stored.ticket), stored.correlation.firing
-        return self._records.get(fingerprint)
-
-    async def _one(self, alert: Alert) -> None:
-        found = self._record(alert.fingerprint)
-        if not alert.firing:
-            if found is None or not found[1] or alert.ends_at is None:
-                self._result.counts["unchanged"] += 1
-                return
-            await self._recovered(alert, await self._stored(alert.fingerprint))
-            return
-        records = [found[0]] if found else []
-        if found is None and alert.fingerprint in self._closed:
-            records.append(TicketRecord.of(self._closed[alert.fingerprint].ticket))
-        now = self._tx.now
-        command = decide(alert, records, now, reopen_window=self._policy.reopen_window)
-        if isinstance(command, NoChange):
-            self._result.counts["unchanged"] += 1
-            return
-        stored = await self._stored(alert.fingerprint)
-        if isinstance(command, UpdateTicket):
-            assert stored is not None
-            await self._occurrence(alert, stored, reopened=False)
-        elif isinstance(command, ReopenTicket):
-            assert stored is not None
-            await self._occurrence(alert, stored, reopened=True)
-        elif isinstance(command, CreateTicket):
-            await self._create(alert, command, stored)
-
-    def _flips(self, correlation: Correlation, at: datetime) -> tuple[tuple[datetime, ...], bool]:
-        """The recent alert flips with one more at `at`, and whether that is flapping."""
-        window = self._policy.flap_window
-        changes = (*recent_changes(correlation.alert_changes, self._tx.now, window), at)
-        flapping = is_flapping(
-            changes, self._tx.now, window=window, max_changes=self._policy.flap_max_changes
-        )
-        return changes, flapping
-
-    async def _recovered(self, alert: Alert, stored: StoredTicket | None) -> None:
-        """A resolved alert: the ticket's alert stopped firing (once per episode)."""
-        if stored is None or not stored.correlation.firing or alert.ends_at is None:
-            self._result.counts["unchanged"] += 1
-            return
-        last_seen = stored.ticket.last_seen or stored.ticket.created_at
-        if alert.starts_at < last_seen:
-            self._result.counts["unchanged"] += 1  # the end of an older episode
-            return
-        changes, flapping = self._flips(stored.correlation, alert.ends_at)
-        correlation = dataclasses.replace(
-            stored.correlation,
-            firing=False,
-            recovered_at=alert.ends_at,
-            alert_changes=changes,
-            flapping=stored.correlation.flapping or flapping,
-        )
-        await self._tx.update_correlation(stored.ticket.id, correlation)
-        self._current[alert.fingerprint] = dataclasses.replace(stored, correlation=correlation)
-        self._firing.pop(correlation.node, None)
-        self._result.counts["recovered"] += 1
-
-    async def _occurrence(self, alert: Alert, stored: StoredTicket, *, reopened: bool) -> None:
-        ticket, events = stored.ticket, list[AuditEvent]()
-        now = self._tx.now
-        if reopened:
-            ticket, events = apply(ticket, Action.REJECT_RESOLUTION, actor=ACTOR, at=now)
-            events = [dataclasses.replace(e, action="reopen") for e in events]
-        ticket, counted = apply(
-            ticket,
-            Action.RECORD_OCCURRENCE,
-            actor=ACTOR,
-            at=max(alert.starts_at, ticket.created_at),
-        )
-        ticket = dataclasses.replace(ticket, last_seen=alert.starts_at)
-        correlation = stored.correlation
-        changes, flapping = correlation.alert_changes, correlation.flapping
-        if not correlation.firing:
-            changes, flipped = self._flips(correlation, alert.starts_at)
-            flapping = flapping or flipped
-        correlation = dataclasses.replace(
-            correlation, firing=True, recovered_at=None, alert_changes=changes, flapping=flapping
-        )
-        await self._tx.save(ticket, events + counted, correlation)
-        self._current[alert.fingerprint] = StoredTicket(ticket, correlation, now)
-        self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
-        self._result.counts["reopened" if reopened else "updated"] += 1
-        if reopened and ticket.master_id is None and correlation.notify:
-            await self._tx.enqueue(
-                NotificationEvent.REOPENED, ticket, detail=alert.labels.get("reason", "")
-            )
-
-    def _placement(self, alert: Alert) -> Placement:
-        policy, tx = self._policy, self._tx
-        node = alert.labels.get(policy.node_label, "")
-        firing = {
-            parent: self._firing[parent]
-            for parent in policy.topology.ancestors(node)
-            if parent in self._firing
-        }
-        groups: Mapping[str, GroupMaster] = {}
-        if policy.group_by and not firing:
-            key = group_key(alert.labels, policy.group_by)
-            if key in self._groups:
-                ticket_id, opened = self._groups[key]
-                groups = {key: GroupMaster(ticket_id, opened)}
-        return place(
-            alert,
-            tx.now,
-            topology=policy.topology,
-            firing_masters=firing,
-            group_by=policy.group_by,
-            groups=groups,
-            group_window=policy.group_window,
-            node_label=policy.node_label,
-        )
-
-    async def _create(
-        self, alert: Alert, command: CreateTicket, stored: StoredTicket | None
-    ) -> None:
-        tx, now = self._tx, self._tx.now
-        if stored is not None and stored.ticket.state is TicketState.RESOLVED:
-            # The recurrence came after the reopen window: the resolution stands, and the
-            # new ticket refers to the closed one (one unclosed ticket per fingerprint).
-            closed, events = apply(
-                stored.ticket, Action.CLOSE, actor=ACTOR, at=now, reason=CloseReason.RESOLVED
-            )
-            await tx.save(closed, events)
-        placement = self._placement(alert)
-        if placement.master_id is not None and placement.caused_by is None:
-            placement = await self._parent_leads_group(alert, placement)
-        ticket = Ticket(
-            id=new_ticket_id(),
-            fingerprint=command.fingerprint,
-            title=command.title,
-            type=TicketType.INCIDENT,
-            severity=command.severity,
-            created_at=now,
-            labels=dict(command.labels),
-            master_id=placement.master_id,
-            refers_to=command.refers_to,
-            last_seen=command.last_seen,
-        )
-        events = created(ticket, actor=ACTOR)
-        if self._known_errors is None:
-            self._known_errors = await tx.known_errors()
-        ticket, attached = attach_known_error(ticket, self._known_errors, actor=ACTOR, at=now)
-        correlation = Correlation.for_labels(
-            ticket.labels,
-            group_key=placement.group_key,
-            caused_by=placement.caused_by,
-            notify=placement.notify,
-            firing=True,
-            alert_changes=(command.last_seen,),
-            reporter=self._source,
-        )
-        await tx.insert(ticket, correlation, events + attached)
-        self._current[command.fingerprint] = StoredTicket(ticket, correlation, now)
-        self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
-        if ticket.master_id is None and placement.group_key is not None:
-            self._groups[placement.group_key] = (ticket.id, now)
-        self._result.counts["created"] += 1
-        self._result.created.append(ticket.id)
-        await self._adopt_dependants(ticket, correlation)
-        if ticket.master_id is None and correlation.notify:
-            await tx.enqueue(
-                NotificationEvent.CREATED, ticket, due_at=now + self._policy.group_wait
-            )
-
-    async def _parent_leads_group(self, alert: Alert, placement: Placement) -> Placement:
-        """A ticket that joins a group whose master depends on it (the zone, joining the
-        group of one of its name servers) leads the group instead: the likelier root cause
-        is the master, and the old master moves under it (`_adopt_dependants`)."""
-        node = alert.labels.get(self._policy.node_label, "")
-        dependants = set(self._policy.topology.dependants(node))
-        if not dependants or placement.master_id is None:
-            return placement
-        master = await self._tx.get(placement.master_id)
-        if master is None or master.correlation.node not in dependants:
-            return placement
-        return dataclasses.replace(placement, master_id=None)
-
-    async def _adopt_dependants(self, ticket: Ticket, correlation: Correlation) -> None:
-        """A parent started failing after its dependants: their tickets (and whatever hangs
-        under them) move under this ticket's master, and stop notifying on their own."""
-        dependants = self._policy.topology.dependants(correlation.node)
-        if not dependants:
-            return
-        masters = await self._tx.masters_at_nodes(dependants)
-        if not masters:
-            return
-        master_id = ticket.master_id or ticket.id
-        moved = await self._tx.link(masters, master_id, caused_by=correlation.node, actor=ACTOR)
-        moved_ids = {stored.ticket.id for stored in moved}
-        for stored in moved:
-            if stored.ticket.fingerprint in self._current:
-                self._current[stored.ticket.fingerprint] = stored
-        # The moved masters lead nothing any more: their nodes' failures and their groups
-        # now belong to the new master.
-        self._firing = {n: master_id if m in moved_ids else m for n, m in self._firing.items()}
-        self._groups = {k: v for k, v in self._groups.items() if v[0] not in moved_ids}

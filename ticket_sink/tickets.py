@@ -307,14 +307,6 @@ class TicketTx:
                 latest[key] = stored
         return latest
 
-    async def latest_closed(self, fingerprint: str) -> StoredTicket | None:
-        found = await self._select(
-            sa.and_(_T.c.fingerprint == fingerprint, _T.c.state == "closed"),
-            order=(_T.c.closed_at.desc(),),
-            limit=1,
-        )
-        return found[0] if found else None
-
     async def children(self, master_id: str, *, unclosed_only: bool = True) -> list[StoredTicket]:
         where = _T.c.master_id == master_id
         if unclosed_only:
@@ -377,9 +369,6 @@ class TicketTx:
         return await self._select(
             sa.and_(_T.c.node.in_(list(nodes)), _T.c.master_id.is_(None), _T.c.state.in_(_ACTIVE))
         )
-
-    async def unclosed(self) -> list[StoredTicket]:
-        return await self._select(_T.c.state != "closed")
 
     async def sla_candidates(
         self,

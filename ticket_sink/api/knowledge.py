@@ -8,13 +8,19 @@ an entry (nothing is deleted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from ticket_sink.api import queries
 from ticket_sink.api.framework import Call, json_response
-from ticket_sink.api.models import KnownErrorCreate, KnownErrorFromTicket, ReportQuery
+from ticket_sink.api.models import (
+    KnownErrorCreate,
+    KnownErrorFromTicket,
+    MatcherIn,
+    ReportQuery,
+)
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import known_error_view
@@ -23,12 +29,14 @@ from ticket_sink.model import KnownError, Matcher, MatchOp
 from ticket_sink.reports import report, report_to_dict
 from ticket_sink.tickets import new_ticket_id
 
-__all__ = ["KnowledgeHandlers"]
+__all__ = ["KnowledgeHandlers", "parse_matchers"]
 
 
-def _matchers(body: KnownErrorCreate) -> tuple[Matcher, ...]:
+def parse_matchers(given_matchers: Sequence[MatcherIn]) -> tuple[Matcher, ...]:
+    """The request's matchers (of a known error or a silence); 400 naming the one whose
+    regex does not compile."""
     matchers = []
-    for index, given in enumerate(body.matchers):
+    for index, given in enumerate(given_matchers):
         try:
             matchers.append(Matcher(given.name, MatchOp(given.op), given.value))
         except ValueError as exc:  # a regex that does not compile
@@ -52,7 +60,7 @@ class KnowledgeHandlers:
 
     async def add_known_error(self, call: Call) -> web.Response:
         body: KnownErrorCreate = call.body
-        matchers = _matchers(body)
+        matchers = parse_matchers(body.matchers)
         entry_id = "K" + new_ticket_id()[1:]
         async with self.settings.store.transaction(write=True) as tx:
             if isinstance(body, KnownErrorFromTicket):

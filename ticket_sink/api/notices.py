@@ -10,10 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ticket_sink.api.framework import Call, json_response
+from ticket_sink.api.knowledge import parse_matchers
 from ticket_sink.api.models import SilenceCreate, SilenceQuery
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
-from ticket_sink.model import Matcher, MatchOp
 from ticket_sink.outbound.outbox import notification_record_to_dict, ticket_notifications
 from ticket_sink.outbound.silences import (
     create_silence,
@@ -44,13 +44,7 @@ class NoticeHandlers:
 
     async def create_silence(self, call: Call) -> web.Response:
         body: SilenceCreate = call.body
-        matchers = []
-        for index, given in enumerate(body.matchers):
-            try:
-                matchers.append(Matcher(given.name, MatchOp(given.op), given.value))
-            except ValueError as exc:  # a regex that does not compile
-                field = f"matchers[{index}].value"
-                raise Problem(400, str(exc), field=field, kind="invalid-input") from None
+        matchers = parse_matchers(body.matchers)
         try:
             silence = await create_silence(
                 self.settings.store,
