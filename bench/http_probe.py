@@ -20,15 +20,13 @@ Bounded: CHECKS at most 100,000, every connection to 127.0.0.1, nginx stopped by
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_probe import run_bench
+from tls_probe import Timed, run_bench, timed
 
 from probes import PROBERS, CheckDefaults, ProbeEnv, ResultBook, Runner
 from probes.http import HttpTarget, expand_http
@@ -40,7 +38,7 @@ SKIP_VERIFY = "--insecure-skip-verify"
 skip_verify = False
 
 
-async def run_checks(port: int, ca_file: Path, count: int, concurrency: int) -> Counter[str]:
+async def run_checks(port: int, ca_file: Path, count: int, concurrency: int) -> Timed:
     target = HttpTarget(
         url=f"https://127.0.0.1:{port}/",
         ca_file=ca_file,
@@ -48,18 +46,14 @@ async def run_checks(port: int, ca_file: Path, count: int, concurrency: int) -> 
         insecure_skip_verify=skip_verify,
     )
     (check,) = expand_http(target, CheckDefaults(timeout=5.0))
-    outcomes: Counter[str] = Counter()
-    remaining = iter(range(count))
     async with outbound_client() as http:
         runner = Runner(PROBERS, ProbeEnv(http=http), ResultBook())
 
-        async def worker() -> None:
-            for _ in remaining:
-                result = await runner.run(check)
-                outcomes[f"{result.reason} {result.detail}".strip()] += 1
+        async def one() -> str:
+            result = await runner.run(check)
+            return f"{result.reason} {result.detail}".strip()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return outcomes
+        return await timed(one, count, concurrency)
 
 
 def main() -> None:

@@ -29,8 +29,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +42,7 @@ from vigie.lab.pki import LabPki
 
 RESULTS = Path.home() / ".cache" / "eDelivery-anchors" / "work" / "results.jsonl"
 CLIENT_CORE, SERVER_CORE = 0, 1
+WARM_UP = 200  # checks before the timed window
 NGINX_CONF = """worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -100,7 +103,36 @@ def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the TLS server did not listen within 10 s")
 
 
-async def run_checks(port: int, anchors: Path, count: int, concurrency: int) -> Counter[str]:
+@dataclass
+class Timed:
+    cpu: float  # seconds of this process's CPU
+    wall: float
+    outcomes: Counter[str]
+
+
+async def timed(check: Callable[[], Awaitable[str]], count: int, concurrency: int) -> Timed:
+    """`WARM_UP` checks, then `count` checks timed, `concurrency` at a time: only the checks
+    are in the window, not what the caller set up for them (as the anchors time blackbox
+    while it probes, not while it starts)."""
+    outcomes: Counter[str] = Counter()
+
+    async def checks(total: int) -> None:
+        remaining = iter(range(total))
+
+        async def worker() -> None:
+            for _ in remaining:
+                outcomes[await check()] += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    await checks(WARM_UP)
+    outcomes.clear()
+    cpu, wall = time.process_time(), time.perf_counter()
+    await checks(count)
+    return Timed(time.process_time() - cpu, time.perf_counter() - wall, outcomes)
+
+
+async def run_checks(port: int, anchors: Path, count: int, concurrency: int) -> Timed:
     target = CertificateTarget(
         url=f"https://127.0.0.1:{port}",
         server_name="smp1.edelivery.test",
@@ -109,24 +141,19 @@ async def run_checks(port: int, anchors: Path, count: int, concurrency: int) -> 
     )
     (check,) = expand_certificates(target, CheckDefaults(timeout=5.0))
     env = ProbeEnv()
-    outcomes: Counter[str] = Counter()
-    remaining = iter(range(count))
 
-    async def worker() -> None:
-        for _ in remaining:
-            result = await probe_x509(check, env)
-            outcomes[str(result.reason)] += 1
+    async def one() -> str:
+        return str((await probe_x509(check, env)).reason)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return outcomes
+    return await timed(one, count, concurrency)
 
 
-RunChecks = Callable[[int, Path, int, int], Awaitable[Counter[str]]]
+RunChecks = Callable[[int, Path, int, int], Coroutine[Any, Any, Timed]]
 
 
 def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float, Counter[str], str]:
     """CPU and wall seconds of `count` checks by `run` against nginx presenting the lab's
-    smp1 chain (also valid for 127.0.0.1), after a warm-up; nginx is stopped by its PID."""
+    smp1 chain (also valid for 127.0.0.1); nginx is stopped by its PID."""
     pki = LabPki.generate("http://127.0.0.1:9")
     with tempfile.TemporaryDirectory(prefix="vigie-bench-tls-") as directory:
         workdir = Path(directory)
@@ -137,10 +164,7 @@ def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float,
         server, server_name = start_server(workdir, port)
         try:
             wait_listening(port, server)
-            asyncio.run(run(port, workdir / "root.pem", 200, concurrency))  # warm-up
-            cpu, wall = time.process_time(), time.perf_counter()
-            outcomes = asyncio.run(run(port, workdir / "root.pem", count, concurrency))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            result = asyncio.run(run(port, workdir / "root.pem", count, concurrency))
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -148,7 +172,7 @@ def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float,
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-    return cpu, wall, outcomes, server_name
+    return result.cpu, result.wall, result.outcomes, server_name
 
 
 def blackbox_row() -> dict[str, float] | None:

@@ -40,7 +40,7 @@ from probes.http_client import (
     TlsFacts,
     Trace,
     client_for_endpoint,
-    tls_context_for,
+    tls_client_for,
 )
 from probes.http_fast import FastAnswer, fast_get
 from probes.smp_http import Failed, Fetched, fetch
@@ -315,7 +315,7 @@ class _Got:
 
 
 async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
-    context = tls_context_for(env, params.ca_file, params.verify)
+    context = tls_client_for(env, params.ca_file, params.verify)
     if isinstance(context, Failed):
         return _Got(context)
     got = _Got(Failed(FailureReason.INTERNAL_ERROR, "not fetched"))

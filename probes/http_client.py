@@ -1,9 +1,10 @@
-"""Clients, TLS contexts and connection tracing for the endpoint checks (probes/http.py).
+"""Clients, TLS settings and connection tracing for the endpoint checks (probes/http.py).
 
 A fresh-connection HTTP/1.1 check (the default) goes through `probes.http_fast` with a
-TLS context from here; `keep_alive` and `http2` checks go through an httpx client from
-here: one per (trust, HTTP/2, keep-alive) combination, kept in `ProbeEnv.caches`, so a
-thousand targets share a handful of SSL contexts. They copy the shared client's timeouts
+`TlsClient` from here; `keep_alive` and `http2` checks go through an httpx client from
+here: one per (trust, HTTP/2, keep-alive) combination. Both are kept in `ProbeEnv.caches`,
+so a thousand targets share a handful of TLS contexts, and both read a `ca_file` the same
+way. They copy the shared client's timeouts
 and headers. Clients that keep connections hold sockets: whoever owns the environment
 calls `close_endpoint_clients(env)` at shutdown. Their transport hands each request the
 `Trace` of the check in progress (a context variable, so the SMP fetch loop in
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes._base import FailureReason, ProbeEnv
 from probes.certs import CertificateParseError, read_certificates
 from probes.smp_http import Failed
 from probes.tls_chain import presented_chain
+from probes.tls_stream import TlsClient
 
 __all__ = [
     "CURRENT_TRACE",
@@ -34,7 +37,7 @@ __all__ = [
     "Trace",
     "client_for_endpoint",
     "close_endpoint_clients",
-    "tls_context_for",
+    "tls_client_for",
 ]
 
 _MAX_CLIENTS = 32
@@ -73,30 +76,40 @@ class EndpointClients:
     def __init__(self) -> None:
         self._clients: dict[_ClientKey, httpx.AsyncClient] = {}
         self._contexts: dict[tuple[Path | None, bool], ssl.SSLContext] = {}
+        self._tls_clients: dict[tuple[Path | None, bool], TlsClient] = {}
 
     def context(self, ca_file: Path | None, verify: bool = True) -> ssl.SSLContext | Failed:
-        """The client TLS context that trusts `ca_file` (the system's roots for None), or
-        that verifies nothing when `verify` is off (the chain is still read and reported)."""
+        """The httpx clients' TLS context that trusts `ca_file` (the system's roots for
+        None), or that verifies nothing when `verify` is off (the chain is still read and
+        reported)."""
         context = self._contexts.get((ca_file, verify))
         if context is not None:
             return context
-        if not verify:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        elif ca_file is None:
+        anchors = _anchors(ca_file) if verify else None
+        if isinstance(anchors, Failed):
+            return anchors
+        if anchors is None:
             context = ssl.create_default_context()
         else:
-            try:
-                certificates = read_certificates(ca_file)
-            except CertificateParseError as exc:
-                return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"ca_file {ca_file}: {exc}")
-            pem = "".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates)
+            pem = "".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in anchors)
             context = ssl.create_default_context(cadata=pem)
-        while len(self._contexts) >= _MAX_CLIENTS:
-            del self._contexts[next(iter(self._contexts))]
-        self._contexts[ca_file, verify] = context
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _keep(self._contexts, (ca_file, verify), context)
         return context
+
+    def tls_client(self, ca_file: Path | None, verify: bool = True) -> TlsClient | Failed:
+        """The same trust as `context`, for the fresh-connection path."""
+        client = self._tls_clients.get((ca_file, verify))
+        if client is not None:
+            return client
+        anchors = _anchors(ca_file) if verify else None
+        if isinstance(anchors, Failed):
+            return anchors
+        client = TlsClient(verify=verify, anchors=anchors)
+        _keep(self._tls_clients, (ca_file, verify), client)
+        return client
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
@@ -128,10 +141,25 @@ class EndpointClients:
             follow_redirects=False,
             trust_env=False,
         )
-        while len(self._clients) >= _MAX_CLIENTS:
-            del self._clients[next(iter(self._clients))]
-        self._clients[key] = client
+        _keep(self._clients, key, client)
         return client
+
+
+def _anchors(ca_file: Path | None) -> list[x509.Certificate] | Failed | None:
+    """The certificates of `ca_file` (None: the system's roots)."""
+    if ca_file is None:
+        return None
+    try:
+        return read_certificates(ca_file)
+    except CertificateParseError as exc:
+        return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"ca_file {ca_file}: {exc}")
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store `value`, dropping the oldest entries past `_MAX_CLIENTS`."""
+    while len(cache) >= _MAX_CLIENTS:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 async def close_endpoint_clients(env: ProbeEnv) -> None:
@@ -148,11 +176,9 @@ def _clients(env: ProbeEnv) -> EndpointClients:
     return clients
 
 
-def tls_context_for(
-    env: ProbeEnv, ca_file: Path | None, verify: bool = True
-) -> ssl.SSLContext | Failed:
-    """The TLS context of the fresh-connection path (`probes.http_fast`), cached likewise."""
-    return _clients(env).context(ca_file, verify)
+def tls_client_for(env: ProbeEnv, ca_file: Path | None, verify: bool = True) -> TlsClient | Failed:
+    """The TLS settings of the fresh-connection path (`probes.http_fast`), cached likewise."""
+    return _clients(env).tls_client(ca_file, verify)
 
 
 def client_for_endpoint(

@@ -3,7 +3,7 @@
 Most `http` checks open a new connection, make one GET and close it. Through httpx that
 costs about twice blackbox_exporter's CPU per check (anyio's TLS stream, the connection
 pool, the client's layers), so those checks take this path instead: one
-`probes.tls_stream.ClientStream` (TLS over memory BIOs, as the certificate checks use),
+`probes.tls_stream.ClientStream` (pyOpenSSL over memory BIOs, as the certificate checks use),
 one request prepared as bytes once per URL, the answer read with `probes.http_burst`'s
 parser.
 Redirects are followed by hand, at most `max_redirects`, and a URL seen twice is a loop
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -25,8 +24,7 @@ from probes._base import FailureReason
 from probes.http_burst import Head, TooLarge, parse_head, read_body
 from probes.http_client import TlsFacts
 from probes.smp_http import Failed
-from probes.tls_chain import presented_chain
-from probes.tls_stream import ClientStream
+from probes.tls_stream import ClientStream, TlsClient, TlsError
 
 __all__ = ["FastAnswer", "fast_get"]
 
@@ -44,7 +42,7 @@ class FastAnswer:
 
 async def fast_get(
     url: str,
-    context: ssl.SSLContext,
+    context: TlsClient,
     *,
     max_body: int,
     max_redirects: int,
@@ -115,7 +113,7 @@ def _request(url: str, user_agent: str) -> _Request | Failed:
 
 async def _one(
     url: str,
-    context: ssl.SSLContext,
+    context: TlsClient,
     max_body: int,
     user_agent: str,
     clock: Callable[[], float],
@@ -135,9 +133,8 @@ async def _one(
         mark = now
         if request.https:
             phase = "tls"
-            tls = await connection.start_tls(context, request.host)
-            cipher = tls.cipher()
-            facts = TlsFacts(tls.version() or "", cipher[0] if cipher else "", presented_chain(tls))
+            session = await connection.start_tls(context, request.host)
+            facts = TlsFacts(session.version, session.cipher, session.chain)
             now = clock()
             _add(phases, phase, now - mark)
             mark = now
@@ -154,11 +151,8 @@ async def _one(
     except TooLarge:
         _add(phases, phase, clock() - mark)
         return Failed(FailureReason.HTTP_TOO_LARGE, f"more than {max_body} bytes, not read")
-    except ssl.SSLCertVerificationError as exc:
-        message = exc.verify_message or exc.reason or str(exc)
-        return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS: {message}")
-    except ssl.SSLError as exc:
-        return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS: {exc.reason or exc}")
+    except TlsError as exc:
+        return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS: {exc}")
     except ConnectionRefusedError:
         return Failed(FailureReason.CONNECTION_REFUSED, "connection refused")
     except (asyncio.IncompleteReadError, ValueError) as exc:

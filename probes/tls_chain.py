@@ -8,12 +8,14 @@ A server that refuses, stalls or fails the handshake comes back as a `FailureRea
 `ChainFetch.reason`; this module never raises for a target's fault and never keeps a
 connection open after it returns.
 
-The handshake runs over memory BIOs (`probes.tls_stream.ClientStream`): lighter than
-asyncio's SSL transport, and the socket is closed right after, without a close_notify
-round trip. Python exposes the full presented chain publicly only from 3.13
-(`SSLObject.get_unverified_chain`); CPython 3.10-3.12 have the same method on the
-private `_ssl._SSLSocket` behind `SSLObject._sslobj`. `presented_chain` uses the public
-method where it exists and that private one otherwise (a test pins it down).
+The handshake is `probes.tls_stream.ClientStream`'s (pyOpenSSL over memory BIOs), and the
+socket is closed right after, without a close_notify round trip.
+
+`presented_chain` reads the same from a Python `ssl` object, for the checks that go
+through httpx (kept connections, HTTP/2). Python exposes the full presented chain publicly
+only from 3.13 (`SSLObject.get_unverified_chain`); CPython 3.10-3.12 have the same method
+on the private `_ssl._SSLSocket` behind `SSLObject._sslobj`. It uses the public method
+where it exists and that private one otherwise (a test pins it down).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from probes._base import FailureReason, PhaseTimer
-from probes.tls_stream import ClientStream
+from probes.tls_stream import ClientStream, TlsClient, TlsError
 
 __all__ = ["ChainFetch", "client_context", "fetch_chain", "presented_chain"]
 
@@ -42,17 +44,12 @@ class ChainFetch:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-def client_context() -> ssl.SSLContext:
-    """A TLS 1.2+ client context that accepts any certificate: we validate afterwards.
+def client_context() -> TlsClient:
+    """A TLS 1.2+ client that accepts any certificate: we validate afterwards.
 
-    Made once per check (it loads nothing, but building one costs more than a handshake's
-    bookkeeping), and shared by every run of that check.
+    Made once per check and shared by every run of that check.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    return TlsClient(verify=False)
 
 
 def presented_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> tuple[bytes, ...]:
@@ -75,7 +72,7 @@ async def fetch_chain(
     *,
     server_name: str | None,
     time_limit: float,
-    context: ssl.SSLContext | None = None,
+    context: TlsClient | None = None,
     monotonic: Callable[[], float] | None = None,
 ) -> ChainFetch:
     """Connect to `host:port`, handshake with SNI `server_name`, return the chain.
@@ -92,20 +89,17 @@ async def fetch_chain(
             stream = await ClientStream.open(host, port)
             timer.lap("connect")
             phase = "tls"
-            tls = await stream.start_tls(context or client_context(), server_name or host)
+            session = await stream.start_tls(context or client_context(), server_name or host)
             timer.lap("tls")
-            chain = presented_chain(tls)
-            version = tls.version() or ""
     except TimeoutError:
         timer.lap(phase)
         return _failed(FailureReason.TIMEOUT, f"no answer within {time_limit:g}s ({phase})", timer)
     except ConnectionRefusedError:
         timer.lap(phase)
         return _failed(FailureReason.CONNECTION_REFUSED, f"{host}:{port} refused", timer)
-    except ssl.SSLError as exc:
+    except TlsError as exc:
         timer.lap(phase)
-        detail = f"TLS handshake failed: {exc.reason or exc.strerror or exc}"
-        return _failed(FailureReason.TLS_HANDSHAKE_FAILED, detail, timer)
+        return _failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS handshake failed: {exc}", timer)
     except (OSError, ValueError) as exc:
         timer.lap(phase)
         reason = (
@@ -117,9 +111,11 @@ async def fetch_chain(
         if stream is not None:
             # No close_notify round trip: nothing of the check outlives it.
             stream.close()
-    if not chain:
+    if not session.chain:
         return _failed(FailureReason.CERT_MALFORMED, "the server sent no certificate", timer)
-    return ChainFetch(FailureReason.OK, chain=chain, tls_version=version, phases=timer.phases)
+    return ChainFetch(
+        FailureReason.OK, chain=session.chain, tls_version=session.version, phases=timer.phases
+    )
 
 
 def _failed(reason: FailureReason, detail: str, timer: PhaseTimer) -> ChainFetch:

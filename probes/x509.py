@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +61,7 @@ from probes.certs import CertificateParseError, CertificatesPath, read_certifica
 from probes.http_discovery import ArtifactView
 from probes.smp_document import SmpEndpoint
 from probes.tls_chain import client_context, fetch_chain
+from probes.tls_stream import TlsClient
 
 __all__ = [
     "CertificateTarget",
@@ -206,7 +206,7 @@ class X509Params:
         self.policy = CertificatePolicy(
             warn_before=timedelta(seconds=target.warn_before), min_rsa_bits=target.min_rsa_bits
         )
-        self.context: ssl.SSLContext | None = client_context() if self.address else None
+        self.context: TlsClient | None = client_context() if self.address else None
         self.memo: _Memo | None = None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import FailureReason
-from probes.tls_chain import client_context, fetch_chain, presented_chain
+from probes.tls_chain import fetch_chain, presented_chain
 from tests.probes.tls_test_servers import closed_port, material, raw_server, tls_server
 from vigie.lab.pki import LabPki
 from vigie.lab.tls import server_ssl_context
@@ -96,8 +97,11 @@ async def test_the_private_chain_api_of_this_python_is_the_one_used(pki: LabPki)
     this fails loudly if a Python release removes it, instead of silently losing the
     intermediates (the fallback returns the leaf alone)."""
     async with tls_server(material(pki.endpoint("smp1"))) as port:
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
         _reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, ssl=client_context(), server_hostname="smp1.edelivery.test"
+            "127.0.0.1", port, ssl=unverified, server_hostname="smp1.edelivery.test"
         )
         try:
             ssl_object = writer.get_extra_info("ssl_object")

@@ -10,12 +10,12 @@ import ssl
 import struct
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
+from cryptography import x509
 
-from probes.tls_stream import ClientStream
-from tests.probes.tls_test_servers import closed_port, material, raw_server
+from probes.tls_stream import ClientStream, TlsClient, TlsError
+from tests.probes.tls_test_servers import closed_port, material, raw_server, tls_server
 from vigie.lab.pki import LabPki
 from vigie.lab.tls import server_ssl_context
 
@@ -42,8 +42,8 @@ async def echo_big_server(context: ssl.SSLContext | None) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]
 
 
-def client_context(pki: LabPki) -> ssl.SSLContext:
-    return ssl.create_default_context(cadata=pki.trust_anchor_pem().decode())
+def client_context(pki: LabPki) -> TlsClient:
+    return TlsClient(verify=True, anchors=x509.load_pem_x509_certificates(pki.trust_anchor_pem()))
 
 
 @pytest.mark.parametrize("use_tls", [True, False], ids=["tls", "plain"])
@@ -54,7 +54,7 @@ async def test_a_request_and_a_large_answer_arrive_whole(pki: LabPki, use_tls: b
         try:
             if use_tls:
                 tls = await stream.start_tls(client_context(pki), "smp1.edelivery.test")
-                assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+                assert tls.version in {"TLSv1.2", "TLSv1.3"}
             stream.write(b"hello\n")
             assert await stream.readuntil(b"\n") == b"hello\n"
             assert await stream.readexactly(1000) == BIG[:1000]
@@ -119,38 +119,115 @@ async def test_a_closed_port_is_refused() -> None:
         await ClientStream.open("127.0.0.1", closed_port())
 
 
-class InterfaceOnlyTransport:
-    """What uvloop hands a protocol: asyncio.Transport's methods, not its class."""
+async def test_a_write_larger_than_the_socket_takes_is_sent_whole() -> None:
+    """The server reads only after a pause, so most of the write waits for the socket."""
+    big = BIG * 8
 
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-        self.aborted = False
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)
+        received = await reader.readexactly(len(big))
+        writer.write(b"%d %d\n" % (len(received), received == big))
+        await writer.drain()
+        writer.close()
 
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def is_closing(self) -> bool:
-        return self.aborted
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        stream = await ClientStream.open("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            stream.write(big)
+            assert await stream.readuntil(b"\n") == b"%d 1\n" % len(big)
+        finally:
+            stream.close()
 
 
-async def test_a_transport_that_only_has_the_interface_is_used() -> None:
-    transport = InterfaceOnlyTransport()
-    near, far = socket.socketpair()
-    with near, far:
-        stream = ClientStream(near)
-        stream.connection_made(cast(asyncio.BaseTransport, transport))
-        stream.write(b"GET / HTTP/1.1\r\n")
-        stream.data_received(b"HTTP/1.1 200 OK\r\n")
-        assert await stream.readuntil(b"\r\n") == b"HTTP/1.1 200 OK\r\n"
+async def handshake(client: TlsClient, port: int, server_name: str) -> str:
+    """The negotiated version, or the TlsError's message."""
+    stream = await ClientStream.open("127.0.0.1", port)
+    try:
+        return (await stream.start_tls(client, server_name)).version
+    except TlsError as exc:
+        return str(exc)
+    finally:
         stream.close()
-    assert transport.sent == [b"GET / HTTP/1.1\r\n"]
-    assert transport.aborted
+
+
+async def test_a_verifying_client_accepts_a_chain_to_its_anchors(pki: LabPki) -> None:
+    async with tls_server(material(pki.endpoint("smp1"))) as port:
+        assert await handshake(client_context(pki), port, "smp1.edelivery.test") in {
+            "TLSv1.2",
+            "TLSv1.3",
+        }
+        # No SNI for an address; the leaf names 127.0.0.1 among its addresses.
+        assert await handshake(client_context(pki), port, "127.0.0.1") in {"TLSv1.2", "TLSv1.3"}
+
+
+@pytest.mark.parametrize(
+    ("served", "server_name", "anchors", "message"),
+    [
+        pytest.param(
+            "smp1",
+            "smp1.edelivery.test",
+            "other",
+            "certificate verify failed: unable to get local issuer certificate "
+            "(certificate 1 of the chain)",
+            id="other-root",
+        ),
+        pytest.param(
+            "smp1",
+            "smp1.edelivery.test",
+            "system",
+            "certificate verify failed: unable to get local issuer certificate "
+            "(certificate 1 of the chain)",
+            id="system-roots",
+        ),
+        pytest.param(
+            "smp1-expired",
+            "smp1.edelivery.test",
+            "lab",
+            "certificate verify failed: certificate has expired (the leaf)",
+            id="expired-leaf",
+        ),
+        pytest.param(
+            "smp1",
+            "smp2.edelivery.test",
+            "lab",
+            "the certificate does not name smp2.edelivery.test",
+            id="other-name",
+        ),
+    ],
+)
+async def test_a_verifying_client_says_why_it_refuses(
+    pki: LabPki, served: str, server_name: str, anchors: str, message: str
+) -> None:
+    other = LabPki.generate("http://127.0.0.1:9", now=datetime.now(UTC))
+    client = {
+        "lab": client_context(pki),
+        "other": client_context(other),
+        "system": TlsClient(verify=True),
+    }[anchors]
+    issued = pki.expired("smp1") if served == "smp1-expired" else pki.endpoint(served)
+    async with tls_server(material(issued)) as port:
+        assert await handshake(client, port, server_name) == message
+
+
+async def test_a_client_that_does_not_verify_takes_any_chain(pki: LabPki) -> None:
+    async with tls_server(material(pki.expired("smp1"))) as port:
+        assert await handshake(TlsClient(verify=False), port, "x.test") in {"TLSv1.2", "TLSv1.3"}
+
+
+async def test_a_broken_record_after_the_handshake_is_a_tls_error(pki: LabPki) -> None:
+    context = server_ssl_context(material(pki.endpoint("smp1")))
+    async with echo_big_server(context) as port:
+        stream = await ClientStream.open("127.0.0.1", port)
+        try:
+            await stream.start_tls(client_context(pki), "smp1.edelivery.test")
+            stream._received(b"\x17\x03\x03\x00\x20" + bytes(32))  # not under our keys
+            with pytest.raises(TlsError):
+                await stream.read(10)
+        finally:
+            stream.close()
+
+
+async def test_a_name_that_is_not_a_host_name_is_a_tls_error(pki: LabPki) -> None:
+    async with tls_server(material(pki.endpoint("smp1"))) as port:
+        assert "not a valid server name" in await handshake(TlsClient(verify=False), port, "a..b")
