@@ -229,8 +229,10 @@ class ClientStream:
                 raise TlsError(self._handshake_failure(exc)) from None
         # DER straight from OpenSSL: a third of the cost of cryptography objects.
         chain = tuple(_der(cert) for cert in tls.get_peer_cert_chain() or ())
+        # An internationalised name is matched in its A-label form, as certificates carry it.
+        name = server_name if sni is None else sni.decode("ascii")
         if client.verify and not (
-            chain and hostname_matches(x509.load_der_x509_certificate(chain[0]), server_name)
+            chain and hostname_matches(x509.load_der_x509_certificate(chain[0]), name)
         ):
             raise TlsError(f"the certificate does not name {server_name[:100]}")
         self._decrypting = True

@@ -9,13 +9,13 @@ import socket
 import ssl
 import struct
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
 
 from probes.tls_stream import ClientStream, TlsClient, TlsError
-from tests.probes.tls_test_servers import closed_port, material, raw_server, tls_server
+from tests.probes.tls_test_servers import closed_port, issue, material, raw_server, tls_server
 from vigie.lab.pki import LabPki
 from vigie.lab.tls import server_ssl_context
 
@@ -208,6 +208,23 @@ async def test_a_verifying_client_says_why_it_refuses(
     issued = pki.expired("smp1") if served == "smp1-expired" else pki.endpoint(served)
     async with tls_server(material(issued)) as port:
         assert await handshake(client, port, server_name) == message
+
+
+async def test_an_internationalised_name_matches_its_a_label(pki: LabPki) -> None:
+    now = datetime.now(UTC)
+    leaf = issue(
+        "bücher.test",
+        pki.intermediate,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=1),
+        dns_names=["xn--bcher-kva.test"],
+    )
+    async with tls_server(material(leaf)) as port:
+        assert await handshake(client_context(pki), port, "bücher.test") in {"TLSv1.2", "TLSv1.3"}
+        assert await handshake(client_context(pki), port, "xn--bcher-kva.test") in {
+            "TLSv1.2",
+            "TLSv1.3",
+        }
 
 
 async def test_a_client_that_does_not_verify_takes_any_chain(pki: LabPki) -> None:
