@@ -421,6 +421,6 @@ class ClientStream:
                 pending = tls.bio_read(_RECORD)
             except SSL.WantReadError:
                 return
-            if not pending:
-                return
             self._send(pending)
+            if len(pending) < _RECORD:
+                return  # all there was: asking again would only raise WantReadError
