@@ -49,6 +49,8 @@ class Calendar(Protocol):
 
 
 def _utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
     return moment.astimezone(UTC)

@@ -4,7 +4,8 @@ Each ticket has two clocks: response (from creation until acknowledged) and reso
 (until resolved). They run on the severity's calendar (24/7 or business hours) and never
 while the ticket is on hold or resolved (`Ticket.pauses`, `Ticket.on_hold_since`).
 Everything here is pure: `now` is passed in, nothing is changed or sent. `auto_actions`
-only says what is due; a driver does it through `lifecycle.apply`.
+only says what is due; a driver does it through `lifecycle.apply`. `plan` works out what a
+ticket's clocks owe to the ticket alone, once, for a caller asking for them at many times.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from ticket_sink.calendar import BRUSSELS, AlwaysOpen, Calendar, belgian_calendar
 from ticket_sink.lifecycle import TRANSITIONS, Action
@@ -21,14 +23,18 @@ from ticket_sink.model import CloseReason, EscalationLevel, Severity, Ticket, Ti
 __all__ = [
     "AutoAction",
     "Clock",
+    "ClockPlan",
+    "ClockReading",
     "ClockStatus",
     "Deadlines",
+    "SlaPlan",
     "SlaPolicy",
     "SlaStatus",
     "SlaTarget",
     "auto_actions",
     "deadlines",
     "default_policy",
+    "plan",
     "status",
 ]
 
@@ -118,6 +124,17 @@ class ClockStatus:
     breached: bool
 
 
+class ClockReading(NamedTuple):
+    """The part of a `ClockStatus` that depends on the time."""
+
+    elapsed: timedelta
+    remaining: timedelta
+    running: bool
+    met: bool
+    at_risk: bool
+    breached: bool
+
+
 @dataclass(frozen=True, slots=True)
 class SlaStatus:
     response: ClockStatus | None
@@ -181,14 +198,6 @@ def _instant_when(
     return calendar.add_business_time(stop, remaining)
 
 
-def _elapsed(ticket: Ticket, calendar: Calendar, stop: datetime | None, now: datetime) -> timedelta:
-    total = timedelta(0)
-    for start, end in _running_periods(ticket, stop):
-        until = now if end is None else min(end, now.astimezone(UTC))
-        total += calendar.business_time_between(start, until)
-    return total
-
-
 def deadlines(ticket: Ticket, policy: SlaPolicy) -> Deadlines:
     """Due instants of both clocks, past pauses accounted for (see `Deadlines`)."""
     target = policy.targets[ticket.severity]
@@ -202,41 +211,111 @@ def deadlines(ticket: Ticket, policy: SlaPolicy) -> Deadlines:
     return Deadlines(due[0], due[1])
 
 
-def _clock_status(
-    ticket: Ticket, policy: SlaPolicy, clock: Clock, goal: timedelta, now: datetime
-) -> ClockStatus:
+# `ClockPlan.ended_at` of a clock none of whose periods has ended: before any instant.
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockPlan:
+    """What a clock's status owes to the ticket alone (see `SlaPlan`)."""
+
+    clock: Clock
+    target: timedelta
+    due: datetime | None
+    calendar: Calendar
+    at_risk_after: timedelta  # the elapsed time past which it is at risk
+    stop: datetime | None  # when it stopped for good
+    halted_at: datetime | None  # in UTC: when it stopped or its hold began; None: it runs
+    due_utc: datetime | None
+    # The periods it ran that ended, in UTC, their business time in all, and when the
+    # last of them ended; the start of the period it still runs in, if it does.
+    ended: tuple[tuple[datetime, datetime], ...]
+    ran: timedelta
+    ended_at: datetime
+    running_since: datetime | None
+
+    def at(self, now: datetime) -> ClockStatus:
+        return ClockStatus(self.clock, self.target, self.due, *self.reading(now))
+
+    def reading(self, now: datetime) -> ClockReading:
+        """`at(now)` but for what the plan fixes: cheaper, for a caller that has those."""
+        now_utc = now.astimezone(UTC)
+        calendar = self.calendar
+        if now_utc >= self.ended_at:
+            elapsed = self.ran
+        else:  # an instant before some of the clock's past: the periods up to it
+            elapsed = sum(
+                (
+                    calendar.business_time_between(start, min(end, now_utc))
+                    for start, end in self.ended
+                ),
+                timedelta(0),
+            )
+        if self.running_since is not None:
+            elapsed += calendar.business_time_between(self.running_since, now_utc)
+        due_utc = self.due_utc
+        breached = due_utc is not None and (self.halted_at or now_utc) > due_utc
+        met = self.stop is not None and self.stop <= now and not breached
+        at_risk = not met and not breached and elapsed >= self.at_risk_after
+        running = self.halted_at is None
+        return ClockReading(elapsed, self.target - elapsed, running, met, at_risk, breached)
+
+
+def _clock_plan(ticket: Ticket, policy: SlaPolicy, clock: Clock, goal: timedelta) -> ClockPlan:
     calendar = policy.targets[ticket.severity].calendar
     stop = _stop(ticket, clock)
+    halted_at = stop or (ticket.on_hold_since if clock is Clock.RESOLUTION else None)
     due = _instant_when(ticket, calendar, goal, stop)
-    elapsed = _elapsed(ticket, calendar, stop, now)
-    paused_at = ticket.on_hold_since if clock is Clock.RESOLUTION else None
-    end = stop or paused_at or now
-    breached = due is not None and end.astimezone(UTC) > due.astimezone(UTC)
-    met = stop is not None and stop <= now and not breached
-    return ClockStatus(
+    periods = _running_periods(ticket, stop)
+    ended = tuple((start, end) for start, end in periods if end is not None)
+    running_since = next((start for start, end in periods if end is None), None)
+    return ClockPlan(
         clock=clock,
         target=goal,
         due=due,
-        elapsed=elapsed,
-        remaining=goal - elapsed,
-        running=stop is None and paused_at is None,
-        met=met,
-        at_risk=not met and not breached and elapsed >= goal * policy.at_risk_fraction,
-        breached=breached,
+        calendar=calendar,
+        at_risk_after=goal * policy.at_risk_fraction,
+        stop=stop,
+        halted_at=None if halted_at is None else halted_at.astimezone(UTC),
+        due_utc=None if due is None else due.astimezone(UTC),
+        ended=ended,
+        ran=sum((calendar.business_time_between(start, end) for start, end in ended), timedelta(0)),
+        ended_at=max((end for _, end in ended), default=_NEVER),
+        running_since=running_since,
     )
 
 
-def status(ticket: Ticket, policy: SlaPolicy, now: datetime) -> SlaStatus:
-    """Both clocks at `now` (None for a best-effort clock)."""
+@dataclass(frozen=True, slots=True)
+class SlaPlan:
+    """A ticket's clocks but for the time: `at(now)` is `status(ticket, policy, now)`, at
+    the cost of what depends on `now` alone."""
+
+    response: ClockPlan | None
+    resolution: ClockPlan | None
+
+    def at(self, now: datetime) -> SlaStatus:
+        return SlaStatus(
+            None if self.response is None else self.response.at(now),
+            None if self.resolution is None else self.resolution.at(now),
+        )
+
+
+def plan(ticket: Ticket, policy: SlaPolicy) -> SlaPlan:
+    """What both clocks owe to `ticket` and `policy` (None for a best-effort clock)."""
     target = policy.targets[ticket.severity]
     response, resolution = (
-        None if goal is None else _clock_status(ticket, policy, clock, goal, now)
+        None if goal is None else _clock_plan(ticket, policy, clock, goal)
         for clock, goal in (
             (Clock.RESPONSE, target.response),
             (Clock.RESOLUTION, target.resolution),
         )
     )
-    return SlaStatus(response, resolution)
+    return SlaPlan(response, resolution)
+
+
+def status(ticket: Ticket, policy: SlaPolicy, now: datetime) -> SlaStatus:
+    """Both clocks at `now` (None for a best-effort clock)."""
+    return plan(ticket, policy).at(now)
 
 
 def _escalations(ticket: Ticket, policy: SlaPolicy, now: datetime) -> list[AutoAction]:
@@ -248,7 +327,7 @@ def _escalations(ticket: Ticket, policy: SlaPolicy, now: datetime) -> list[AutoA
     for clock, goal in ((Clock.RESPONSE, target.response), (Clock.RESOLUTION, target.resolution)):
         if goal is None:
             continue
-        state = _clock_status(ticket, policy, clock, goal, now)
+        state = _clock_plan(ticket, policy, clock, goal).at(now)
         # Breached outranks at risk: a driver that was down escalates once, not twice.
         condition = "breached" if state.breached else "at_risk" if state.at_risk else None
         mark = f"{clock}:{condition}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ _ASYNC_DRIVERS = {
 }
 # Execution option asking SQLite for a write lock at BEGIN (see `_begin_sqlite`).
 _SQLITE_WRITE = "vigie_sqlite_write"
+# `data_version` puts the store's openings above this many bits: each opening asks a new
+# connection, whose counts start afresh, and must not give back a value an earlier one gave.
+_OPENING_SHIFT = 48
 
 
 class StoreError(Exception):
@@ -140,6 +144,11 @@ class Store:
         self._in_progress = 0
         self._reader: sa.Engine | None = None
         self._settled = asyncio.Event()
+        # What `data_version` reads: a SQLite file's own connection for it, or the count of
+        # write transactions (a memory database's version); and how often the store opened.
+        self._watch: sqlite3.Cursor | None = None
+        self._writes = 0
+        self._openings = 0
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -174,12 +183,15 @@ class Store:
                     self._begin(engine, write=True) as connection,
                 ):
                     await connection.run_sync(_migrate)
+                watch = self._open_watch()
         except BaseException:
             if engine is not None:
                 await engine.dispose()
             raise
         self._engine = engine
         self._reader = self._create_reader()
+        self._watch = watch
+        self._openings += 1
 
     async def close(self) -> None:
         """Refuse new work, let the transactions in progress end (up to
@@ -187,8 +199,11 @@ class Store:
         nothing."""
         engine, self._engine = self._engine, None
         reader, self._reader = self._reader, None
+        watch, self._watch = self._watch, None
         if engine is None:
             return
+        if watch is not None:
+            watch.connection.close()
         if self._in_progress:
             # A connection still checked out when the pool is disposed would never be
             # closed; its transaction ends soon, or is abandoned after the grace period.
@@ -219,12 +234,39 @@ class Store:
             engine = self._require_open()
             if not write and inline and self._reader is not None:
                 with self._inline_read(self._reader) as connection:
-                    yield TicketTx(connection, self._now())
+                    yield TicketTx(connection, self.now())
                 return
             async with self._begin(engine, write=write) as connection:
-                tx = TicketTx(connection, self._now(), buffered=buffered)
+                tx = TicketTx(connection, self.now(), buffered=buffered)
                 yield tx
                 await tx.flush()
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever a change may have been committed to the database
+        since it was last returned, by this store or by any other connection or process;
+        None when the store cannot tell cheaply.
+
+        Read it before reading the data it vouches for: data read after the version was V
+        is at least as new as V, and while the version is still V nothing was committed
+        since. Only values of one store compare.
+
+        On a SQLite file it is SQLite's `PRAGMA data_version`, asked of a connection kept
+        for that alone (a few microseconds): its value changes when any other connection
+        commits, and the store writes through others. On a memory database, private to the
+        store, it counts the write transactions (a read-only transaction must not write).
+        On PostgreSQL it is None: several agents write the database, and no counter there
+        is cheap to read.
+        """
+        watch = self._watch
+        if watch is None:
+            self._require_open()
+            return self._writes if self._memory_lock is not None else None
+        try:
+            (changes,) = watch.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            failure = f"cannot read the data version of store {self._shown_url}"
+            raise StoreError(f"{failure}: {self._reason(exc)}") from exc
+        return (self._openings << _OPENING_SHIFT) + int(changes)
 
     @contextlib.contextmanager
     def _inline_read(self, reader: sa.Engine) -> Iterator[AsyncConnection]:
@@ -239,7 +281,7 @@ class Store:
 
     async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
         """Record a newly started agent process."""
-        now = self._now()
+        now = self.now()
         with self._translated_errors(self._agent_action("register", agent_id)):
             async with self._begin(self._require_open(), write=True) as connection:
                 await connection.execute(
@@ -256,11 +298,11 @@ class Store:
 
     async def heartbeat(self, agent_id: str) -> None:
         """Record that the agent is still alive."""
-        await self._update_agent(agent_id, "heartbeat", last_seen_at=self._now())
+        await self._update_agent(agent_id, "heartbeat", last_seen_at=self.now())
 
     async def mark_stopped(self, agent_id: str) -> None:
         """Record that the agent stopped; a second call keeps the first stop time."""
-        now = self._now()
+        now = self.now()
         await self._update_agent(
             agent_id,
             "mark stopped",
@@ -289,7 +331,8 @@ class Store:
     def _agent_action(self, action: str, agent_id: str) -> str:
         return f"cannot {action} agent {agent_id!r} in store {self._shown_url}"
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The store's clock (a transaction's `now` is read from it)."""
         now = self._clock()
         if now.tzinfo is None:
             # A naive time would be stored as if it were UTC, silently shifted: a bug.
@@ -337,6 +380,18 @@ class Store:
         sa.event.listen(reader, "begin", _begin_sqlite)
         return reader
 
+    def _open_watch(self) -> sqlite3.Cursor | None:
+        """The connection `data_version` asks on a SQLite file (never used to write): one
+        connection, since the versions of two connections do not compare."""
+        url = self._url
+        if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+            return None
+        assert url.database is not None
+        connection = sqlite3.connect(url.database, isolation_level=None)
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+        return cursor
+
     @contextlib.asynccontextmanager
     async def _begin(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction that commits when the block ends."""
@@ -351,6 +406,9 @@ class Store:
                 async with connection.begin():
                     yield connection
         finally:
+            if write:
+                # Once it ended, committed or not: a count too many only costs a re-read.
+                self._writes += 1
             self._in_progress -= 1
             self._settled.set()
 
@@ -364,7 +422,7 @@ class Store:
             if isinstance(exc, IntegrityError) or _is_transient(exc):
                 raise StoreConflict(f"{failure}: {self._reason(exc)}") from exc
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
-        except (SQLAlchemyError, OSError, CommandError, _SchemaError) as exc:
+        except (SQLAlchemyError, OSError, CommandError, _SchemaError, sqlite3.Error) as exc:
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
 
     def _reason(self, exc: BaseException) -> str:

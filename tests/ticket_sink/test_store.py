@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import ticket_sink
-from tests.ticket_sink.conftest import PostgresCluster, free_port
+from tests.ticket_sink.conftest import PostgresCluster, create_postgres_database, free_port
 from ticket_sink import AgentRow, Store, StoreError, schema
 from ticket_sink.store import alembic_config, to_async_url
 
@@ -420,3 +420,72 @@ async def test_reads_see_what_other_connections_committed_and_never_wait_for_a_w
         await task
         async with reader.transaction(write=False) as tx:
             assert await tx.connection.scalar(query) == 0
+
+
+# --- the data version ---------------------------------------------------------------------------
+
+
+async def test_the_data_version_of_a_sqlite_file_moves_with_every_commit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    async with Store(url) as store, Store(url) as other:
+        version = store.data_version()
+        assert version is not None
+        await store.agents()
+        async with store.transaction(write=False) as tx:
+            await tx.get("TNOSUCHTICK")
+        assert store.data_version() == version  # reads change nothing
+
+        await other.register_agent("agent-1", "host", "0/1", "0.1.0")
+        moved = store.data_version()
+        assert moved not in (None, version)
+        assert store.data_version() == moved
+
+        await store.heartbeat("agent-1")  # the store's own writes count too
+        assert store.data_version() != moved
+
+
+async def test_the_data_version_sees_another_process_commit(tmp_path: Path) -> None:
+    path = tmp_path / "vigie.db"
+    async with Store(f"sqlite:///{path}") as store:
+        await store.register_agent("agent-1", "host", "0/1", "0.1.0")
+        version = store.data_version()
+        program = (
+            "import sqlite3, sys\n"
+            "connection = sqlite3.connect(sys.argv[1])\n"
+            "connection.execute('DELETE FROM agents')\n"
+            "connection.commit()\n"
+        )
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", program, str(path))
+        assert await process.wait() == 0
+        assert store.data_version() != version
+        assert await store.agents() == []
+
+
+async def test_each_opening_has_data_versions_of_its_own(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'vigie.db'}")
+    versions = set()
+    for _ in range(3):
+        async with store:
+            versions.add(store.data_version())
+    assert len(versions) == 3
+    with pytest.raises(StoreError, match="is not open"):
+        store.data_version()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+async def test_the_data_version_of_a_memory_store_counts_its_writes(url: str) -> None:
+    async with Store(url) as store:
+        version = store.data_version()
+        assert version is not None
+        await store.agents()
+        async with store.transaction(write=False) as tx:
+            await tx.get("TNOSUCHTICK")
+        assert store.data_version() == version
+
+        await store.register_agent("agent-1", "host", "0/1", "0.1.0")
+        assert store.data_version() not in (None, version)
+
+
+async def test_postgresql_has_no_data_version(postgres_cluster: PostgresCluster) -> None:
+    async with Store(await create_postgres_database(postgres_cluster)) as store:
+        assert store.data_version() is None

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
@@ -89,12 +89,19 @@ ANONYMOUS = Principal("anonymous", None)
 class AccessPolicy:
     tokens: Sequence[ApiToken] = ()
     anonymous_read: bool = False
+    # Each token's SHA-256 digest with its principal, made once: what `identify` compares.
+    _digests: tuple[tuple[bytes, Principal], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [token.name for token in self.tokens]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"token names must be unique: {', '.join(duplicates)}")
+        digests = tuple(
+            (bytes.fromhex(entry.hash.removeprefix(HASH_PREFIX)), Principal(entry.name, entry.role))
+            for entry in self.tokens
+        )
+        object.__setattr__(self, "_digests", digests)
 
     def identify(self, token: str) -> Principal | None:
         """The principal whose hash matches `token`, or None.
@@ -102,9 +109,9 @@ class AccessPolicy:
         Every configured hash is compared, whether or not an earlier one matched, so the
         time taken says nothing about which token (or how much of one) was right.
         """
-        presented = hash_token(token).encode("ascii")
+        presented = hashlib.sha256(token.encode("utf-8")).digest()
         found: Principal | None = None
-        for entry in self.tokens:
-            if hmac.compare_digest(presented, entry.hash.encode("ascii")):
-                found = Principal(entry.name, entry.role)
+        for digest, principal in self._digests:
+            if hmac.compare_digest(presented, digest):
+                found = principal
         return found

@@ -19,7 +19,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ticket_sink.api.auth import ANONYMOUS, AccessPolicy, Principal, Role
 from ticket_sink.api.problems import Problem, validation_problem
 
-__all__ = ["Call", "Operation", "json_response", "read_body", "route"]
+__all__ = [
+    "Call",
+    "Operation",
+    "encoded_json_response",
+    "json_bytes",
+    "json_response",
+    "read_body",
+    "route",
+]
 
 M = TypeVar("M")
 
@@ -73,12 +81,22 @@ class Operation:
         return self.method not in ("GET", "HEAD")
 
 
+# `json.dumps` with options builds an encoder per call; every response shares this one.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def json_bytes(data: Any) -> bytes:
+    """`data` as the API's JSON (compact, ASCII)."""
+    return _compact_json(data).encode()
+
+
 def json_response(data: Any, *, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        content_type="application/json",
-    )
+    return encoded_json_response(json_bytes(data), status=status)
+
+
+def encoded_json_response(body: bytes, *, status: int = 200) -> web.Response:
+    """A response whose body is JSON already encoded (by `json_bytes`)."""
+    return web.Response(status=status, body=body, content_type="application/json")
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

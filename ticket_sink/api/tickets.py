@@ -2,8 +2,9 @@
 
 Each handler is one store transaction that reads, asks `lifecycle` for the change, and
 saves the new ticket with its audit events (attributed to the caller's token name) and
-any notification in the same commit. Handlers must never change a ticket other than
-through `lifecycle` or `TicketTx.link`, and never decide a transition themselves.
+any notification in the same commit; the detail reads only when its cached copy may be
+out of date (see `detail`). Handlers must never change a ticket other than through
+`lifecycle` or `TicketTx.link`, and never decide a transition themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from ticket_sink.api import queries
-from ticket_sink.api.framework import Call, json_response
+from ticket_sink.api.detail import DetailCache, EncodedDetail, encode_detail
+from ticket_sink.api.framework import Call, encoded_json_response, json_response
 from ticket_sink.api.models import (
     CommentCreate,
     Escalate,
@@ -24,7 +26,7 @@ from ticket_sink.api.models import (
 )
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
-from ticket_sink.api.views import comment_view, event_view, ticket_detail_view
+from ticket_sink.api.views import comment_view, event_view
 from ticket_sink.codec import ticket_to_dict
 from ticket_sink.lifecycle import (
     Action,
@@ -82,6 +84,7 @@ class TicketHandlers:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         self.store = settings.store
+        self.details = DetailCache()
 
     async def list(self, call: Call) -> web.Response:
         query: TicketListQuery = call.query
@@ -98,22 +101,28 @@ class TicketHandlers:
         )
 
     async def detail(self, call: Call) -> web.Response:
+        """The cached detail while the store's data version is the one it was read under
+        (none is cached without a version); the SLA clocks are always computed anew."""
         ticket_id = call.param("id")
+        version = self.store.data_version()  # before the reads it vouches for
+        detail = self.details.get(ticket_id, version)
+        if detail is None:
+            detail = await self._read_detail(ticket_id)
+            self.details.put(ticket_id, version, detail)
+        return encoded_json_response(detail.body(self.store.now))
+
+    async def _read_detail(self, ticket_id: str) -> EncodedDetail:
         async with self.store.transaction(write=False) as tx:
             ticket = (await _get(tx, ticket_id)).ticket
             children = await tx.children(ticket_id, unclosed_only=False)
             history = await queries.history_of(tx, ticket_id, newest=HISTORY_IN_DETAIL)
             notes = await queries.comments_of(tx, ticket_id)
-            now = tx.now
-        return json_response(
-            ticket_detail_view(
-                ticket,
-                children=[child.ticket for child in children],
-                history=[event_view(event_id, event) for event_id, event in history],
-                comments=notes,
-                policy=self.settings.policy,
-                now=now,
-            )
+        return encode_detail(
+            ticket,
+            children=[child.ticket for child in children],
+            history=[event_view(event_id, event) for event_id, event in history],
+            comments=notes,
+            policy=self.settings.policy,
         )
 
     async def create(self, call: Call) -> web.Response:

@@ -6,6 +6,7 @@ same way. Pure: the time is passed in; nothing here reads the store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,15 +15,15 @@ from ticket_sink.api.models import PUBLIC_ACTIONS
 from ticket_sink.codec import iso, ticket_to_dict
 from ticket_sink.lifecycle import allowed_actions
 from ticket_sink.model import AuditEvent, Comment, KnownError, Ticket
-from ticket_sink.sla import ClockStatus, SlaPolicy, status
+from ticket_sink.sla import ClockPlan, SlaPlan
 
 __all__ = [
+    "SlaJson",
     "comment_view",
     "event_view",
     "known_error_view",
-    "sla_view",
     "summary_view",
-    "ticket_detail_view",
+    "ticket_detail_members",
 ]
 
 _PUBLIC = frozenset(PUBLIC_ACTIONS)
@@ -55,51 +56,83 @@ def comment_view(note: Comment) -> dict[str, Any]:
     return {"author": note.author, "at": iso(note.at), "text": note.text}
 
 
-def _clock(clock: ClockStatus | None) -> dict[str, Any] | None:
+_JSON_BOOL = {False: "false", True: "true"}
+
+
+class SlaJson:
+    """A ticket's `sla` member as JSON at any time, from its SLA plan: what the plan fixes
+    (each clock's target and due instant) is encoded once, the rest at each `at`, spelled
+    as `json` spells it (a float as its `repr`), so that it splices into compact JSON.
+    `constant` is the member itself when it does not depend on the time (no clock)."""
+
+    __slots__ = ("_clocks", "constant")
+
+    def __init__(self, plan: SlaPlan) -> None:
+        self._clocks = tuple(
+            (clock, _fixed_members(clock)) for clock in (plan.response, plan.resolution)
+        )
+        self.constant = (
+            _sla_json("null", "null") if plan.response is None and plan.resolution is None else None
+        )
+
+    def at(self, now: datetime) -> bytes:
+        (response, fixed_response), (resolution, fixed_resolution) = self._clocks
+        return _sla_json(
+            _clock_json(response, fixed_response, now),
+            _clock_json(resolution, fixed_resolution, now),
+        )
+
+
+def _sla_json(response: str, resolution: str) -> bytes:
+    return f'{{"response":{response},"resolution":{resolution}}}'.encode()
+
+
+def _fixed_members(clock: ClockPlan | None) -> str:
     if clock is None:
-        return None
-    return {
-        "target_seconds": clock.target.total_seconds(),
-        "due": None if clock.due is None else iso(clock.due),
-        "elapsed_seconds": clock.elapsed.total_seconds(),
-        "remaining_seconds": clock.remaining.total_seconds(),
-        "running": clock.running,
-        "met": clock.met,
-        "at_risk": clock.at_risk,
-        "breached": clock.breached,
-    }
+        return ""
+    due = None if clock.due is None else iso(clock.due)
+    return f'{{"target_seconds":{clock.target.total_seconds()!r},"due":{json.dumps(due)},'
 
 
-def sla_view(ticket: Ticket, policy: SlaPolicy, now: datetime) -> dict[str, Any]:
-    clocks = status(ticket, policy, now)
-    return {"response": _clock(clocks.response), "resolution": _clock(clocks.resolution)}
+def _clock_json(clock: ClockPlan | None, fixed: str, now: datetime) -> str:
+    if clock is None:
+        return "null"
+    state = clock.reading(now)
+    return (
+        f'{fixed}"elapsed_seconds":{state.elapsed.total_seconds()!r},'
+        f'"remaining_seconds":{state.remaining.total_seconds()!r},'
+        f'"running":{_JSON_BOOL[state.running]},"met":{_JSON_BOOL[state.met]},'
+        f'"at_risk":{_JSON_BOOL[state.at_risk]},"breached":{_JSON_BOOL[state.breached]}}}'
+    )
 
 
-def ticket_detail_view(
+def ticket_detail_members(
     ticket: Ticket,
     *,
     children: Sequence[Ticket],
     history: Sequence[dict[str, Any]],
     comments: Sequence[Comment],
-    policy: SlaPolicy,
-    now: datetime,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ticket's detail but for its `sla` member (`SlaJson`), the one that depends on the
+    time: the members that come before `sla`, and those after it, in order."""
     workaround = (
         None
         if ticket.workaround is None
         else {"known_error_id": ticket.known_error_id, "text": ticket.workaround}
     )
-    return {
+    before = {
         "ticket": ticket_to_dict(ticket),
         "children": [summary_view(child) for child in children],
         "history": list(history),
         "comments": [comment_view(note) for note in comments],
-        "sla": sla_view(ticket, policy, now),
+    }
+    after = {
         "workaround": workaround,
         "allowed_actions": [
             action.value for action in allowed_actions(ticket.state) if action.value in _PUBLIC
         ],
     }
+    return before, after
 
 
 def known_error_view(entry: KnownError, *, created_at: datetime, created_by: str) -> dict[str, Any]:
