@@ -324,10 +324,11 @@ def _escalations(ticket: Ticket, policy: SlaPolicy, now: datetime) -> list[AutoA
     if ticket.escalation_level >= EscalationLevel.VENDOR:
         return []
     target = policy.targets[ticket.severity]
-    for clock, goal in ((Clock.RESPONSE, target.response), (Clock.RESOLUTION, target.resolution)):
-        if goal is None:
+    clocks = status(ticket, policy, now)
+    for state in (clocks.response, clocks.resolution):
+        if state is None:
             continue
-        state = _clock_plan(ticket, policy, clock, goal).at(now)
+        clock, goal = state.clock, state.target
         # Breached outranks at risk: a driver that was down escalates once, not twice.
         condition = "breached" if state.breached else "at_risk" if state.at_risk else None
         mark = f"{clock}:{condition}"
