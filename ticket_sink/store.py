@@ -40,6 +40,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from ticket_sink import schema
 from ticket_sink.schema import UTCDateTime
+from ticket_sink.sqlite_version import SqliteVersion
 from ticket_sink.tickets import TicketTx
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -146,7 +147,7 @@ class Store:
         self._settled = asyncio.Event()
         # What `data_version` reads: a SQLite file's own connection for it, or the count of
         # write transactions (a memory database's version); and how often the store opened.
-        self._watch: sqlite3.Cursor | None = None
+        self._watch: SqliteVersion | None = None
         self._writes = 0
         self._openings = 0
 
@@ -202,8 +203,6 @@ class Store:
         watch, self._watch = self._watch, None
         if engine is None:
             return
-        if watch is not None:
-            watch.connection.close()
         if self._in_progress:
             # A connection still checked out when the pool is disposed would never be
             # closed; its transaction ends soon, or is abandoned after the grace period.
@@ -215,6 +214,8 @@ class Store:
         if reader is not None:
             reader.dispose()
         await engine.dispose()
+        if watch is not None:
+            watch.close()  # last: it may close a file whose locks the connections held
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -251,22 +252,23 @@ class Store:
         since. Only values of one store compare.
 
         On a SQLite file it is SQLite's `PRAGMA data_version`, asked of a connection kept
-        for that alone (a few microseconds): its value changes when any other connection
-        commits, and the store writes through others. On a memory database, private to the
-        store, it counts the write transactions (a read-only transaction must not write).
-        On PostgreSQL it is None: several agents write the database, and no counter there
-        is cheap to read.
+        for that alone: its value changes when any other connection commits, and the store
+        writes through others. The pragma is only asked when the WAL-index header changed
+        since it was last asked (`SqliteVersion`): a `pread`, not four file locks. On a
+        memory database, private to the store, it counts the write transactions (a
+        read-only transaction must not write). On PostgreSQL it is None: several agents
+        write the database, and no counter there is cheap to read.
         """
         watch = self._watch
         if watch is None:
             self._require_open()
             return self._writes if self._memory_lock is not None else None
         try:
-            (changes,) = watch.execute("PRAGMA data_version").fetchone()
+            changes = watch.read()
         except sqlite3.Error as exc:
             failure = f"cannot read the data version of store {self._shown_url}"
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
-        return (self._openings << _OPENING_SHIFT) + int(changes)
+        return (self._openings << _OPENING_SHIFT) + changes
 
     @contextlib.contextmanager
     def _inline_read(self, reader: sa.Engine) -> Iterator[AsyncConnection]:
@@ -380,17 +382,14 @@ class Store:
         sa.event.listen(reader, "begin", _begin_sqlite)
         return reader
 
-    def _open_watch(self) -> sqlite3.Cursor | None:
-        """The connection `data_version` asks on a SQLite file (never used to write): one
-        connection, since the versions of two connections do not compare."""
+    def _open_watch(self) -> SqliteVersion | None:
+        """What `data_version` reads on a SQLite file: one connection for the store's
+        opening, since the versions of two connections do not compare."""
         url = self._url
         if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
             return None
         assert url.database is not None
-        connection = sqlite3.connect(url.database, isolation_level=None)
-        cursor = connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
-        return cursor
+        return SqliteVersion(url.database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
 
     @contextlib.asynccontextmanager
     async def _begin(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:

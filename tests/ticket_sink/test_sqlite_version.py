@@ -1,0 +1,154 @@
+"""`SqliteVersion`: the pragma's answer, without the pragma while nothing commits."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ticket_sink import sqlite_version
+from ticket_sink.sqlite_version import SqliteVersion
+
+
+def _database(path: Path, mode: str = "wal") -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute(f"PRAGMA journal_mode = {mode}")
+    connection.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    return connection
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    connection = _database(tmp_path / "store.db")
+    yield connection
+    connection.close()
+
+
+def _counting_pragmas(version: SqliteVersion, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    asked: list[int] = []
+    pragma = version._pragma
+
+    def counted() -> int:
+        asked.append(1)
+        return pragma()
+
+    monkeypatch.setattr(version, "_pragma", counted)
+    return asked
+
+
+def test_commits_move_the_version_and_reads_do_not(
+    tmp_path: Path, writer: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = SqliteVersion(str(tmp_path / "store.db"), busy_timeout_ms=1000)
+    try:
+        asked = _counting_pragmas(version, monkeypatch)
+        first = version.read()
+        writer.execute("SELECT count(*) FROM t").fetchone()
+        assert [version.read() for _ in range(100)] == [first] * 100
+        assert len(asked) == 1  # the header did not change: the pragma was asked once
+
+        writer.execute("INSERT INTO t VALUES (1)")
+        second = version.read()
+        assert second != first
+        assert version.read() == second
+
+        # A checkpoint that empties the WAL: the commit after it starts the WAL afresh (frame
+        # 1 again, new salts), and is seen.
+        writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        checkpointed = version.read()
+        writer.execute("INSERT INTO t VALUES (2)")
+        assert version.read() != checkpointed
+    finally:
+        version.close()
+
+
+def test_a_database_not_in_wal_mode_asks_the_pragma_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _database(tmp_path / "store.db", mode="delete")
+    version = SqliteVersion(str(tmp_path / "store.db"), busy_timeout_ms=1000)
+    try:
+        asked = _counting_pragmas(version, monkeypatch)
+        first = version.read()
+        assert version.read() == first
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert version.read() != first
+        assert len(asked) == 3
+    finally:
+        version.close()
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"",  # no WAL index yet
+        b"\x00" * 96,  # not initialised
+        b"\x01" * 48 + b"\x02" * 48,  # two copies that differ: a commit was writing it
+        (3_007_000).to_bytes(4, sys.byteorder) + b"\x00" * 8 + b"\x01" + b"\x00" * 35,
+    ],
+)
+def test_only_a_whole_known_header_is_trusted(header: bytes) -> None:
+    assert not sqlite_version._trusted(header)
+
+
+def test_a_header_sqlite_wrote_is_trusted(tmp_path: Path, writer: sqlite3.Connection) -> None:
+    writer.execute("INSERT INTO t VALUES (1)")
+    header = (tmp_path / "store.db-shm").read_bytes()[:96]
+    assert sqlite_version._trusted(header)
+
+
+def test_readers_of_one_file_share_its_descriptor_until_the_last_closes(
+    tmp_path: Path, writer: sqlite3.Connection
+) -> None:
+    path = str(tmp_path / "store.db")
+    index = os.path.realpath(path) + "-shm"
+    first = SqliteVersion(path, busy_timeout_ms=1000)
+    second = SqliteVersion(str(tmp_path / "." / "store.db"), busy_timeout_ms=1000)
+    descriptor = sqlite_version._wal_indexes[index][0]
+    assert sqlite_version._wal_indexes[index] == [descriptor, 2]
+    first.close()
+    writer.execute("INSERT INTO t VALUES (1)")
+    before = second.read()
+    writer.execute("INSERT INTO t VALUES (2)")
+    assert second.read() != before
+    second.close()
+    assert index not in sqlite_version._wal_indexes
+
+
+def test_no_commit_of_another_process_is_missed(tmp_path: Path, writer: sqlite3.Connection) -> None:
+    """While another process commits as fast as it can: whenever the rows changed between
+    two readings, the second reading's version differs from the first's."""
+    path = tmp_path / "store.db"
+    program = (
+        "import sqlite3, sys\n"
+        "connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
+        "for row in range(3000):\n"
+        "    connection.execute('INSERT INTO t VALUES (?)', (row,))\n"
+    )
+    version = SqliteVersion(str(path), busy_timeout_ms=10_000)
+    rows = sqlite3.connect(path, isolation_level=None, timeout=10)
+    process = subprocess.Popen([sys.executable, "-c", program, str(path)])
+    try:
+        changes = 0
+        while process.poll() is None:
+            before = version.read()
+            (counted,) = rows.execute("SELECT count(*) FROM t").fetchone()
+            (recounted,) = rows.execute("SELECT count(*) FROM t").fetchone()
+            after = version.read()
+            if recounted != counted:
+                changes += 1
+                assert after != before
+        assert process.wait() == 0
+        assert changes > 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        rows.close()
+        version.close()
