@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ticket_sink.api.auth import ANONYMOUS, AccessPolicy, Principal, Role
-from ticket_sink.api.problems import Problem, validation_problem
+from ticket_sink.api.problems import Problem, problem_for, validation_problem
 
 __all__ = [
     "Call",
@@ -199,30 +199,35 @@ def _is_tagged_union(adapter: TypeAdapter[Any]) -> bool:
 def route(
     operation: Operation, policy: AccessPolicy, max_body_bytes: int
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """An aiohttp handler doing the checks common to every operation, then the handler."""
+    """An aiohttp handler doing the checks common to every operation, then the handler;
+    what it raises is answered as a problem (`problem_for`)."""
     query_model = operation.query
     body_adapter = None if operation.body is None else _adapter(operation.body)
     tagged = body_adapter is not None and _is_tagged_union(body_adapter)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal = (
-            ANONYMOUS if operation.role is None else authorize(request, policy, operation.role)
-        )
-        query = None
-        if query_model is not None:
-            try:
-                query = query_model.model_validate(_query_values(request, query_model))
-            except ValidationError as exc:
-                raise validation_problem(exc) from None
-        body = None
-        if body_adapter is not None:
-            # Parsed and validated in one pass over the bytes, without a dict in between:
-            # for a batch of alerts this is most of what the request costs.
-            raw = await read_body(request, max_body_bytes)
-            try:
-                body = body_adapter.validate_json(raw)
-            except ValidationError as exc:
-                raise _body_problem(exc, tagged=tagged) from None
-        return await operation.handler(Call(request, principal, body, query))
+        try:
+            principal = (
+                ANONYMOUS if operation.role is None else authorize(request, policy, operation.role)
+            )
+            query = None
+            if query_model is not None:
+                try:
+                    query = query_model.model_validate(_query_values(request, query_model))
+                except ValidationError as exc:
+                    raise validation_problem(exc) from None
+            body = None
+            if body_adapter is not None:
+                # Parsed and validated in one pass over the bytes, without a dict in between:
+                # for a batch of alerts this is most of what the request costs.
+                raw = await read_body(request, max_body_bytes)
+                try:
+                    body = body_adapter.validate_json(raw)
+                except ValidationError as exc:
+                    raise _body_problem(exc, tagged=tagged) from None
+            return await operation.handler(Call(request, principal, body, query))
+        except Exception as exc:
+            # Here rather than in a middleware, which every request of the app would pay for.
+            return problem_for(exc, request)
 
     return handle

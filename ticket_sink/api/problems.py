@@ -2,9 +2,11 @@
 
 Every error the API returns goes through `problem_response`, so clients parse one shape:
 `type`, `title`, `status`, `detail`, and `field` (the offending input, dotted) when one
-input is at fault. A handler raises `Problem`; the middleware turns it, aiohttp's own HTTP
-errors and pydantic's validation errors into that shape. It must never let a client's
-input become a 500, and never put a stack trace or a token in a response.
+input is at fault. A handler raises `Problem`; `problem_for` turns it, aiohttp's own HTTP
+errors and pydantic's validation errors into that shape (`framework.route` calls it around
+each operation), and `unrouted` answers the API's paths that match no operation. It must
+never let a client's input become a 500, and never put a stack trace or a token in a
+response.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from ticket_sink.store import StoreConflict, StoreError
@@ -25,8 +27,9 @@ __all__ = [
     "PROBLEM_CONTENT_TYPE",
     "NotAvailable",
     "Problem",
-    "problem_middleware",
+    "problem_for",
     "problem_response",
+    "unrouted",
     "validation_problem",
 ]
 
@@ -117,47 +120,53 @@ def validation_problem(exc: ValidationError, *, tagged: bool = False) -> Problem
     )
 
 
-def problem_middleware(prefix: str) -> Middleware:
-    """Problem details for every error under `prefix`; other paths are left alone."""
+def problem_for(exc: Exception, request: web.Request) -> web.Response:
+    """The problem response for what an operation raised (call it in the `except` block,
+    which the log of an unexpected error shows); an HTTP status under 400 (a redirect) is
+    raised again, as it is not an error."""
+    if isinstance(exc, Problem):
+        return problem_response(exc)
+    if isinstance(exc, ValidationError):
+        return problem_response(validation_problem(exc))
+    if isinstance(exc, NotAvailable):
+        return problem_response(Problem(503, str(exc), kind="not-available"))
+    if isinstance(exc, StoreConflict):
+        detail = "another change to the same ticket happened at the same time: try again"
+        return problem_response(Problem(409, detail, kind="conflict"))
+    if isinstance(exc, StoreError):
+        log.warning("api_store_error", path=request.path, error=str(exc))
+        return problem_response(Problem(503, "the ticket store is unavailable", kind="store"))
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return problem_response(Problem(exc.status, _http_detail(exc, request), headers=headers))
+    # A bug of ours: logged with its trace, answered without it.
+    log.exception("api_internal_error", path=request.path, method=request.method)
+    return problem_response(Problem(500, "internal error (logged by the agent)"))
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(prefix):
-            return await handler(request)
-        try:
-            return await handler(request)
-        except Problem as problem:
-            return problem_response(problem)
-        except ValidationError as exc:
-            return problem_response(validation_problem(exc))
-        except NotAvailable as exc:
-            return problem_response(Problem(503, str(exc), kind="not-available"))
-        except StoreConflict:
-            detail = "another change to the same ticket happened at the same time: try again"
-            return problem_response(Problem(409, detail, kind="conflict"))
-        except StoreError as exc:
-            log.warning("api_store_error", path=request.path, error=str(exc))
-            return problem_response(Problem(503, "the ticket store is unavailable", kind="store"))
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-            detail = _http_detail(exc, request)
-            return problem_response(Problem(exc.status, detail, headers=headers))
-        except Exception:
-            # A bug of ours: logged with its trace, answered without it.
-            log.exception("api_internal_error", path=request.path, method=request.method)
-            return problem_response(Problem(500, "internal error (logged by the agent)"))
 
-    return middleware
+def unrouted(app: web.Application) -> Handler:
+    """The handler of every API path no operation matched: 405 naming the methods the path
+    allows, or 404. Registered last, so that it only gets what nothing else matched."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        allowed: set[str] = set()
+        for resource in app.router.resources():
+            if resource is not request.match_info.route.resource:
+                allowed |= (await resource.resolve(request))[1]
+        if not allowed:
+            return problem_response(Problem(404, f"no such resource: {request.path}"))
+        methods = ",".join(sorted(allowed))
+        detail = f"{request.method} is not allowed on {request.path} (allowed: {methods})"
+        return problem_response(Problem(405, detail, headers={"Allow": methods}))
+
+    return handler
 
 
 def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
     if exc.status == 404:
         return f"no such resource: {request.path}"
-    if exc.status == 405:
-        allowed = exc.headers.get("Allow", "")
-        return f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
     if exc.status == 413:
         return "the request body is larger than the API accepts"
     return exc.reason

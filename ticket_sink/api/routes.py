@@ -42,7 +42,7 @@ from ticket_sink.api.models import (
 )
 from ticket_sink.api.notices import NoticeHandlers
 from ticket_sink.api.openapi import openapi_document
-from ticket_sink.api.problems import problem_middleware
+from ticket_sink.api.problems import unrouted
 from ticket_sink.api.settings import API_SETTINGS, ApiSettings
 from ticket_sink.api.tickets import TicketHandlers
 
@@ -298,7 +298,6 @@ def setup_api(app: web.Application, settings: ApiSettings) -> None:
             anonymous_read=settings.access.anonymous_read,
         )
     )
-    app.middlewares.append(problem_middleware(API_PREFIX + "/"))
     for operation in table:
         app.router.add_route(
             operation.method,
@@ -306,3 +305,5 @@ def setup_api(app: web.Application, settings: ApiSettings) -> None:
             route(operation, settings.access, settings.max_body_bytes),
             name=operation.operation_id,
         )
+    # Last: aiohttp tries the resources under the longest matching prefix first, in order.
+    app.router.add_route("*", API_PREFIX + "/{path:.*}", unrouted(app))

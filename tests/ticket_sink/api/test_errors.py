@@ -7,10 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.ticket_sink.api.conftest import auth
 from ticket_sink.api import Role
+from ticket_sink.api.auth import AccessPolicy
+from ticket_sink.api.framework import Call, Operation, route
+from ticket_sink.api.problems import NotAvailable
+from ticket_sink.store import StoreConflict, StoreError
 
 Client = TestClient[Any, Any]
 DESK = auth(Role.RESPONDER)
@@ -84,6 +90,66 @@ async def test_unknown_path_and_method(sqlite_client: Client) -> None:
     assert wrong.status == 405
     assert wrong.content_type == "application/problem+json"
     assert "GET" in wrong.headers["Allow"]
+
+
+async def test_a_method_a_ticket_path_does_not_allow_is_405(sqlite_client: Client) -> None:
+    response = await sqlite_client.delete("/api/v1/tickets/TNOSUCHTICK", headers=DESK)
+
+    assert response.status == 405
+    assert response.content_type == "application/problem+json"
+    assert response.headers["Allow"] == "GET"
+    problem = await response.json()
+    assert problem["detail"] == (
+        "DELETE is not allowed on /api/v1/tickets/TNOSUCHTICK (allowed: GET)"
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/tickets/T1/nothing", "/api/v1/x/y/z"])
+async def test_every_api_path_no_operation_matches_is_a_404_problem(
+    sqlite_client: Client, path: str
+) -> None:
+    for method in ("GET", "POST", "PUT"):
+        response = await sqlite_client.request(method, path, headers=DESK)
+        assert response.status == 404, (method, path)
+        assert response.content_type == "application/problem+json"
+        assert (await response.json())["detail"] == f"no such resource: {path}"
+
+
+def _failing_app(failure: Exception) -> web.Application:
+    async def fail(call: Call) -> web.Response:
+        raise failure
+
+    app = web.Application()
+    operation = Operation("GET", "/fail", "fail", "Fails", fail, None, {200: "application/json"})
+    app.router.add_route("GET", "/api/v1/fail", route(operation, AccessPolicy(), 1024))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "detail"),
+    [
+        (RuntimeError("a bug, with a secret"), 500, "internal error (logged by the agent)"),
+        (StoreError("the disk is full"), 503, "the ticket store is unavailable"),
+        (StoreConflict("unique constraint"), 409, "another change to the same ticket"),
+        (NotAvailable("the correlator is not running"), 503, "the correlator is not running"),
+        (web.HTTPRequestEntityTooLarge(10, 20), 413, "the request body is larger"),
+    ],
+)
+async def test_what_an_operation_raises_is_answered_as_a_problem(
+    failure: Exception, status: int, detail: str
+) -> None:
+    server = TestServer(_failing_app(failure), host="127.0.0.1", port=0)
+    async with TestClient(server) as client:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/api/v1/fail")
+        assert response.status == status
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert "secret" not in await response.text()
+    assert problem["detail"].startswith(detail)
+    if status == 500:
+        assert [entry["event"] for entry in logs] == ["api_internal_error"]
+        assert logs[0]["exc_info"] is True
 
 
 async def test_paths_outside_the_api_keep_their_own_errors(sqlite_client: Client) -> None:

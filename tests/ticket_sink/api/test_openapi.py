@@ -31,7 +31,7 @@ async def test_the_document_lists_every_route_and_nothing_else(sqlite_client: Cl
         (route.method, route.resource.canonical.removeprefix("/api/v1"))
         for route in sqlite_client.app.router.routes()
         if route.resource is not None and route.resource.canonical.startswith("/api/v1/")
-        if route.method != "HEAD"
+        if route.method not in ("HEAD", "*")  # "*": the problem for what matches nothing
     }
     documented = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
