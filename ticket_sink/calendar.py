@@ -33,6 +33,8 @@ WeeklyHours = Mapping[int, Sequence[Window]]
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 OFFICE_HOURS: WeeklyHours = {day: ((time(8), time(18)),) for day in range(5)}
+# The days whose opening windows a calendar keeps (some 27 years); past it, it starts over.
+_DAYS_KEPT = 10_000
 
 
 class Calendar(Protocol):
@@ -102,6 +104,11 @@ class BusinessCalendar:
     timezone: tzinfo
     weekly_hours: WeeklyHours
     holidays: frozenset[date] = field(default_factory=frozenset)
+    # Each local day's opening windows as UTC instants, made once: an SLA clock is read on
+    # every ticket request, and a time zone conversion costs a microsecond.
+    _day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for day, windows in self.weekly_hours.items():
@@ -118,15 +125,27 @@ class BusinessCalendar:
 
     def _windows(self, start_day: date) -> Iterator[tuple[datetime, datetime]]:
         """Opening windows as UTC instants, from `start_day` on, in order, forever."""
+        known = self._day_windows
         day = start_day
         while True:
-            if self.is_business_day(day):
-                for opens, closes in sorted(self.weekly_hours[day.weekday()]):
-                    yield (
-                        datetime.combine(day, opens, tzinfo=self.timezone).astimezone(UTC),
-                        datetime.combine(day, closes, tzinfo=self.timezone).astimezone(UTC),
-                    )
+            windows = known.get(day)
+            if windows is None:
+                if len(known) >= _DAYS_KEPT:
+                    known.clear()
+                windows = known[day] = self._windows_of(day)
+            yield from windows
             day += timedelta(days=1)
+
+    def _windows_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        if not self.is_business_day(day):
+            return ()
+        return tuple(
+            (
+                datetime.combine(day, opens, tzinfo=self.timezone).astimezone(UTC),
+                datetime.combine(day, closes, tzinfo=self.timezone).astimezone(UTC),
+            )
+            for opens, closes in sorted(self.weekly_hours[day.weekday()])
+        )
 
     def _local_day(self, moment: datetime) -> date:
         # A day earlier than the local date, so no window that contains `moment` is missed.

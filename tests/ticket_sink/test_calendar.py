@@ -151,3 +151,23 @@ def test_between_is_additive(a: datetime, b: datetime, c: datetime) -> None:
     assert BE.business_time_between(a, b) + BE.business_time_between(b, c) == (
         BE.business_time_between(a, c)
     )
+
+
+def test_the_windows_a_calendar_keeps_are_bounded_and_change_no_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each day's windows are made once and kept (a bounded number of days); what the
+    calendar answers is the same whether a day's windows were kept or are made again."""
+    monkeypatch.setattr("ticket_sink.calendar._DAYS_KEPT", 5)
+    keeping = belgian_calendar([2026, 2027])
+    year = keeping.business_time_between(bx(1, 1), bx(1, 1, year=2027))
+    assert len(keeping._day_windows) <= 5
+    # 2026 in Belgium: 261 weekdays, 8 of them public holidays (Aug 15 and Nov 1 are on a
+    # weekend); 10 h each.
+    assert year == (261 - 8) * 10 * H
+    for start in (bx(3, 27, 17), bx(10, 23, 17), bx(12, 24, 17)):
+        fresh = belgian_calendar([2026, 2027])
+        assert keeping.add_business_time(start, 7 * H) == fresh.add_business_time(start, 7 * H)
+        assert keeping.business_time_between(start, start + 90 * H) == (
+            fresh.business_time_between(start, start + 90 * H)
+        )
