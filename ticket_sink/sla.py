@@ -213,6 +213,8 @@ def deadlines(ticket: Ticket, policy: SlaPolicy) -> Deadlines:
 
 # `ClockPlan.ended_at` of a clock none of whose periods has ended: before any instant.
 _NEVER = datetime.min.replace(tzinfo=UTC)
+# The resolution of datetimes: the instant after another.
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +235,15 @@ class ClockPlan:
     ran: timedelta
     ended_at: datetime
     running_since: datetime | None
+    # From this UTC instant on, `reading` gives what it gives there; None while it runs.
+    settled_at: datetime | None
 
     def at(self, now: datetime) -> ClockStatus:
         return ClockStatus(self.clock, self.target, self.due, *self.reading(now))
 
     def reading(self, now: datetime) -> ClockReading:
         """`at(now)` but for what the plan fixes: cheaper, for a caller that has those."""
-        now_utc = now.astimezone(UTC)
+        now_utc = now if now.tzinfo is UTC else now.astimezone(UTC)
         calendar = self.calendar
         if now_utc >= self.ended_at:
             elapsed = self.ran
@@ -269,6 +273,20 @@ def _clock_plan(ticket: Ticket, policy: SlaPolicy, clock: Clock, goal: timedelta
     periods = _running_periods(ticket, stop)
     ended = tuple((start, end) for start, end in periods if end is not None)
     running_since = next((start for start, end in periods if end is None), None)
+    due_utc = None if due is None else due.astimezone(UTC)
+    ended_at = max((end for _, end in ended), default=_NEVER)
+    # What a reading compares `now` with: the end of the periods (past it, the elapsed time
+    # is theirs), the stop (past it, met is settled), and just past the due instant
+    # (breached, while no halt decides it).
+    settled_at = (
+        None
+        if running_since is not None
+        else max(
+            ended_at,
+            _NEVER if stop is None else stop.astimezone(UTC),
+            _NEVER if due_utc is None else due_utc + _TICK,
+        )
+    )
     return ClockPlan(
         clock=clock,
         target=goal,
@@ -277,11 +295,12 @@ def _clock_plan(ticket: Ticket, policy: SlaPolicy, clock: Clock, goal: timedelta
         at_risk_after=goal * policy.at_risk_fraction,
         stop=stop,
         halted_at=None if halted_at is None else halted_at.astimezone(UTC),
-        due_utc=None if due is None else due.astimezone(UTC),
+        due_utc=due_utc,
         ended=ended,
         ran=sum((calendar.business_time_between(start, end) for start, end in ended), timedelta(0)),
-        ended_at=max((end for _, end in ended), default=_NEVER),
+        ended_at=ended_at,
         running_since=running_since,
+        settled_at=settled_at,
     )
 
 

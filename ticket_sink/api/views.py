@@ -6,16 +6,17 @@ same way. Pure: the time is passed in; nothing here reads the store.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ticket_sink.api.models import PUBLIC_ACTIONS
 from ticket_sink.codec import iso, ticket_to_dict
 from ticket_sink.lifecycle import allowed_actions
 from ticket_sink.model import AuditEvent, Comment, KnownError, Ticket
-from ticket_sink.sla import ClockPlan, SlaPlan
+from ticket_sink.sla import ClockPlan, ClockReading, SlaPlan
 
 __all__ = [
     "SlaJson",
@@ -56,54 +57,71 @@ def comment_view(note: Comment) -> dict[str, Any]:
     return {"author": note.author, "at": iso(note.at), "text": note.text}
 
 
-_JSON_BOOL = {False: "false", True: "true"}
-
-
 class SlaJson:
     """A ticket's `sla` member as JSON at any time, from its SLA plan: what the plan fixes
     (each clock's target and due instant) is encoded once, the rest at each `at`, spelled
     as `json` spells it (a float as its `repr`), so that it splices into compact JSON.
     `constant` is the member itself when it does not depend on the time (no clock)."""
 
-    __slots__ = ("_clocks", "constant")
+    __slots__ = ("_resolution", "_response", "constant")
 
     def __init__(self, plan: SlaPlan) -> None:
-        self._clocks = tuple(
-            (clock, _fixed_members(clock)) for clock in (plan.response, plan.resolution)
-        )
+        self._response = _ClockJson(plan.response)
+        self._resolution = _ClockJson(plan.resolution)
         self.constant = (
-            _sla_json("null", "null") if plan.response is None and plan.resolution is None else None
+            b'{"response":null,"resolution":null}'
+            if plan.response is None and plan.resolution is None
+            else None
         )
 
     def at(self, now: datetime) -> bytes:
-        (response, fixed_response), (resolution, fixed_resolution) = self._clocks
-        return _sla_json(
-            _clock_json(response, fixed_response, now),
-            _clock_json(resolution, fixed_resolution, now),
+        now_utc = now if now.tzinfo is UTC else now.astimezone(UTC)
+        response, resolution = self._response.at(now_utc), self._resolution.at(now_utc)
+        return f'{{"response":{response},"resolution":{resolution}}}'.encode()
+
+
+class _ClockJson:
+    """One clock's member: "null" for best effort; at and past the instant the clock has
+    settled (stopped or paused for good, see `ClockPlan.settled_at`), one text, encoded
+    once."""
+
+    __slots__ = ("_fixed", "_plan", "_settled", "_settled_at")
+
+    def __init__(self, plan: ClockPlan | None) -> None:
+        self._plan = plan
+        self._settled: str | None = None
+        self._settled_at = None if plan is None else plan.settled_at
+        if plan is None:
+            self._fixed = ""
+            return
+        due = None if plan.due is None else iso(plan.due)
+        self._fixed = f'{{"target_seconds":{plan.target.total_seconds()!r},"due":{json.dumps(due)},'
+
+    def at(self, now_utc: datetime) -> str:
+        plan = self._plan
+        if plan is None:
+            return "null"
+        settled_at = self._settled_at
+        if settled_at is None or now_utc < settled_at:
+            return self._encode(plan.reading(now_utc))
+        if self._settled is None:
+            self._settled = self._encode(plan.reading(settled_at))
+        return self._settled
+
+    def _encode(self, state: ClockReading) -> str:
+        return (
+            f'{self._fixed}"elapsed_seconds":{state.elapsed.total_seconds()!r},'
+            f'"remaining_seconds":{state.remaining.total_seconds()!r},{_FLAGS[state[2:]]}'
         )
 
 
-def _sla_json(response: str, resolution: str) -> bytes:
-    return f'{{"response":{response},"resolution":{resolution}}}'.encode()
-
-
-def _fixed_members(clock: ClockPlan | None) -> str:
-    if clock is None:
-        return ""
-    due = None if clock.due is None else iso(clock.due)
-    return f'{{"target_seconds":{clock.target.total_seconds()!r},"due":{json.dumps(due)},'
-
-
-def _clock_json(clock: ClockPlan | None, fixed: str, now: datetime) -> str:
-    if clock is None:
-        return "null"
-    state = clock.reading(now)
-    return (
-        f'{fixed}"elapsed_seconds":{state.elapsed.total_seconds()!r},'
-        f'"remaining_seconds":{state.remaining.total_seconds()!r},'
-        f'"running":{_JSON_BOOL[state.running]},"met":{_JSON_BOOL[state.met]},'
-        f'"at_risk":{_JSON_BOOL[state.at_risk]},"breached":{_JSON_BOOL[state.breached]}}}'
+# The members after the times, for each (running, met, at_risk, breached).
+_FLAGS = {
+    flags: '"running":{},"met":{},"at_risk":{},"breached":{}}}'.format(
+        *(json.dumps(flag) for flag in flags)
     )
+    for flags in itertools.product((False, True), repeat=4)
+}
 
 
 def ticket_detail_members(

@@ -214,23 +214,25 @@ spans = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=9))
     st.sampled_from(Severity),
     st.datetimes(min_value=datetime(2026, 1, 5), max_value=datetime(2026, 12, 1)),
     st.lists(spans, max_size=len(LIFE)),
-    spans,
+    st.lists(st.timedeltas(min_value=-timedelta(days=9), max_value=timedelta(days=9)), max_size=4),
 )
 def test_the_sla_member_encodes_as_json_would(
-    severity: Severity, start: datetime, steps: list[timedelta], wait: timedelta
+    severity: Severity, start: datetime, steps: list[timedelta], waits: list[timedelta]
 ) -> None:
+    """At any instants, in any order (before or after the clocks settled, and after an
+    instant that found them settled), the member is what `status` says, as `json` says it."""
     at = start.replace(tzinfo=UTC)
     ticket = Ticket("T", "", "title", TicketType.INCIDENT, severity, at)
     for action, step in zip(LIFE, steps, strict=False):
         at += step
         ticket, _ = apply(ticket, action, actor="a", at=at, resolution="fixed")
-    clocks = status(ticket, POLICY, at + wait)
-    expected = {"response": _clock(clocks.response), "resolution": _clock(clocks.resolution)}
-
     sla = SlaJson(plan(ticket, POLICY))
 
-    assert sla.at(at + wait) == json.dumps(expected, separators=(",", ":")).encode()
-    assert sla.constant in (None, sla.at(at + wait))
+    for wait in [*waits, timedelta(0)]:
+        clocks = status(ticket, POLICY, at + wait)
+        expected = {"response": _clock(clocks.response), "resolution": _clock(clocks.resolution)}
+        assert sla.at(at + wait) == json.dumps(expected, separators=(",", ":")).encode()
+        assert sla.constant in (None, sla.at(at + wait))
     assert (sla.constant is None) == (severity <= Severity.MAJOR)
 
 
