@@ -35,6 +35,9 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 OFFICE_HOURS: WeeklyHours = {day: ((time(8), time(18)),) for day in range(5)}
 # The days whose opening windows a calendar keeps (some 27 years); past it, it starts over.
 _DAYS_KEPT = 10_000
+# The first and last instants there are.
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+_END = datetime.max.replace(tzinfo=UTC)
 
 
 class Calendar(Protocol):
@@ -46,6 +49,12 @@ class Calendar(Protocol):
     def add_business_time(self, start: datetime, duration: timedelta) -> datetime: ...
 
     def business_time_between(self, start: datetime, end: datetime) -> timedelta: ...
+
+    def span_at(self, moment: datetime) -> tuple[datetime, datetime, bool]:
+        """An interval `[start, end)` of UTC instants around `moment` over which the
+        calendar is open throughout, or closed throughout; and whether it is open. Within
+        it, business time runs as wall time does, or not at all."""
+        ...
 
     def add_business_days(self, start: datetime, days: int) -> datetime: ...
 
@@ -85,6 +94,9 @@ class AlwaysOpen:
     def business_time_between(self, start: datetime, end: datetime) -> timedelta:
         return max(_utc(end, "end") - _utc(start, "start"), timedelta(0))
 
+    def span_at(self, moment: datetime) -> tuple[datetime, datetime, bool]:
+        return _BEGINNING, _END, True
+
     def add_business_days(self, start: datetime, days: int) -> datetime:
         if days < 0:
             raise ValueError(f"days must not be negative, got {days}")
@@ -108,11 +120,6 @@ class BusinessCalendar:
     # every ticket request, and a time zone conversion costs a microsecond.
     _day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
-    )
-    # The last span `business_time_between` measured, and its measure: a ticket's two SLA
-    # clocks usually ask for the same one in turn.
-    _last_between: list[tuple[datetime, datetime, timedelta] | None] = field(
-        default_factory=lambda: [None], init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -180,20 +187,30 @@ class BusinessCalendar:
 
     def business_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in `[start, end)`; zero when `end` is not after `start`."""
-        last = self._last_between[0]
-        if last is not None and last[1] == end and last[0] == start:
-            return last[2]
         begin, finish = _utc(start, "start"), _utc(end, "end")
         total = timedelta(0)
-        if finish > begin:
-            for opens, closes in self._windows(self._local_day(begin)):
-                if opens >= finish:
-                    break
-                overlap = min(closes, finish) - max(opens, begin)
-                if overlap > timedelta(0):
-                    total += overlap
-        self._last_between[0] = (start, end, total)
-        return total
+        if finish <= begin:
+            return total
+        for opens, closes in self._windows(self._local_day(begin)):
+            if opens >= finish:
+                return total
+            overlap = min(closes, finish) - max(opens, begin)
+            if overlap > timedelta(0):
+                total += overlap
+        raise AssertionError("unreachable: _windows never ends")  # pragma: no cover
+
+    def span_at(self, moment: datetime) -> tuple[datetime, datetime, bool]:
+        """An interval `[start, end)` of UTC instants around `moment` over which the
+        calendar is open throughout, or closed throughout; and whether it is open."""
+        cursor = _utc(moment, "moment")
+        closed_since = cursor
+        for opens, closes in self._windows(self._local_day(cursor)):
+            if cursor < opens:
+                return closed_since, opens, False
+            if cursor < closes:
+                return opens, closes, True
+            closed_since = closes
+        raise AssertionError("unreachable: _windows never ends")  # pragma: no cover
 
     def add_business_days(self, start: datetime, days: int) -> datetime:
         """The same local wall time on the `days`-th business day after `start`'s date.

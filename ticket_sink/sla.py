@@ -237,6 +237,12 @@ class ClockPlan:
     running_since: datetime | None
     # From this UTC instant on, `reading` gives what it gives there; None while it runs.
     settled_at: datetime | None
+    # The calendar span (see `Calendar.span_at`) a reading of the running clock was last
+    # in, from when the clock ran in it: (start, end, time run at start, open). A reading
+    # within it costs a subtraction; one outside finds the next.
+    _segment: list[tuple[datetime, datetime, timedelta, bool] | None] = field(
+        default_factory=lambda: [None], init=False, repr=False, compare=False
+    )
 
     def at(self, now: datetime) -> ClockStatus:
         return ClockStatus(self.clock, self.target, self.due, *self.reading(now))
@@ -244,25 +250,37 @@ class ClockPlan:
     def reading(self, now: datetime) -> ClockReading:
         """`at(now)` but for what the plan fixes: cheaper, for a caller that has those."""
         now_utc = now if now.tzinfo is UTC else now.astimezone(UTC)
-        calendar = self.calendar
-        if now_utc >= self.ended_at:
-            elapsed = self.ran
-        else:  # an instant before some of the clock's past: the periods up to it
-            elapsed = sum(
-                (
-                    calendar.business_time_between(start, min(end, now_utc))
-                    for start, end in self.ended
-                ),
-                timedelta(0),
-            )
-        if self.running_since is not None:
-            elapsed += calendar.business_time_between(self.running_since, now_utc)
+        elapsed = self._elapsed(now_utc)
         due_utc = self.due_utc
         breached = due_utc is not None and (self.halted_at or now_utc) > due_utc
         met = self.stop is not None and self.stop <= now and not breached
         at_risk = not met and not breached and elapsed >= self.at_risk_after
         running = self.halted_at is None
         return ClockReading(elapsed, self.target - elapsed, running, met, at_risk, breached)
+
+    def _elapsed(self, now_utc: datetime) -> timedelta:
+        running_since = self.running_since
+        if running_since is not None and now_utc >= running_since:
+            # Within a span of the calendar's (open or closed throughout), the time run is
+            # what it was at the span's start, plus the wall time since if it is open.
+            segment = self._segment[0]
+            if segment is None or not segment[0] <= now_utc < segment[1]:
+                span_start, span_end, is_open = self.calendar.span_at(now_utc)
+                start = max(span_start, running_since)
+                ran = self.ran + self.calendar.business_time_between(running_since, start)
+                segment = self._segment[0] = (start, span_end, ran, is_open)
+            start, _, ran, is_open = segment
+            return ran + (now_utc - start) if is_open else ran
+        if now_utc >= self.ended_at:
+            return self.ran
+        # An instant before some of the clock's past: the periods up to it.
+        return sum(
+            (
+                self.calendar.business_time_between(start, min(end, now_utc))
+                for start, end in self.ended
+            ),
+            timedelta(0),
+        )
 
 
 def _clock_plan(ticket: Ticket, policy: SlaPolicy, clock: Clock, goal: timedelta) -> ClockPlan:

@@ -153,6 +153,31 @@ def test_between_is_additive(a: datetime, b: datetime, c: datetime) -> None:
     )
 
 
+SPANS = [
+    pytest.param(bx(11, 20, 17, 30), (bx(11, 20, 8), bx(11, 20, 18), True), id="open-friday"),
+    pytest.param(bx(11, 20, 19), (bx(11, 20, 18), bx(11, 23, 8), False), id="weekend"),
+    pytest.param(bx(11, 11, 12), (bx(11, 10, 18), bx(11, 12, 8), False), id="armistice-day"),
+    pytest.param(bx(11, 23, 8), (bx(11, 23, 8), bx(11, 23, 18), True), id="at-opening"),
+    pytest.param(bx(11, 23, 18), (bx(11, 23, 18), bx(11, 24, 8), False), id="at-closing"),
+]
+
+
+@pytest.mark.parametrize(("moment", "span"), SPANS)
+def test_the_span_around_a_moment(moment: datetime, span: tuple[datetime, datetime, bool]) -> None:
+    assert BE.span_at(moment) == span
+
+
+@given(instants, st.floats(min_value=0, max_value=1))
+def test_within_a_span_business_time_runs_as_wall_time_or_not_at_all(
+    moment: datetime, fraction: float
+) -> None:
+    start, end, is_open = BE.span_at(moment)
+    assert start <= moment < end
+    later = start + (end - start) * fraction
+    assert BE.business_time_between(start, later) == ((later - start) if is_open else 0 * H)
+    assert AlwaysOpen().span_at(moment)[2]
+
+
 def test_the_windows_a_calendar_keeps_are_bounded_and_change_no_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
