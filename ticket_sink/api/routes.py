@@ -299,11 +299,12 @@ def setup_api(app: web.Application, settings: ApiSettings) -> None:
         )
     )
     for operation in table:
+        # Unnamed: the methods of one path then share one aiohttp resource, which the
+        # router tries once per request instead of once per method.
         app.router.add_route(
             operation.method,
             API_PREFIX + operation.path,
             route(operation, settings.access, settings.max_body_bytes),
-            name=operation.operation_id,
         )
     # Last: aiohttp tries the resources under the longest matching prefix first, in order.
     app.router.add_route("*", API_PREFIX + "/{path:.*}", unrouted(app))
