@@ -11,10 +11,11 @@ are the ones it read before its last pragma, nothing was committed since and the
 answer still holds. Any other bytes, a torn or unknown header, or a database not in WAL mode
 mean asking the pragma: a change costs a pragma, never a missed commit.
 
-This module must never close a descriptor of a `-shm` file that SQLite connections of this
-process may still use: closing any descriptor of a file drops every POSIX lock the process
-holds on it, SQLite's included. Each file's descriptor is shared by the readers of this
-module, and closed by the last one, after its connection.
+The header is read through the descriptor SQLite itself holds on the `-shm` file (found in
+`/proc/self/fd`), which stays open while the reader's own connection does: this module must
+never open or close a descriptor of that file, since closing any descriptor of a file drops
+every POSIX lock the process holds on it, SQLite's included. Where there is no such
+descriptor to find (not Linux, not WAL mode), every reading asks the pragma.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ _HEADER_BYTES = 96
 _HEADER_COPY = _HEADER_BYTES // 2
 _WAL_INDEX_FORMAT = 3_007_000
 _FORMAT_AND_INIT = struct.Struct("=I8xB")  # iVersion, then isInit at byte 12
-
-# The open `-shm` descriptors of this process, by real path: [descriptor, readers].
-_wal_indexes: dict[str, list[int]] = {}
 
 
 class SqliteVersion:
@@ -50,8 +48,8 @@ class SqliteVersion:
             connection.close()
             raise
         self._header: bytes | None = None
-        self._index_path = os.path.realpath(path) + "-shm" if mode == "wal" else None
-        self._index = None if self._index_path is None else _open_index(self._index_path)
+        # SQLite's descriptor, valid while `connection` is open (it holds the WAL index).
+        self._index = _descriptor_of(os.path.realpath(path) + "-shm") if mode == "wal" else None
 
     def read(self) -> int:
         """The data version now: it changes whenever a commit may have happened since."""
@@ -71,11 +69,9 @@ class SqliteVersion:
         return self._version
 
     def close(self) -> None:
-        """Close the connection, then (if no other reader uses it) the `-shm` descriptor."""
+        """Close the connection (the `-shm` descriptor is SQLite's, not closed here)."""
+        self._index = None
         self._cursor.connection.close()
-        if self._index_path is not None and self._index is not None:
-            _close_index(self._index_path)
-            self._index = None
 
     def _pragma(self) -> int:
         (changes,) = self._cursor.execute("PRAGMA data_version").fetchone()
@@ -90,22 +86,16 @@ def _trusted(header: bytes) -> bool:
     return bool(version == _WAL_INDEX_FORMAT and initialised == 1)
 
 
-def _open_index(path: str) -> int | None:
-    entry = _wal_indexes.get(path)
-    if entry is not None:
-        entry[1] += 1
-        return entry[0]
+def _descriptor_of(path: str) -> int | None:
+    """A descriptor this process has open on `path`, or None."""
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptors = os.listdir("/proc/self/fd")
     except OSError:
-        return None  # no WAL index to read: every reading asks the pragma
-    _wal_indexes[path] = [descriptor, 1]
-    return descriptor
-
-
-def _close_index(path: str) -> None:
-    entry = _wal_indexes[path]
-    entry[1] -= 1
-    if entry[1] == 0:
-        del _wal_indexes[path]
-        os.close(entry[0])
+        return None
+    for name in descriptors:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == path:
+                return int(name)
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor, for one)
+    return None

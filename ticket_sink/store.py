@@ -176,6 +176,7 @@ class Store:
         if self._engine is not None:
             raise StoreError(f"store {self._shown_url} is already open")
         engine: AsyncEngine | None = None
+        watch: SqliteVersion | None = None
         try:
             with self._translated_errors(f"cannot open store {self._shown_url}"):
                 engine = self._create_engine()
@@ -185,12 +186,15 @@ class Store:
                 ):
                     await connection.run_sync(_migrate)
                 watch = self._open_watch()
+                reader = self._create_reader()
         except BaseException:
+            if watch is not None:
+                watch.close()
             if engine is not None:
                 await engine.dispose()
             raise
         self._engine = engine
-        self._reader = self._create_reader()
+        self._reader = reader
         self._watch = watch
         self._openings += 1
 
@@ -211,11 +215,13 @@ class Store:
                     while self._in_progress:
                         await self._settled.wait()
                         self._settled.clear()
-        if reader is not None:
-            reader.dispose()
-        await engine.dispose()
-        if watch is not None:
-            watch.close()  # last: it may close a file whose locks the connections held
+        try:
+            if reader is not None:
+                reader.dispose()
+            await engine.dispose()
+        finally:
+            if watch is not None:
+                watch.close()
 
     @contextlib.asynccontextmanager
     async def transaction(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -103,22 +102,43 @@ def test_a_header_sqlite_wrote_is_trusted(tmp_path: Path, writer: sqlite3.Connec
     assert sqlite_version._trusted(header)
 
 
-def test_readers_of_one_file_share_its_descriptor_until_the_last_closes(
+def _checkpoint_elsewhere(path: Path) -> str:
+    """`PRAGMA wal_checkpoint(TRUNCATE)` from another process: its (busy, log, done)."""
+    program = (
+        "import sqlite3, sys\n"
+        "connection = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "print(connection.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(path)], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_closing_a_reader_keeps_the_locks_of_the_process_other_connections(
     tmp_path: Path, writer: sqlite3.Connection
 ) -> None:
-    path = str(tmp_path / "store.db")
-    index = os.path.realpath(path) + "-shm"
-    first = SqliteVersion(path, busy_timeout_ms=1000)
-    second = SqliteVersion(str(tmp_path / "." / "store.db"), busy_timeout_ms=1000)
-    descriptor = sqlite_version._wal_indexes[index][0]
-    assert sqlite_version._wal_indexes[index] == [descriptor, 2]
-    first.close()
+    """Closing a descriptor of a file drops every POSIX lock the process holds on it: a
+    reader that closed one of the `-shm` file would let another process truncate the WAL
+    under a read transaction of this one."""
+    path = tmp_path / "store.db"
     writer.execute("INSERT INTO t VALUES (1)")
-    before = second.read()
+    reading = sqlite3.connect(path, isolation_level=None)
+    reading.execute("BEGIN")
+    reading.execute("SELECT count(*) FROM t").fetchone()
     writer.execute("INSERT INTO t VALUES (2)")
-    assert second.read() != before
-    second.close()
-    assert index not in sqlite_version._wal_indexes
+    assert _checkpoint_elsewhere(path).startswith("(1,")  # busy: the reader holds its mark
+
+    for _ in range(2):
+        version = SqliteVersion(str(path), busy_timeout_ms=1000)
+        assert version._index is not None  # the header is read, not the pragma each time
+        version.read()
+        version.close()
+
+    assert _checkpoint_elsewhere(path).startswith("(1,")
+    assert reading.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    reading.execute("COMMIT")
+    reading.close()
 
 
 def test_no_commit_of_another_process_is_missed(tmp_path: Path, writer: sqlite3.Connection) -> None:
