@@ -307,4 +307,5 @@ def setup_api(app: web.Application, settings: ApiSettings) -> None:
             route(operation, settings.access, settings.max_body_bytes),
         )
     # Last: aiohttp tries the resources under the longest matching prefix first, in order.
-    app.router.add_route("*", API_PREFIX + "/{path:.*}", unrouted(app))
+    # `[\s\S]`, not `.`: a path may hold a decoded newline (%0A).
+    app.router.add_route("*", API_PREFIX + r"/{path:[\s\S]*}", unrouted(app))

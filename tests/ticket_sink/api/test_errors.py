@@ -5,6 +5,7 @@ and methods."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import structlog
@@ -104,7 +105,9 @@ async def test_a_method_a_ticket_path_does_not_allow_is_405(sqlite_client: Clien
     )
 
 
-@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/tickets/T1/nothing", "/api/v1/x/y/z"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/", "/api/v1/tickets/T1/nothing", "/api/v1/x/y/z", "/api/v1/a%0Ab"]
+)
 async def test_every_api_path_no_operation_matches_is_a_404_problem(
     sqlite_client: Client, path: str
 ) -> None:
@@ -112,7 +115,7 @@ async def test_every_api_path_no_operation_matches_is_a_404_problem(
         response = await sqlite_client.request(method, path, headers=DESK)
         assert response.status == 404, (method, path)
         assert response.content_type == "application/problem+json"
-        assert (await response.json())["detail"] == f"no such resource: {path}"
+        assert (await response.json())["detail"] == f"no such resource: {unquote(path)}"
 
 
 def _failing_app(failure: Exception) -> web.Application:
