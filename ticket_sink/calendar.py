@@ -12,6 +12,7 @@ done on UTC instants, because subtracting or comparing two datetimes that share 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -129,6 +130,9 @@ class BusinessCalendar:
             for start, end in windows:
                 if not start < end:
                     raise ValueError(f"opening window {start}-{end} must end after it starts")
+            for (_, end), (start, _) in itertools.pairwise(sorted(windows)):
+                if start < end:
+                    raise ValueError(f"opening windows of weekday {day} overlap at {start}")
         if not any(self.weekly_hours.values()):
             raise ValueError("a business calendar must be open on at least one weekday")
 
@@ -149,15 +153,26 @@ class BusinessCalendar:
             day += timedelta(days=1)
 
     def _windows_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """`day`'s windows as UTC instants, in order and disjoint: a DST change can make
+        windows that only touch in wall time overlap, or empty one."""
         if not self.is_business_day(day):
             return ()
-        return tuple(
+        instants = sorted(
             (
                 datetime.combine(day, opens, tzinfo=self.timezone).astimezone(UTC),
                 datetime.combine(day, closes, tzinfo=self.timezone).astimezone(UTC),
             )
-            for opens, closes in sorted(self.weekly_hours[day.weekday()])
+            for opens, closes in self.weekly_hours[day.weekday()]
         )
+        merged: list[tuple[datetime, datetime]] = []
+        for start, end in instants:
+            if end <= start:
+                continue
+            if merged and start <= merged[-1][1]:
+                start, last_end = merged.pop()
+                end = max(end, last_end)
+            merged.append((start, end))
+        return tuple(merged)
 
     def _local_day(self, moment: datetime) -> date:
         # A day earlier than the local date, so no window that contains `moment` is missed.

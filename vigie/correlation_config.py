@@ -9,6 +9,7 @@ values the correlator's driver takes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -116,8 +117,10 @@ class SlaConfig(StrictModel):
         for day, windows in value.items():
             if day not in _WEEKDAYS:
                 raise ValueError(f"weekday {day!r}: use {', '.join(_WEEKDAYS)}")
-            for window in windows:
-                _window(window)
+            parsed = sorted((_window(window), window) for window in windows)
+            for ((_, end), earlier), ((start, _), later) in itertools.pairwise(parsed):
+                if start < end:
+                    raise ValueError(f"opening hours {earlier!r} and {later!r} of {day} overlap")
         if not any(value.values()):
             raise ValueError("the desk must be open on at least one weekday")
         return value

@@ -127,6 +127,9 @@ def test_naive_datetimes_and_negative_amounts_are_refused(
         pytest.param({}, "at least one weekday", id="never-open"),
         pytest.param({0: ((time(18), time(8)),)}, "must end after", id="reversed-window"),
         pytest.param({7: ((time(8), time(18)),)}, "weekday", id="no-such-weekday"),
+        pytest.param(
+            {0: ((time(10), time(14)), (time(8), time(12)))}, "overlap at 10:00", id="overlap"
+        ),
     ],
 )
 def test_invalid_calendars(hours: dict[int, tuple[tuple[time, time], ...]], message: str) -> None:
@@ -176,6 +179,21 @@ def test_within_a_span_business_time_runs_as_wall_time_or_not_at_all(
     later = start + (end - start) * fraction
     assert BE.business_time_between(start, later) == ((later - start) if is_open else 0 * H)
     assert AlwaysOpen().span_at(moment)[2]
+
+
+def test_windows_a_dst_change_makes_overlap_count_once() -> None:
+    """On the spring-forward Sunday, 01:00-02:30 (02:30 does not exist: 01:30 UTC) and
+    03:00-04:00 (01:00-02:00 UTC) overlap in UTC: two hours of business time, not 2.5."""
+    night = BusinessCalendar(BRUSSELS, {6: ((time(1), time(2, 30)), (time(3), time(4)))})
+    day_start, day_end = bx(3, 29), bx(3, 30)
+    assert night.business_time_between(day_start, day_end) == 2 * H
+    start, end, is_open = night.span_at(datetime(2026, 3, 29, 1, 15, tzinfo=UTC))
+    assert (start, end, is_open) == (
+        datetime(2026, 3, 29, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, tzinfo=UTC),
+        True,
+    )
+    assert night.add_business_time(day_start, 2 * H) == datetime(2026, 3, 29, 2, tzinfo=UTC)
 
 
 def test_the_windows_a_calendar_keeps_are_bounded_and_change_no_answer(

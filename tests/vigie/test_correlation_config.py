@@ -134,6 +134,12 @@ correlator:
             id="window-backwards",
         ),
         pytest.param(
+            "sla: {business_hours: {tue: ['10:00-14:00', '08:00-12:00']}}",
+            "correlator.sla.business_hours",
+            "opening hours '08:00-12:00' and '10:00-14:00' of tue overlap",
+            id="windows-overlap",
+        ),
+        pytest.param(
             "sla: {business_hours: {monday: ['08:00-18:00']}}",
             "correlator.sla.business_hours",
             "weekday 'monday'",
