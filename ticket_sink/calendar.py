@@ -26,6 +26,7 @@ __all__ = [
     "BusinessCalendar",
     "Calendar",
     "belgian_calendar",
+    "overlap",
 ]
 
 # Monday is 0, as in `date.weekday()`.
@@ -58,6 +59,14 @@ class Calendar(Protocol):
         ...
 
     def add_business_days(self, start: datetime, days: int) -> datetime: ...
+
+
+def overlap(windows: Iterable[Window]) -> tuple[Window, Window] | None:
+    """The first two of `windows` (in time order) that overlap, or None."""
+    for earlier, later in itertools.pairwise(sorted(windows)):
+        if later[0] < earlier[1]:
+            return earlier, later
+    return None
 
 
 def _utc(moment: datetime, name: str) -> datetime:
@@ -130,9 +139,9 @@ class BusinessCalendar:
             for start, end in windows:
                 if not start < end:
                     raise ValueError(f"opening window {start}-{end} must end after it starts")
-            for (_, end), (start, _) in itertools.pairwise(sorted(windows)):
-                if start < end:
-                    raise ValueError(f"opening windows of weekday {day} overlap at {start}")
+            clash = overlap(windows)
+            if clash is not None:
+                raise ValueError(f"opening windows of weekday {day} overlap at {clash[1][0]}")
         if not any(self.weekly_hours.values()):
             raise ValueError("a business calendar must be open on at least one weekday")
 

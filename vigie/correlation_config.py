@@ -9,7 +9,6 @@ values the correlator's driver takes.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -23,7 +22,7 @@ from correlator.driver import CorrelationPolicy
 from correlator.rules import DEFAULT_RULES, Rule
 from probes._config import Duration, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
-from ticket_sink.calendar import AlwaysOpen, BusinessCalendar
+from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, overlap
 from ticket_sink.model import Severity
 from ticket_sink.sla import SlaPolicy, SlaTarget, default_policy
 
@@ -117,10 +116,11 @@ class SlaConfig(StrictModel):
         for day, windows in value.items():
             if day not in _WEEKDAYS:
                 raise ValueError(f"weekday {day!r}: use {', '.join(_WEEKDAYS)}")
-            parsed = sorted((_window(window), window) for window in windows)
-            for ((_, end), earlier), ((start, _), later) in itertools.pairwise(parsed):
-                if start < end:
-                    raise ValueError(f"opening hours {earlier!r} and {later!r} of {day} overlap")
+            texts = {_window(window): window for window in windows}
+            clash = overlap(texts)
+            if clash is not None:
+                earlier, later = (texts[window] for window in clash)
+                raise ValueError(f"opening hours {earlier!r} and {later!r} of {day} overlap")
         if not any(value.values()):
             raise ValueError("the desk must be open on at least one weekday")
         return value

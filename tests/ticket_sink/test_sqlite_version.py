@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -98,8 +99,14 @@ def test_only_a_whole_known_header_is_trusted(header: bytes) -> None:
 
 def test_a_header_sqlite_wrote_is_trusted(tmp_path: Path, writer: sqlite3.Connection) -> None:
     writer.execute("INSERT INTO t VALUES (1)")
-    header = (tmp_path / "store.db-shm").read_bytes()[:96]
-    assert sqlite_version._trusted(header)
+    # Through SQLite's own descriptor: opening and closing one of the test's would drop
+    # the locks `writer` holds on the file.
+    version = SqliteVersion(str(tmp_path / "store.db"), busy_timeout_ms=1000)
+    try:
+        assert version._index is not None
+        assert sqlite_version._trusted(os.pread(version._index, 96, 0))
+    finally:
+        version.close()
 
 
 def _checkpoint_elsewhere(path: Path) -> str:

@@ -139,8 +139,7 @@ def problem_for(exc: Exception, request: web.Request) -> web.Response:
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return problem_response(Problem(exc.status, _http_detail(exc, request), headers=headers))
+        return problem_response(Problem(exc.status, _http_detail(exc)))
     # A bug of ours: logged with its trace, answered without it.
     log.exception("api_internal_error", path=request.path, method=request.method)
     return problem_response(Problem(500, "internal error (logged by the agent)"))
@@ -164,9 +163,8 @@ def unrouted(app: web.Application) -> Handler:
     return handler
 
 
-def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
-    if exc.status == 404:
-        return f"no such resource: {request.path}"
+def _http_detail(exc: web.HTTPException) -> str:
+    # 404 and 405 never get here: `unrouted` answers what no operation matches.
     if exc.status == 413:
         return "the request body is larger than the API accepts"
     return exc.reason

@@ -85,12 +85,11 @@ class _ClockJson:
     settled (stopped or paused for good, see `ClockPlan.settled_at`), one text, encoded
     once."""
 
-    __slots__ = ("_fixed", "_plan", "_settled", "_settled_at")
+    __slots__ = ("_fixed", "_plan", "_settled")
 
     def __init__(self, plan: ClockPlan | None) -> None:
         self._plan = plan
         self._settled: str | None = None
-        self._settled_at = None if plan is None else plan.settled_at
         if plan is None:
             self._fixed = ""
             return
@@ -101,7 +100,7 @@ class _ClockJson:
         plan = self._plan
         if plan is None:
             return "null"
-        settled_at = self._settled_at
+        settled_at = plan.settled_at
         if settled_at is None or now_utc < settled_at:
             return self._encode(plan.reading(now_utc))
         if self._settled is None:
