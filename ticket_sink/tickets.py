@@ -237,6 +237,14 @@ class TicketTx:
         rows = (await self.connection.execute(query)).all()
         return [_from_row(row) for row in rows]
 
+    async def lock(self, ticket_id: str) -> bool:
+        """Take the row lock of a ticket about to change (PostgreSQL; SQLite's writer already
+        holds the database lock), so a correlator writing the same ticket waits. False if
+        the ticket does not exist."""
+        await self.flush()
+        query = sa.select(_T.c.id).where(_T.c.id == ticket_id).with_for_update()
+        return (await self.connection.execute(query)).first() is not None
+
     async def get(self, ticket_id: str) -> StoredTicket | None:
         found = await self._select(_T.c.id == ticket_id)
         return found[0] if found else None

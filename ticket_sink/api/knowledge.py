@@ -18,16 +18,16 @@ from ticket_sink.api.framework import Call, json_response
 from ticket_sink.api.models import (
     KnownErrorCreate,
     KnownErrorFromTicket,
+    KnownErrorWithWorkaround,
     MatcherIn,
     ReportQuery,
 )
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import known_error_view
-from ticket_sink.lifecycle import TransitionError, attach_known_error, known_error_from
-from ticket_sink.model import KnownError, Matcher, MatchOp
+from ticket_sink.model import Matcher, MatchOp
 from ticket_sink.reports import report, report_to_dict
-from ticket_sink.tickets import new_ticket_id
+from ticket_sink.service import TicketService
 
 __all__ = ["KnowledgeHandlers", "parse_matchers"]
 
@@ -48,6 +48,7 @@ def parse_matchers(given_matchers: Sequence[MatcherIn]) -> tuple[Matcher, ...]:
 class KnowledgeHandlers:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
+        self.service = TicketService(settings.store)
 
     async def list_known_errors(self, call: Call) -> web.Response:
         async with self.settings.store.transaction(write=False) as tx:
@@ -61,30 +62,12 @@ class KnowledgeHandlers:
     async def add_known_error(self, call: Call) -> web.Response:
         body: KnownErrorCreate = call.body
         matchers = parse_matchers(body.matchers)
-        entry_id = "K" + new_ticket_id()[1:]
-        async with self.settings.store.transaction(write=True) as tx:
-            if isinstance(body, KnownErrorFromTicket):
-                stored = await tx.get(body.from_ticket)
-                if stored is None:
-                    # 409, not 404: the path names no missing resource; the body refers to one.
-                    raise Problem(
-                        409, f"no ticket {body.from_ticket}", field="from_ticket", kind="refused"
-                    )
-                try:
-                    entry = known_error_from(stored.ticket, id=entry_id, matchers=matchers)
-                except TransitionError as exc:
-                    raise Problem(409, str(exc), field="from_ticket", kind="refused") from None
-            else:
-                entry = KnownError(entry_id, matchers, body.workaround)
-            await tx.add_known_error(entry, actor=call.actor)
-            now = tx.now
-            # The tickets already being worked that match get the workaround too.
-            for stored in await tx.worked_without_known_error():
-                ticket, events = attach_known_error(
-                    stored.ticket, [entry], actor=call.actor, at=now
-                )
-                if events:
-                    await tx.save(ticket, events)
+        entry, now = await self.service.add_known_error(
+            matchers,
+            actor=call.actor,
+            workaround=body.workaround if isinstance(body, KnownErrorWithWorkaround) else None,
+            from_ticket=body.from_ticket if isinstance(body, KnownErrorFromTicket) else None,
+        )
         view = known_error_view(entry, created_at=now, created_by=call.actor)
         return json_response(view, status=201)
 

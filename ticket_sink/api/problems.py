@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from ticket_sink.service import NotFound, Refused
 from ticket_sink.store import StoreConflict, StoreError
 
 __all__ = [
@@ -128,6 +129,10 @@ def problem_for(exc: Exception, request: web.Request) -> web.Response:
         return problem_response(exc)
     if isinstance(exc, ValidationError):
         return problem_response(validation_problem(exc))
+    if isinstance(exc, NotFound):
+        return problem_response(Problem(404, exc.detail, field=exc.field, kind="not-found"))
+    if isinstance(exc, Refused):
+        return problem_response(Problem(409, exc.detail, field=exc.field, kind="refused"))
     if isinstance(exc, NotAvailable):
         return problem_response(Problem(503, str(exc), kind="not-available"))
     if isinstance(exc, StoreConflict):

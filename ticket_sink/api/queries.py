@@ -29,7 +29,6 @@ __all__ = [
     "known_errors",
     "last_event_id",
     "list_tickets",
-    "lock_ticket",
     "parse_matcher",
 ]
 
@@ -196,11 +195,3 @@ async def known_errors(tx: TicketTx) -> list[KnownErrorRow]:
         )
         for row in (await tx.connection.execute(query)).all()
     ]
-
-
-async def lock_ticket(tx: TicketTx, ticket_id: str) -> bool:
-    """Take the row lock of a ticket about to change (PostgreSQL; SQLite's writer already
-    holds the database lock), so a correlator writing the same ticket waits. False if the
-    ticket does not exist."""
-    query = sa.select(_T.c.id).where(_T.c.id == ticket_id).with_for_update()
-    return (await tx.connection.execute(query)).first() is not None
