@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
-from ticket_sink.model import Severity, TicketRecord, TicketState
+from ticket_sink.model import ACTIVE_STATES, Severity, TicketRecord, TicketState
 
 __all__ = [
     "CreateTicket",
@@ -36,10 +36,6 @@ __all__ = [
     "place",
     "recent_changes",
 ]
-
-_ACTIVE = frozenset(
-    {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +131,7 @@ def decide(
         # Counted already (a replay), or an older episode arriving late: either way the
         # tickets know of a later one.
         return NoChange("episode already recorded", latest.id)
-    active = [t for t in records if t.state in _ACTIVE]
+    active = [t for t in records if t.state in ACTIVE_STATES]
     if active:
         ticket = active[0]  # the oldest, should a race ever have made two
         return UpdateTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, flapping)

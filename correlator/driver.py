@@ -27,12 +27,12 @@ from correlator.rules import Alert
 from ticket_sink import Store, StoreConflict, StoredTicket, TicketTx
 from ticket_sink.lifecycle import Action, apply, resolve_children
 from ticket_sink.model import (
+    ACTIVE_STATES,
     AuditEvent,
     NotificationEvent,
     Ticket,
     TicketState,
 )
-from ticket_sink.schema import ACTIVE_STATES
 from ticket_sink.sla import SlaPolicy, auto_actions
 
 __all__ = ["CorrelationPolicy", "Correlator", "IngestResult", "SweepResult"]

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 
 from ticket_sink.model import (
+    ACTIVE_STATES,
     AuditEvent,
     CloseReason,
     Comment,
@@ -53,6 +54,7 @@ class Action(StrEnum):
     REJECT_RESOLUTION = "reject_resolution"
     CLOSE = "close"
     ESCALATE = "escalate"
+    DEESCALATE = "deescalate"
     REASSIGN = "reassign"
     REMIND = "remind"
     RECORD_OCCURRENCE = "record_occurrence"
@@ -160,6 +162,22 @@ def _escalate(ticket: Ticket, args: _Args) -> dict[str, object]:
     return changes
 
 
+def _deescalate(ticket: Ticket, args: _Args) -> dict[str, object]:
+    # A level that handed the ticket back (the vendor delivered a fix to apply, the
+    # technical team a procedure for the desk). SLA marks stay: an escalation the SLA
+    # already called for is not called for again.
+    level = args.level or (
+        EscalationLevel(ticket.escalation_level - 1)
+        if ticket.escalation_level > EscalationLevel.USER_SUPPORT
+        else None
+    )
+    if level is None or level >= ticket.escalation_level:
+        raise _refuse(
+            ticket, f"deescalate needs a level below the current {ticket.escalation_level.name}"
+        )
+    return {"escalation_level": level}
+
+
 def _reassign(ticket: Ticket, args: _Args) -> dict[str, object]:
     if not args.group:
         raise _refuse(ticket, "reassign needs a group")
@@ -174,7 +192,16 @@ def _record_occurrence(ticket: Ticket, args: _Args) -> dict[str, object]:
     return {"occurrences": ticket.occurrences + 1, "last_seen": args.at}
 
 
-_WORKED = frozenset({NEW, OPEN, IN_PROGRESS, ON_HOLD})
+# Which reasons may close a ticket from each state (DESIGN.md: `new` only as invalid or
+# duplicate; a resolved ticket closes as resolved). A ticket being worked may turn out to
+# duplicate another, or be withdrawn, without first going on hold.
+CLOSE_REASONS: Mapping[TicketState, frozenset[CloseReason]] = {
+    NEW: frozenset({CloseReason.INVALID, CloseReason.DUPLICATE}),
+    OPEN: frozenset({CloseReason.INVALID, CloseReason.DUPLICATE, CloseReason.WITHDRAWN}),
+    IN_PROGRESS: frozenset({CloseReason.DUPLICATE, CloseReason.WITHDRAWN}),
+    ON_HOLD: frozenset({CloseReason.NO_RESPONSE, CloseReason.WITHDRAWN, CloseReason.DUPLICATE}),
+    RESOLVED: frozenset({CloseReason.RESOLVED}),
+}
 
 # The state machine. Every (state, action) pair not allowed here is refused.
 TRANSITIONS: Mapping[Action, Transition] = {
@@ -184,20 +211,12 @@ TRANSITIONS: Mapping[Action, Transition] = {
     Action.RESUME: Transition(frozenset({ON_HOLD}), IN_PROGRESS, _resume),
     Action.RESOLVE: Transition(frozenset({OPEN, IN_PROGRESS, ON_HOLD}), RESOLVED, _resolve),
     Action.REJECT_RESOLUTION: Transition(frozenset({RESOLVED}), OPEN, _reject_resolution),
-    Action.CLOSE: Transition(frozenset({NEW, OPEN, ON_HOLD, RESOLVED}), CLOSED, _close),
-    Action.ESCALATE: Transition(_WORKED, None, _escalate),
-    Action.REASSIGN: Transition(_WORKED, None, _reassign),
+    Action.CLOSE: Transition(frozenset(CLOSE_REASONS), CLOSED, _close),
+    Action.ESCALATE: Transition(ACTIVE_STATES, None, _escalate),
+    Action.DEESCALATE: Transition(ACTIVE_STATES, None, _deescalate),
+    Action.REASSIGN: Transition(ACTIVE_STATES, None, _reassign),
     Action.REMIND: Transition(frozenset({ON_HOLD}), None, _remind),
-    Action.RECORD_OCCURRENCE: Transition(_WORKED, None, _record_occurrence),
-}
-
-# Which reasons may close a ticket from each state (DESIGN.md: `new` only as invalid or
-# duplicate; a resolved ticket closes as resolved).
-CLOSE_REASONS: Mapping[TicketState, frozenset[CloseReason]] = {
-    NEW: frozenset({CloseReason.INVALID, CloseReason.DUPLICATE}),
-    OPEN: frozenset({CloseReason.INVALID, CloseReason.DUPLICATE, CloseReason.WITHDRAWN}),
-    ON_HOLD: frozenset({CloseReason.NO_RESPONSE, CloseReason.WITHDRAWN, CloseReason.DUPLICATE}),
-    RESOLVED: frozenset({CloseReason.RESOLVED}),
+    Action.RECORD_OCCURRENCE: Transition(ACTIVE_STATES, None, _record_occurrence),
 }
 
 

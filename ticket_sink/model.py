@@ -15,6 +15,7 @@ from enum import IntEnum, StrEnum
 from functools import cached_property
 
 __all__ = [
+    "ACTIVE_STATES",
     "AuditEvent",
     "CloseReason",
     "Comment",
@@ -42,6 +43,13 @@ class TicketState(StrEnum):
     ON_HOLD = "on_hold"  # waiting for the reporter or a third party; SLA clock paused
     RESOLVED = "resolved"  # a solution or workaround was given; may be rejected
     CLOSED = "closed"  # final
+
+
+# The states in which a ticket is still being worked: its alert updates it, the SLA clocks
+# and escalations apply, and it counts as open in reports. The one definition of it.
+ACTIVE_STATES: frozenset[TicketState] = frozenset(
+    {TicketState.NEW, TicketState.OPEN, TicketState.IN_PROGRESS, TicketState.ON_HOLD}
+)
 
 
 class TicketType(StrEnum):

@@ -135,7 +135,7 @@ async def snapshot(store: Store, policy: SlaPolicy) -> TicketSnapshot:
                 result.sla_breached_open[str(row.severity), clock] = row[-1]
         info = await rows(
             sa.select(_T.c.id, _T.c.title, severity, _T.c.state, service, _T.c.escalation_level)
-            .where(_T.c.state.in_(schema.ACTIVE_STATES), is_master)
+            .where(_T.c.state.in_(schema.ACTIVE_STATE_VALUES), is_master)
             .order_by(severity, _T.c.created_at, _T.c.id)
             .limit(INFO_LIMIT)
         )

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from ticket_sink.model import ACTIVE_STATES
+
 __all__ = [
-    "ACTIVE_STATES",
+    "ACTIVE_STATE_VALUES",
     "UTCDateTime",
     "agents",
     "comments",
@@ -45,8 +47,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-# The states in which a ticket is still being worked (its alert updates it).
-ACTIVE_STATES = ("new", "open", "in_progress", "on_hold")
+# `model.ACTIVE_STATES` as the `state` column stores them.
+ACTIVE_STATE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
 
 metadata = sa.MetaData()
 

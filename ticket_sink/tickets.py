@@ -43,7 +43,7 @@ from ticket_sink.model import (
 __all__ = ["Correlation", "StoredTicket", "TicketRecord", "TicketTx", "new_ticket_id"]
 
 _T = schema.tickets
-_ACTIVE = schema.ACTIVE_STATES
+_ACTIVE = schema.ACTIVE_STATE_VALUES
 
 
 def new_ticket_id() -> str:

@@ -278,7 +278,7 @@ async def test_two_agents_racing_on_the_same_fingerprints_make_one_ticket_each(
 
 
 def test_states_the_driver_treats_as_active_match_the_schema() -> None:
-    assert {state.value for state in TicketState} - set(schema.ACTIVE_STATES) == {
+    assert {state.value for state in TicketState} - set(schema.ACTIVE_STATE_VALUES) == {
         "resolved",
         "closed",
     }

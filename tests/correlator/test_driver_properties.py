@@ -22,7 +22,7 @@ from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
 from ticket_sink import Store, schema
 from ticket_sink.lifecycle import Action, apply
-from ticket_sink.model import CloseReason, Severity, TicketState
+from ticket_sink.model import ACTIVE_STATES, CloseReason, Severity, TicketState
 from ticket_sink.sla import default_policy
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
@@ -97,7 +97,7 @@ async def check_invariants(store: Store, world: World, closed_before: dict[str, 
     for target in world.firing:
         (ticket,) = unclosed[fingerprint(labels(target))]
         assert ticket.firing, ticket
-        assert ticket.state in schema.ACTIVE_STATES, ticket
+        assert ticket.state in ACTIVE_STATES, ticket
     by_id = {row.id: row for row in tickets}
     for ticket_id, row in closed_before.items():
         assert by_id[ticket_id] == row, "a closed ticket changed"

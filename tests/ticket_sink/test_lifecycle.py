@@ -48,7 +48,7 @@ A = Action
 EXPECTED: dict[TicketState, dict[Action, TicketState]] = {
     S.NEW: {A.ACKNOWLEDGE: S.OPEN, A.CLOSE: S.CLOSED},
     S.OPEN: {A.START: S.IN_PROGRESS, A.HOLD: S.ON_HOLD, A.RESOLVE: S.RESOLVED, A.CLOSE: S.CLOSED},
-    S.IN_PROGRESS: {A.HOLD: S.ON_HOLD, A.RESOLVE: S.RESOLVED},
+    S.IN_PROGRESS: {A.HOLD: S.ON_HOLD, A.RESOLVE: S.RESOLVED, A.CLOSE: S.CLOSED},
     S.ON_HOLD: {
         A.RESUME: S.IN_PROGRESS,
         A.RESOLVE: S.RESOLVED,
@@ -60,7 +60,7 @@ EXPECTED: dict[TicketState, dict[Action, TicketState]] = {
 }
 # Changes that keep the state, allowed while the ticket is being worked.
 for _state in (S.NEW, S.OPEN, S.IN_PROGRESS, S.ON_HOLD):
-    for _action in (A.ESCALATE, A.REASSIGN, A.RECORD_OCCURRENCE):
+    for _action in (A.ESCALATE, A.DEESCALATE, A.REASSIGN, A.RECORD_OCCURRENCE):
         EXPECTED[_state][_action] = _state
 
 
@@ -162,6 +162,16 @@ def test_table_matches_design() -> None:
         pytest.param(
             S.OPEN, A.ESCALATE, {"level": EscalationLevel.USER_SUPPORT}, "above", id="escalate-down"
         ),
+        pytest.param(
+            S.OPEN, A.DEESCALATE, {"level": EscalationLevel.VENDOR}, "below", id="deescalate-up"
+        ),
+        pytest.param(
+            S.IN_PROGRESS,
+            A.CLOSE,
+            {"reason": CloseReason.INVALID},
+            "duplicate, withdrawn",
+            id="in-progress-closes-duplicate-or-withdrawn",
+        ),
     ],
 )
 def test_missing_or_wrong_arguments(
@@ -182,6 +192,33 @@ def test_escalation_stops_at_the_vendor() -> None:
     ]
     with pytest.raises(TransitionError, match="above the current VENDOR"):
         apply(ticket, A.ESCALATE, actor="sla", at=LATER)
+
+
+def test_a_vendor_hands_the_ticket_back_down() -> None:
+    ticket = ticket_in(
+        S.IN_PROGRESS, escalation_level=EscalationLevel.VENDOR, sla_marks={"resolution:at_risk"}
+    )
+    ticket, events = apply(ticket, A.DEESCALATE, actor="vendor-liaison", at=LATER)
+    assert ticket.escalation_level is EscalationLevel.TECHNICAL_TEAMS
+    assert ticket.state is S.IN_PROGRESS
+    # What the SLA already escalated for is not escalated for again.
+    assert ticket.sla_marks == {"resolution:at_risk"}
+    assert [(e.action, e.actor, e.field, e.before, e.after) for e in events] == [
+        ("deescalate", "vendor-liaison", "escalation_level", "4", "3")
+    ]
+    ticket, _ = apply(
+        ticket, A.DEESCALATE, actor="lead", at=LATER, level=EscalationLevel.USER_SUPPORT
+    )
+    assert ticket.escalation_level is EscalationLevel.USER_SUPPORT
+    with pytest.raises(TransitionError, match="below the current USER_SUPPORT"):
+        apply(ticket, A.DEESCALATE, actor="lead", at=LATER)
+
+
+@pytest.mark.parametrize("reason", [CloseReason.DUPLICATE, CloseReason.WITHDRAWN])
+def test_a_ticket_in_progress_closes_as_duplicate_or_withdrawn(reason: CloseReason) -> None:
+    closed, events = apply(ticket_in(S.IN_PROGRESS), A.CLOSE, actor="lead", at=LATER, reason=reason)
+    assert (closed.state, closed.close_reason, closed.closed_at) == (S.CLOSED, reason, LATER)
+    assert ("close_reason", None, reason.value) in [(e.field, e.before, e.after) for e in events]
 
 
 def test_hold_and_resume_record_the_pause() -> None:

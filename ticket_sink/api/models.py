@@ -79,6 +79,7 @@ PUBLIC_ACTIONS = (
     "reject_resolution",
     "close",
     "escalate",
+    "deescalate",
     "reassign",
 )
 PublicAction = Literal[
@@ -90,6 +91,7 @@ PublicAction = Literal[
     "reject_resolution",
     "close",
     "escalate",
+    "deescalate",
     "reassign",
 ]
 
@@ -365,13 +367,27 @@ class Escalate(_Action):
     level: EscalationLevel | None = Field(None, description="default: one level up")
 
 
+class Deescalate(_Action):
+    action: Literal["deescalate"]
+    level: EscalationLevel | None = Field(None, description="default: one level down")
+
+
 class Reassign(_Action):
     action: Literal["reassign"]
     group: Name
 
 
 Transition = Annotated[
-    Acknowledge | Start | Hold | Resume | Resolve | RejectResolution | Close | Escalate | Reassign,
+    Acknowledge
+    | Start
+    | Hold
+    | Resume
+    | Resolve
+    | RejectResolution
+    | Close
+    | Escalate
+    | Deescalate
+    | Reassign,
     Field(discriminator="action"),
 ]
 

@@ -109,7 +109,7 @@ def operations(
             "/tickets/{id}/transitions",
             "transitionTicket",
             "Acknowledge, start, hold, resume, resolve, reject the resolution, close, "
-            "escalate or reassign (409 when the lifecycle refuses, with the reason)",
+            "escalate, deescalate or reassign (409 when the lifecycle refuses, with the reason)",
             tickets.transition,
             Role.RESPONDER,
             {200: TicketOut},

@@ -17,6 +17,7 @@ from ticket_sink.api.detail import DetailCache, EncodedDetail, encode_detail
 from ticket_sink.api.framework import Call, encoded_json_response, json_response
 from ticket_sink.api.models import (
     CommentCreate,
+    Deescalate,
     Escalate,
     MasterLink,
     TicketCreate,
@@ -126,7 +127,7 @@ class TicketHandlers:
             resolution=getattr(request, "resolution", None),
             reason=getattr(request, "reason", None),
             group=getattr(request, "group", None),
-            level=request.level if isinstance(request, Escalate) else None,
+            level=request.level if isinstance(request, Escalate | Deescalate) else None,
         )
         return json_response(ticket_to_dict(ticket))
 

@@ -74,6 +74,7 @@ async def test_the_transition_body_is_one_schema_per_action(sqlite_client: Clien
         "reject_resolution",
         "close",
         "escalate",
+        "deescalate",
         "reassign",
     }
     resolve = document["components"]["schemas"]["Resolve"]

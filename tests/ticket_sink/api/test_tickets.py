@@ -57,7 +57,13 @@ async def test_a_reported_ticket_shows_in_full(client: Client) -> None:
     assert shown["sla"]["response"]["target_seconds"] == 3600
     assert shown["sla"]["response"]["running"] is True
     assert shown["sla"]["resolution"]["target_seconds"] == 4 * 3600
-    assert shown["allowed_actions"] == ["acknowledge", "close", "escalate", "reassign"]
+    assert shown["allowed_actions"] == [
+        "acknowledge",
+        "close",
+        "escalate",
+        "deescalate",
+        "reassign",
+    ]
     assert shown["workaround"] is None
 
 
