@@ -1,4 +1,5 @@
-"""The aiohttp application: /metrics, /healthz, /readyz and the ticket API (/api/v1).
+"""The aiohttp application: /metrics, /healthz, /readyz, the ticket API (/api/v1) and the
+on-call console (/console).
 
 `create_app` is the only place that opens long-lived resources, each in a cleanup context
 so it is closed in reverse order on shutdown: the store, then the scheduler. No globals:
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +27,7 @@ from probes.http_client import close_endpoint_clients
 from probes.http_discovery import ARTIFACTS_KEY, artifact_view
 from ticket_sink import Store, StoreError
 from ticket_sink.api import setup_api
+from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
 from ticket_sink.outbound.metrics import NotificationMetrics
 from vigie import __version__
 from vigie.api import api_settings
@@ -99,17 +102,48 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    setup_api(
-        app,
-        api_settings(
-            config.api,
-            store=app[STORE],
-            policy=correlation.sla_policy(),
-            correlator=correlator,
-            probes=_probes,
-        ),
+    settings = api_settings(
+        config.api,
+        store=app[STORE],
+        policy=correlation.sla_policy(),
+        correlator=correlator,
+        probes=_probes,
     )
+    setup_api(app, settings)
+    console = config.console
+    if console.enabled:
+        setup_console(
+            app,
+            ConsoleSettings(
+                api=settings,
+                session_key=console.session_key(),
+                session_seconds=console.session_lifetime,
+                proxy=None if console.proxy is None else console.proxy.auth(),
+                checks=functools.partial(_check_rows, book),
+                secure_cookie=console.secure_cookie,
+            ),
+        )
     return app
+
+
+def _check_rows(book: ResultBook) -> list[CheckRow]:
+    """The latest result of every check, as the console's checks page shows it."""
+    rows = []
+    for record in book:
+        check, result = record.check, record.result
+        rows.append(
+            CheckRow(
+                kind=check.kind,
+                service=check.service,
+                target=check.target,
+                success=None if result is None else result.success,
+                reason="" if result is None else str(result.reason),
+                detail="" if result is None else (result.detail or ""),
+                finished_at=record.finished_at if result else None,
+                values={} if result is None else dict(result.values),
+            )
+        )
+    return rows
 
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]

@@ -29,6 +29,7 @@ from ticket_sink import StoreError
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.store import to_async_url
 from vigie.api_config import ApiConfig
+from vigie.console_config import ConsoleConfig
 from vigie.correlation_config import CorrelatorConfig
 from vigie.secrets import Secret
 
@@ -163,6 +164,7 @@ class VigieConfig(StrictModel):
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
     correlator: CorrelatorConfig = Field(default_factory=CorrelatorConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @model_validator(mode="after")

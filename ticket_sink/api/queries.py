@@ -30,6 +30,7 @@ __all__ = [
     "last_event_id",
     "list_tickets",
     "parse_matcher",
+    "where_clauses",
 ]
 
 _T = schema.tickets
@@ -82,7 +83,7 @@ class TicketFilter:
     text: str | None = None
 
 
-def _where(where: TicketFilter) -> list[Any]:
+def where_clauses(where: TicketFilter) -> list[Any]:
     clauses: list[Any] = []
     if where.states:
         clauses.append(_T.c.state.in_(list(where.states)))
@@ -105,7 +106,7 @@ async def list_tickets(
     tx: TicketTx, where: TicketFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[Ticket], str | None]:
     """Newest first; the page and the cursor of the next one (None after the last)."""
-    clauses = _where(where)
+    clauses = where_clauses(where)
     if cursor is not None:
         created_at, ticket_id = decode_cursor(cursor)
         clauses.append(
