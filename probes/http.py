@@ -21,13 +21,13 @@ from __future__ import annotations
 import bisect
 import functools
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import re2
 from cryptography import x509
 from lxml import etree  # type: ignore[import-untyped]
 from pydantic import Field, field_validator
@@ -98,7 +98,9 @@ class HttpTarget(TargetBase):
     valid_status_codes: list[int] = Field(
         default_factory=list, description="statuses that count as success; empty: any 2xx"
     )
-    body_regex: str | None = Field(None, description="the body must match this regex")
+    body_regex: str | None = Field(
+        None, description="the body must match this regex (RE2 syntax, anywhere in the body)"
+    )
     json_path: str | None = Field(
         None, description="the body is JSON with this dotted path (e.g. status or a.0.b)"
     )
@@ -133,10 +135,7 @@ class HttpTarget(TargetBase):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value.encode())
-            except re.error as exc:
-                raise ValueError(f"invalid regex: {exc}") from None
+            compile_body_regex(value)
         return value
 
     @field_validator("valid_status_codes")
@@ -147,11 +146,32 @@ class HttpTarget(TargetBase):
         return codes
 
 
+class BodyRegex(Protocol):
+    def search(self, text: bytes) -> object | None: ...
+
+
+def compile_body_regex(pattern: str) -> BodyRegex:
+    """`body_regex` with RE2 semantics (as blackbox_exporter's Go regexp): the body comes
+    from the probed server, and a backtracking engine would let one pattern and one
+    answer freeze every check. ValueError saying why RE2 refuses the pattern."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would write each refused pattern to stderr
+    options.max_mem = 1 << 20  # bounds the compiled program and the time to compile it
+    try:
+        compiled: BodyRegex = re2.compile(pattern.encode("utf-8", "surrogatepass"), options)
+    except re2.error as exc:
+        message = exc.args[0] if exc.args else exc
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        raise ValueError(f"invalid regex (RE2 syntax): {message}") from None
+    return compiled
+
+
 @dataclass(frozen=True, slots=True)
 class HttpParams:
     url: str
     valid_status_codes: frozenset[int]
-    body_regex: re.Pattern[bytes] | None
+    body_regex: BodyRegex | None
     json_path: tuple[str, ...] | None
     json_value: str | None
     xml_path: str | None
@@ -181,7 +201,7 @@ def params_of(target: HttpTarget) -> HttpParams:
     return HttpParams(
         url=target.url,
         valid_status_codes=frozenset(target.valid_status_codes),
-        body_regex=re.compile(target.body_regex.encode()) if target.body_regex else None,
+        body_regex=compile_body_regex(target.body_regex) if target.body_regex else None,
         json_path=tuple(target.json_path.split(".")) if target.json_path else None,
         json_value=target.json_value,
         xml_path=target.xml_path,
@@ -366,7 +386,7 @@ def _judge(params: HttpParams, status: int, body: bytes) -> tuple[FailureReason,
     expected = params.valid_status_codes
     if (status not in expected) if expected else not 200 <= status < 300:
         return FailureReason.HTTP_STATUS, f"HTTP {status}"
-    if params.body_regex is not None and not params.body_regex.search(body):
+    if params.body_regex is not None and params.body_regex.search(body) is None:
         return FailureReason.HTTP_BODY_MISMATCH, "the body does not match body_regex"
     if params.json_path is not None:
         problem = _json_problem(body, params.json_path, params.json_value)

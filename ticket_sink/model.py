@@ -7,12 +7,13 @@ allowed (that is `ticket_sink.lifecycle`). A change makes a new value; nothing i
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from functools import cached_property
+
+from ticket_sink.label_regex import LabelRegex
 
 __all__ = [
     "ACTIVE_STATES",
@@ -26,11 +27,13 @@ __all__ = [
     "Notification",
     "NotificationEvent",
     "Pause",
+    "RefusedMatcher",
     "Severity",
     "Ticket",
     "TicketRecord",
     "TicketState",
     "TicketType",
+    "stored_matchers",
 ]
 
 
@@ -201,7 +204,8 @@ class MatchOp(StrEnum):
 
 @dataclass(frozen=True)
 class Matcher:
-    """One label condition. A label the alert lacks counts as the empty string."""
+    """One label condition. A label the alert lacks counts as the empty string; a regex
+    (RE2 syntax, `ticket_sink.label_regex`) must match the whole value."""
 
     name: str
     op: MatchOp
@@ -212,11 +216,11 @@ class Matcher:
             self._pattern  # noqa: B018  (compile now, so a bad regex fails at load, not at match)
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str]:
+    def _pattern(self) -> LabelRegex:
         try:
-            return re.compile(self.value)
-        except re.error as exc:
-            raise ValueError(f"matcher {self.name}{self.op}{self.value!r}: {exc}") from exc
+            return LabelRegex(self.value)
+        except ValueError as exc:
+            raise ValueError(f"matcher {self.name}{self.op}{self.value!r}: {exc}") from None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -224,8 +228,34 @@ class Matcher:
             return actual == self.value
         if self.op is MatchOp.NOT_EQUAL:
             return actual != self.value
-        found = self._pattern.fullmatch(actual) is not None
+        found = self._pattern.fullmatch(actual)
         return found if self.op is MatchOp.REGEX else not found
+
+
+@dataclass(frozen=True)
+class RefusedMatcher(Matcher):
+    """A stored matcher whose regex this version refuses (one recorded before label
+    regexes followed RE2): it matches nothing, whatever its operator, so the silence or
+    known error that holds it holds or attaches nothing instead of failing every load."""
+
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        pass
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return False
+
+
+def stored_matchers(rows: Iterable[Iterable[str]]) -> tuple[Matcher, ...]:
+    """The matchers of a stored silence or known error, `[name, op, value]` each."""
+    matchers: list[Matcher] = []
+    for name, op, value in rows:
+        try:
+            matchers.append(Matcher(name, MatchOp(op), value))
+        except ValueError as exc:
+            matchers.append(RefusedMatcher(name, MatchOp(op), value, reason=str(exc)))
+    return tuple(matchers)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,6 @@ from ticket_sink.model import (
     Comment,
     EscalationLevel,
     KnownError,
-    Matcher,
-    MatchOp,
     Notification,
     NotificationEvent,
     Pause,
@@ -38,6 +36,7 @@ from ticket_sink.model import (
     TicketRecord,
     TicketState,
     TicketType,
+    stored_matchers,
 )
 
 __all__ = ["Correlation", "StoredTicket", "TicketRecord", "TicketTx", "new_ticket_id"]
@@ -427,7 +426,7 @@ class TicketTx:
         return [
             KnownError(
                 row.id,
-                tuple(Matcher(name, MatchOp(op), value) for name, op, value in row.matchers),
+                stored_matchers(row.matchers),
                 row.workaround,
             )
             for row in (await self.connection.execute(query)).all()

@@ -119,6 +119,13 @@ async def run(url: str, limit: float = 3.0, **settings: object) -> ProbeResult:
             "/ok", {"body_regex": "down"}, FailureReason.HTTP_BODY_MISMATCH, id="regex-miss"
         ),
         pytest.param(
+            # Exponential for a backtracking engine; RE2 answers at once.
+            "/ok",
+            {"body_regex": "(.*.*)*#"},
+            FailureReason.HTTP_BODY_MISMATCH,
+            id="regex-bomb",
+        ),
+        pytest.param(
             "/ok", {"json_path": "status", "json_value": "ok"}, FailureReason.OK, id="json"
         ),
         pytest.param("/ok", {"json_path": "items.1"}, FailureReason.OK, id="json-index"),
@@ -225,6 +232,8 @@ def test_invalid_settings_are_refused() -> None:
         HttpTarget(url="ftp://example.org/")
     with pytest.raises(ValueError, match="regex"):
         HttpTarget(url="http://127.0.0.1/", body_regex="(")
+    with pytest.raises(ValueError, match=r"invalid regex \(RE2 syntax\): invalid escape"):
+        HttpTarget(url="http://127.0.0.1/", body_regex=r"(a)\1")
     with pytest.raises(ValueError, match="100-599"):
         HttpTarget(url="http://127.0.0.1/", valid_status_codes=[99])
     with pytest.raises(ValueError, match="No such file"):

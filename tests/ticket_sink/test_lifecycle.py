@@ -32,11 +32,14 @@ from ticket_sink.model import (
     Matcher,
     MatchOp,
     Pause,
+    RefusedMatcher,
     Severity,
     Ticket,
     TicketState,
     TicketType,
+    stored_matchers,
 )
+from ticket_sink.outbound.routing import Silence
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 T0 = datetime(2026, 11, 20, 19, tzinfo=BRUSSELS)
@@ -279,15 +282,37 @@ def test_resolving_a_master_resolves_its_children() -> None:
             Matcher("host", MatchOp.REGEX, "smp"), {"host": "smp1"}, False, id="re-anchored"
         ),
         pytest.param(Matcher("host", MatchOp.NOT_REGEX, "smp.*"), {"host": "ap"}, True, id="nre"),
+        pytest.param(Matcher("host", MatchOp.REGEX, "a|b"), {"host": "ab"}, False, id="re-alt"),
+        pytest.param(
+            Matcher("host", MatchOp.REGEX, r"smp\d+"), {"host": "smp12"}, True, id="re2-d"
+        ),
+        pytest.param(Matcher("host", MatchOp.REGEX, "(?i)SMP"), {"host": "smp"}, True, id="re2-i"),
+        pytest.param(Matcher("host", MatchOp.REGEX, ".*"), {"host": "é\ud800"}, True, id="re2-sur"),
+        pytest.param(
+            Matcher("host", MatchOp.REGEX, "(.*.*)*#"), {"host": "a" * 99}, False, id="bomb"
+        ),
     ],
 )
 def test_matchers(matcher: Matcher, labels: dict[str, str], expected: bool) -> None:
     assert matcher.matches(labels) is expected
 
 
-def test_bad_regex_fails_when_the_matcher_is_made() -> None:
-    with pytest.raises(ValueError, match="host=~"):
-        Matcher("host", MatchOp.REGEX, "(")
+@pytest.mark.parametrize("pattern", ["(", r"(a)\1", "(?=a)", "(?<=a)b", r"\pL{1000}"])
+def test_a_regex_re2_refuses_fails_when_the_matcher_is_made(pattern: str) -> None:
+    with pytest.raises(ValueError, match=r"host=~.*not a valid RE2 regular expression"):
+        Matcher("host", MatchOp.REGEX, pattern)
+
+
+def test_stored_matchers_re2_refuses_match_nothing() -> None:
+    """A silence or known error recorded before regexes followed RE2 holds or attaches
+    nothing, whatever its operator, instead of failing every load."""
+    matchers = stored_matchers([["host", "!~", r"(a)\1"], ["zone", "=", "acc"]])
+    assert isinstance(matchers[0], RefusedMatcher)
+    assert matchers[1] == Matcher("zone", MatchOp.EQUAL, "acc")
+    assert not matchers[0].matches({"host": "b"})
+    assert not KnownError("KE-1", matchers, "w").matches({"host": "b", "zone": "acc"})
+    silence = Silence("s", matchers, LATER - timedelta(hours=1), LATER + timedelta(hours=1))
+    assert not silence.silences({"host": "b", "zone": "acc"}, LATER)
 
 
 def test_known_error_workaround_is_attached_once() -> None:

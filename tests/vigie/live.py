@@ -22,12 +22,18 @@ STARTUP_SECONDS = 30.0
 
 
 def live_config(
-    tmp_path: Path, *, anonymous_read: bool = False, correlator: Mapping[str, Any] | None = None
+    tmp_path: Path,
+    *,
+    anonymous_read: bool = False,
+    correlator: Mapping[str, Any] | None = None,
+    notifications: Mapping[str, Any] | None = None,
 ) -> VigieConfig:
-    """One token per role; `correlator` is the configuration's `correlator` section."""
+    """One token per role; `correlator` and `notifications` are the configuration's
+    sections of those names."""
     return VigieConfig.model_validate(
         {
             "store": {"url": f"sqlite:///{tmp_path / 'vigie.db'}"},
+            "notifications": dict(notifications or {}),
             "correlator": dict(correlator or {}),
             "api": {
                 "anonymous_read": anonymous_read,

@@ -109,6 +109,16 @@ INVALID = [
         id="unknown-concurrency-kind",
     ),
     pytest.param("no_such_file.yaml", ["no_such_file.yaml: no such file"], id="missing-file"),
+    pytest.param(
+        "refused_regex.yaml",
+        [
+            "refused_regex.yaml:8: notifications.routes[0].matchers: matcher host=~'(smp)\\\\1': "
+            "not a valid RE2 regular expression: invalid escape sequence: \\1",
+            "refused_regex.yaml:12: targets.http[0].body_regex: "
+            "invalid regex (RE2 syntax): invalid perl operator: (?=",
+        ],
+        id="regex-re2-refuses",
+    ),
 ]
 
 

@@ -251,7 +251,7 @@ class EqualityMatcher(Strict):
 
 
 class RegexMatcher(Strict):
-    """The regex (Python syntax) must match the whole label value."""
+    """The regex (RE2 syntax, as in Alertmanager) must match the whole label value."""
 
     name: LabelName
     op: Literal["=~", "!~"]

@@ -16,7 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from ticket_sink import schema
-from ticket_sink.model import AuditEvent, Comment, KnownError, Matcher, MatchOp, Ticket
+from ticket_sink.model import (
+    AuditEvent,
+    Comment,
+    KnownError,
+    Matcher,
+    MatchOp,
+    Ticket,
+    stored_matchers,
+)
 from ticket_sink.tickets import TicketTx
 
 __all__ = [
@@ -188,7 +196,7 @@ async def known_errors(tx: TicketTx) -> list[KnownErrorRow]:
         KnownErrorRow(
             KnownError(
                 row.id,
-                tuple(Matcher(name, MatchOp(op), value) for name, op, value in row.matchers),
+                stored_matchers(row.matchers),
                 row.workaround,
             ),
             row.created_at,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ticket_sink import schema
 from ticket_sink.codec import iso
-from ticket_sink.model import Matcher, MatchOp
+from ticket_sink.model import Matcher, stored_matchers
 from ticket_sink.outbound.routing import Silence
 from ticket_sink.store import Store
 
@@ -35,7 +35,7 @@ _S = schema.silences
 def _from_row(row: Any) -> Silence:
     return Silence(
         id=row.id,
-        matchers=tuple(Matcher(name, MatchOp(op), value) for name, op, value in row.matchers),
+        matchers=stored_matchers(row.matchers),
         starts_at=row.starts_at,
         ends_at=row.ends_at,
         created_by=row.created_by,

@@ -71,7 +71,7 @@ def test_a_full_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         pytest.param(
             {"routes": [{"sinks": ["a"], "matchers": ['zone=~"(x"']}]},
-            "missing ),",
+            "not a valid RE2 regular expression: missing ): (x",
             id="bad-regex",
         ),
         pytest.param(
