@@ -280,6 +280,7 @@ def test_schema_is_a_json_schema_of_the_sections(schema: dict[str, Any]) -> None
         "correlator",
         "notifications",
         "api",
+        "console",
     }
     assert resolve(schema, schema["properties"]["targets"])["properties"]["sml"]["type"] == "array"
     assert schema["$defs"]["SmlTarget"]["required"] == ["zone"]
