@@ -203,6 +203,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _rule("CertificateExpired", 1, "a certificate has expired", (R.CERT_EXPIRED,)),
     _rule("CertificateRevoked", 1, "a certificate is revoked", (R.CERTIFICATE_REVOKED,)),
     _rule(
+        "RevocationUndetermined",
+        2,
+        "a certificate's revocation status cannot be determined (never read as revoked)",
+        (R.REVOCATION_UNDETERMINED,),
+        timing=_FLAKY,
+    ),
+    _rule(
         "CertificateInvalid",
         2,
         "a certificate or its chain is not accepted",
@@ -227,7 +234,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "CrlInvalid",
         2,
         "a CRL cannot be trusted or is out of date",
-        (R.CRL_MALFORMED, R.CRL_BAD_SIGNATURE, R.CRL_STALE),
+        (
+            R.CRL_MALFORMED,
+            R.CRL_BAD_SIGNATURE,
+            R.CRL_STALE,
+            R.CRL_UNUSABLE,
+            R.CRL_NOT_AUTHORITATIVE,
+        ),
     ),
     _rule(
         "CrlAnomaly",

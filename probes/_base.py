@@ -86,6 +86,11 @@ class FailureReason(StrEnum):
     CRL_NUMBER_DECREASED = "crl_number_decreased"  # an older CRL than one already seen
     CRL_STALE = "crl_stale"  # outside thisUpdate..nextUpdate
     CRL_EXPIRING = "crl_expiring"  # nextUpdate within the warning margin
+    CRL_UNUSABLE = (
+        "crl_unusable"  # RFC 5280 forbids using it: critical extension, delta, no cRLSign
+    )
+    CRL_NOT_AUTHORITATIVE = "crl_not_authoritative"  # cannot speak for a monitored certificate
+    REVOCATION_UNDETERMINED = "revocation_undetermined"  # no usable CRL/OCSP for a path's element
     CERTIFICATE_REVOKED = "revoked"  # by a verified CRL or OCSP answer (the kind says which)
     OCSP_UNREACHABLE = "ocsp_unreachable"
     OCSP_HTTP_ERROR = "ocsp_http_error"

@@ -49,6 +49,7 @@ __all__ = [
     "common_name",
     "hostname_matches",
     "serial_hex",
+    "webpki_path",
 ]
 
 # Most severe first: a check's reason is its most severe finding.
@@ -323,6 +324,19 @@ def _verify(
         return (), f"does not validate against the trust anchors: {exc}"
     except ValueError as exc:
         return (), f"cannot be validated: {exc}"
+
+
+def webpki_path(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    hostname: str | None,
+) -> tuple[tuple[x509.Certificate, ...], str]:
+    """`leaf`'s path to `anchors` by the WebPKI verifier, as of `at` (leaf .. anchor), or
+    why there is none. With a hostname the leaf is judged as a TLS server's."""
+    subject = _server_subject(leaf, hostname) if hostname is not None else None
+    return _verify(leaf, intermediates, Store(list(anchors)), at, subject)
 
 
 def _server_subject(leaf: x509.Certificate, hostname: str | None) -> x509.verification.Subject:

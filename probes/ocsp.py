@@ -34,7 +34,15 @@ from probes.certs import CertificateParseError, read_certificates
 from probes.crl import FETCH_SHARE, HttpUrl
 from probes.crl_fetch import fetch_http
 
-__all__ = ["OcspParams", "OcspTarget", "build_request", "expand_ocsp", "judge", "probe_ocsp"]
+__all__ = [
+    "OcspParams",
+    "OcspTarget",
+    "build_request",
+    "expand_ocsp",
+    "http_request",
+    "judge",
+    "probe_ocsp",
+]
 
 # An OCSP response is a few kilobytes; anything near this is not one.
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -134,7 +142,7 @@ def build_request(params: OcspParams) -> tuple[ocsp.OCSPRequest, bytes | None]:
     return builder.build(), nonce
 
 
-def _http_request(client: httpx.AsyncClient, params: OcspParams, der: bytes) -> httpx.Request:
+def http_request(client: httpx.AsyncClient, params: OcspParams, der: bytes) -> httpx.Request:
     if params.method == "get":  # RFC 6960 A.1: base64, then URL-encoded, after a slash
         encoded = quote(base64.b64encode(der).decode(), safe="")
         return client.build_request("GET", f"{params.url.rstrip('/')}/{encoded}")
@@ -149,14 +157,12 @@ async def probe_ocsp(check: Check, env: ProbeEnv) -> ProbeResult:
     timer = PhaseTimer(env.monotonic)
     request, nonce = build_request(params)
     try:
-        http_request = _http_request(
-            env.http, params, request.public_bytes(serialization.Encoding.DER)
-        )
+        message = http_request(env.http, params, request.public_bytes(serialization.Encoding.DER))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return ProbeResult.failure(FailureReason.OCSP_UNREACHABLE, f"{type(exc).__name__}: {exc}")
     outcome = await fetch_http(
         env.http,
-        http_request,
+        message,
         max_size=MAX_RESPONSE_BYTES,
         budget=check.timeout * FETCH_SHARE,
         monotonic=env.monotonic,
