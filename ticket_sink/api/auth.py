@@ -109,7 +109,9 @@ class AccessPolicy:
         Every configured hash is compared, whether or not an earlier one matched, so the
         time taken says nothing about which token (or how much of one) was right.
         """
-        presented = hashlib.sha256(token.encode("utf-8")).digest()
+        # HTTP headers are bytes: aiohttp hands what is not UTF-8 over as lone surrogates,
+        # which plain UTF-8 cannot encode; encoded as they are, they match no token.
+        presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         found: Principal | None = None
         for digest, principal in self._digests:
             if hmac.compare_digest(presented, digest):

@@ -4,6 +4,7 @@ operation is 403, and anonymous requests may read only when the configuration sa
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,25 @@ def test_token_names_are_unique() -> None:
                 ApiToken("a", Role.VIEWER, hash_token("2")),
             ]
         )
+
+
+@pytest.mark.parametrize(
+    "token",
+    [b"\xff\xfe", b"caf\xe9", b"viewer-secret-token" + b"\x80"],
+    ids=["not-utf8", "latin1", "a-valid-token-and-a-stray-byte"],
+)
+async def test_a_token_that_is_not_utf8_is_401(sqlite_client: Client, token: bytes) -> None:
+    """aiohttp hands such bytes over as surrogates; hashing them must not fail."""
+    server = sqlite_client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"GET /api/v1/tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + token + b"\r\n\r\n"
+        )
+        status_line = await reader.readline()
+        rest = await reader.read()
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"401", status_line + rest
+    assert token not in rest
