@@ -85,7 +85,7 @@ async def end_to_end(label_sets: int, total: int, workdir: Path) -> tuple[float,
     alerts = make_alerts(label_sets)
     clock = [T0]
     async with Store(f"sqlite:///{workdir}/e2e.db", clock=lambda: clock[0]) as store:
-        policy = default_policy([2026])
+        policy = default_policy()
         driver = Correlator(store, policy, CorrelationPolicy())
         started = time.perf_counter()
         for offset in range(0, label_sets, BATCH):
@@ -111,7 +111,7 @@ async def memory(open_tickets: int, workdir: Path) -> tuple[float, int, float, f
     alerts = make_alerts(open_tickets, prefix="m")
     async with Store(f"sqlite:///{workdir}/memory.db") as store:
         # No grouping: every alert its own master, the worst case for the sweep.
-        driver = Correlator(store, default_policy([2026]), CorrelationPolicy(group_by=()))
+        driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
         await driver.ingest(alerts[:BATCH])  # warm: imports, caches, the connection
         gc.collect()
         before = rss_bytes()

@@ -196,7 +196,11 @@ class Correlator:
         now, sla = tx.now, self._sla
         clocks_before = {}
         for severity, target in sla.targets.items():
-            goals = [goal for goal in (target.response, target.resolution) if goal is not None]
+            goals = [
+                target.least_business_time(goal)
+                for goal in (target.response, target.resolution)
+                if goal is not None
+            ]
             if goals:
                 clocks_before[int(severity)] = now - min(goals) * sla.at_risk_fraction
         return await tx.sla_candidates(

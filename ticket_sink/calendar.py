@@ -1,8 +1,12 @@
 """Business calendars: the time arithmetic SLA clocks run on.
 
 A calendar says when the service desk's clock runs (weekly opening hours in a time zone,
-minus public holidays) and does arithmetic in that time: add business time, measure it
-between two instants, add business days. 24/7 is a calendar too (`AlwaysOpen`).
+several windows a day if the desk closes for lunch; minus the public holidays of a country
+or one of its regions, computed for whichever year is asked about; minus the desk's own
+closed days; with the desk's own hours on half days) and does arithmetic in that time: add
+business time, measure it between two instants, add business days, and say how much
+business time a target of N business days gives from a moment. 24/7 is a calendar too
+(`AlwaysOpen`).
 
 Pure: no clock is read here, and every input and output is a timezone-aware datetime
 (naive ones are refused, since their meaning depends on the machine). All arithmetic is
@@ -25,6 +29,7 @@ __all__ = [
     "AlwaysOpen",
     "BusinessCalendar",
     "Calendar",
+    "PublicHolidays",
     "belgian_calendar",
     "overlap",
 ]
@@ -59,6 +64,16 @@ class Calendar(Protocol):
         ...
 
     def add_business_days(self, start: datetime, days: int) -> datetime: ...
+
+    def business_days_as_time(self, start: datetime, days: int) -> timedelta:
+        """The business time a target of `days` business days gives a clock started at
+        `start` (see `BusinessCalendar.business_days_as_time`)."""
+        ...
+
+    def shortest_day(self) -> timedelta:
+        """No business day of the calendar has less business time than this: N business
+        days are never less business time than N times it."""
+        ...
 
 
 def overlap(windows: Iterable[Window]) -> tuple[Window, Window] | None:
@@ -108,24 +123,89 @@ class AlwaysOpen:
         return _BEGINNING, _END, True
 
     def add_business_days(self, start: datetime, days: int) -> datetime:
-        if days < 0:
-            raise ValueError(f"days must not be negative, got {days}")
+        _non_negative_days(days)
         return _same_time_days_later(_utc(start, "start"), days, self.timezone)
+
+    def business_days_as_time(self, start: datetime, days: int) -> timedelta:
+        """A business day around the clock is a day: the real time to the same local wall
+        time `days` dates later (23 or 25 hours over a DST change)."""
+        return _utc(self.add_business_days(start, days), "end") - _utc(start, "start")
+
+    def shortest_day(self) -> timedelta:
+        return timedelta(hours=23)  # the day DST begins
+
+
+def _non_negative_days(days: int) -> None:
+    if days < 0:
+        raise ValueError(f"days must not be negative, got {days}")
+
+
+def _check_windows(name: str, windows: Sequence[Window]) -> None:
+    for start, end in windows:
+        if not start < end:
+            raise ValueError(f"opening window {start}-{end} must end after it starts")
+    clash = overlap(windows)
+    if clash is not None:
+        raise ValueError(f"opening windows of {name} overlap at {clash[1][0]}")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicHolidays:
+    """The public holidays of `country` (ISO 3166-1 code) and, if given, of its
+    `subdivision` (the ISO 3166-2 code's part after the dash, as the `holidays` package
+    names them: "BY" for Bavaria, "ZH" for Zurich).
+
+    Each year's holidays are computed the first time a date of that year is asked about,
+    so a calendar made today is right for tickets of any year. Unknown codes are refused
+    with a `ValueError` when the value is made.
+    """
+
+    country: str
+    subdivision: str | None = None
+    _table: holiday_tables.HolidayBase = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The package answers NotImplementedError for both an unknown country and an
+        # unknown subdivision; its message lists every subdivision of some countries.
+        subdivisions = holiday_tables.list_supported_countries().get(self.country)
+        if subdivisions is None:
+            raise ValueError(f"no public holidays known for country {self.country!r}")
+        if self.subdivision is not None and self.subdivision not in subdivisions:
+            raise ValueError(
+                f"country {self.country!r} has no subdivision {self.subdivision!r}; "
+                f"known: {', '.join(subdivisions)}"
+            )
+        table = holiday_tables.country_holidays(self.country, subdiv=self.subdivision)
+        object.__setattr__(self, "_table", table)
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and day in self._table
+
+    def name(self, day: date) -> str | None:
+        """The holiday's name, or None on a day that is not one."""
+        return self._table.get(day)
 
 
 @dataclass(frozen=True, slots=True)
 class BusinessCalendar:
-    """Weekly opening hours in a time zone, closed on the listed holidays.
+    """Weekly opening hours in a time zone, closed on public holidays and on the desk's own
+    closed days, with the desk's own hours on some dates.
 
     `weekly_hours` maps a weekday (Monday 0 ... Sunday 6) to its opening windows, each
-    `(start, end)` in local wall time with `start < end` (no window crosses midnight).
-    Holidays are local dates. A calendar must be open at least one weekday, or adding
+    `(start, end)` in local wall time with `start < end` (no window crosses midnight); a
+    desk that closes for lunch has two windows that day. `public_holidays` are a country's
+    or region's (computed for any year); `holidays` are further closed local dates (the
+    desk's own: a bridge day, the staff party). `special_hours` gives a date its own
+    windows instead of its weekday's (a half day before Christmas; no windows closes it),
+    whatever else the date is. A calendar must be open at least one weekday, or adding
     business time would never end.
     """
 
     timezone: tzinfo
     weekly_hours: WeeklyHours
     holidays: frozenset[date] = field(default_factory=frozenset)
+    public_holidays: PublicHolidays | None = None
+    special_hours: Mapping[date, Sequence[Window]] = field(default_factory=dict)
     # Each local day's opening windows as UTC instants, made once: an SLA clock is read on
     # every ticket request, and a time zone conversion costs a microsecond.
     _day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
@@ -136,17 +216,25 @@ class BusinessCalendar:
         for day, windows in self.weekly_hours.items():
             if day not in range(7):
                 raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got {day}")
-            for start, end in windows:
-                if not start < end:
-                    raise ValueError(f"opening window {start}-{end} must end after it starts")
-            clash = overlap(windows)
-            if clash is not None:
-                raise ValueError(f"opening windows of weekday {day} overlap at {clash[1][0]}")
+            _check_windows(f"weekday {day}", windows)
+        for special, windows in self.special_hours.items():
+            _check_windows(special.isoformat(), windows)
         if not any(self.weekly_hours.values()):
             raise ValueError("a business calendar must be open on at least one weekday")
 
+    def hours_on(self, day: date) -> Sequence[Window]:
+        """The opening windows of local date `day` (none when the desk is closed)."""
+        special = self.special_hours.get(day)
+        if special is not None:
+            return special
+        if day in self.holidays or (
+            self.public_holidays is not None and day in self.public_holidays
+        ):
+            return ()
+        return self.weekly_hours.get(day.weekday(), ())
+
     def is_business_day(self, day: date) -> bool:
-        return bool(self.weekly_hours.get(day.weekday())) and day not in self.holidays
+        return bool(self.hours_on(day))
 
     def _windows(self, start_day: date) -> Iterator[tuple[datetime, datetime]]:
         """Opening windows as UTC instants, from `start_day` on, in order, forever."""
@@ -164,14 +252,12 @@ class BusinessCalendar:
     def _windows_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """`day`'s windows as UTC instants, in order and disjoint: a DST change can make
         windows that only touch in wall time overlap, or empty one."""
-        if not self.is_business_day(day):
-            return ()
         instants = sorted(
             (
                 datetime.combine(day, opens, tzinfo=self.timezone).astimezone(UTC),
                 datetime.combine(day, closes, tzinfo=self.timezone).astimezone(UTC),
             )
-            for opens, closes in self.weekly_hours[day.weekday()]
+            for opens, closes in self.hours_on(day)
         )
         merged: list[tuple[datetime, datetime]] = []
         for start, end in instants:
@@ -242,8 +328,7 @@ class BusinessCalendar:
         Counting starts the day after `start` whether or not `start`'s own day is a
         business day (resolved on a Saturday, one business day later is Monday).
         """
-        if days < 0:
-            raise ValueError(f"days must not be negative, got {days}")
+        _non_negative_days(days)
         local_day = _utc(start, "start").astimezone(self.timezone).date()
         day, counted = local_day, 0
         while counted < days:
@@ -252,14 +337,59 @@ class BusinessCalendar:
                 counted += 1
         return _same_time_days_later(start, (day - local_day).days, self.timezone)
 
+    def business_days_as_time(self, start: datetime, days: int) -> timedelta:
+        """The business time of `days` of the desk's business days from `start`.
 
-def belgian_calendar(
-    years: Iterable[int], weekly_hours: WeeklyHours = OFFICE_HOURS
-) -> BusinessCalendar:
-    """Monday-Friday 08:00-18:00 Europe/Brussels, closed on Belgian public holidays.
+        A desk counts a target of N business days the way it counts its days: the clock
+        starts at `start`, or at the next opening when the desk is closed then; the target
+        falls due on the N-th business day after that day, once as much of that day's
+        business time has run as had run of the start's day when the clock started, or at
+        its closing if that day is shorter (a half day). So raised on Tuesday at 10:00, one
+        business day is due on Wednesday at 10:00, and raised after closing on Tuesday, at
+        Wednesday's closing; a lunch break or a half day counts for what it is.
+        """
+        _non_negative_days(days)
+        cursor = _utc(start, "start")
+        _, next_change, is_open = self.span_at(cursor)
+        if not is_open:
+            cursor = next_change
+        day = cursor.astimezone(self.timezone).date()
+        started = [min(closes, cursor) - opens for opens, closes in self._windows_of(day)]
+        into_day = sum((ran for ran in started if ran > timedelta(0)), timedelta(0))
+        counted = 0
+        while counted < days:
+            day += timedelta(days=1)
+            if self.is_business_day(day):
+                counted += 1
+        windows = self._windows_of(day)
+        due = windows[-1][1] if windows else cursor
+        remaining = into_day
+        for opens, closes in windows:
+            if remaining <= closes - opens:
+                due = opens + remaining
+                break
+            remaining -= closes - opens
+        return self.business_time_between(_utc(start, "start"), max(due, cursor))
 
-    Only the holidays of `years` are known: a date in another year is a working day, so
-    pass every year the tickets may live in (e.g. this year and the next).
-    """
-    table = holiday_tables.country_holidays("BE", years=list(years))
-    return BusinessCalendar(BRUSSELS, weekly_hours, frozenset(table.keys()))
+    def shortest_day(self) -> timedelta:
+        """The shortest day's windows by their wall-clock lengths, less the hour a DST
+        change may take from a window that spans it."""
+        days = [*self.weekly_hours.values(), *self.special_hours.values()]
+        lengths = [
+            sum(
+                (
+                    datetime.combine(date.min, closes) - datetime.combine(date.min, opens)
+                    for opens, closes in windows
+                ),
+                timedelta(0),
+            )
+            for windows in days
+            if windows
+        ]
+        return max(min(lengths) - timedelta(hours=1), timedelta(0))
+
+
+def belgian_calendar(weekly_hours: WeeklyHours = OFFICE_HOURS) -> BusinessCalendar:
+    """Monday-Friday 08:00-18:00 Europe/Brussels, closed on Belgian public holidays (of
+    any year)."""
+    return BusinessCalendar(BRUSSELS, weekly_hours, public_holidays=PublicHolidays("BE"))

@@ -3,30 +3,34 @@
 Each ticket has two clocks: response (from creation until acknowledged) and resolution
 (until resolved). They run on the severity's calendar (24/7 or business hours) and never
 while the ticket is on hold or resolved (`Ticket.pauses`, `Ticket.on_hold_since`).
-Everything here is pure: `now` is passed in, nothing is changed or sent. `auto_actions`
+A target is a span of business time or a number of the desk's business days
+(`BusinessDays`), which gives each ticket the business time its calendar counts from its
+creation. Everything here is pure: `now` is passed in, nothing is changed or sent. `auto_actions`
 only says what is due; a driver does it through `lifecycle.apply`. `plan` works out what a
 ticket's clocks owe to the ticket alone, once, for a caller asking for them at many times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
-from ticket_sink.calendar import BRUSSELS, AlwaysOpen, Calendar, belgian_calendar
+from ticket_sink.calendar import AlwaysOpen, Calendar, belgian_calendar
 from ticket_sink.lifecycle import TRANSITIONS, Action
 from ticket_sink.model import CloseReason, EscalationLevel, Severity, Ticket, TicketState
 
 __all__ = [
     "AutoAction",
+    "BusinessDays",
     "Clock",
     "ClockPlan",
     "ClockReading",
     "ClockStatus",
     "Deadlines",
+    "Goal",
     "SlaPlan",
     "SlaPolicy",
     "SlaStatus",
@@ -38,9 +42,6 @@ __all__ = [
     "status",
 ]
 
-# One business day of the default office hours (08:00-18:00).
-BUSINESS_DAY = timedelta(hours=10)
-
 
 class Clock(StrEnum):
     RESPONSE = "response"
@@ -48,12 +49,42 @@ class Clock(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class BusinessDays:
+    """A target of `days` of the desk's business days ("1bd"): what that is in business
+    time depends on when the clock starts (`Calendar.business_days_as_time`)."""
+
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.days <= 0:
+            raise ValueError(f"a target of business days must be positive, got {self.days}")
+
+    def __str__(self) -> str:
+        return f"{self.days}bd"
+
+
+Goal = timedelta | BusinessDays
+
+
+@dataclass(frozen=True, slots=True)
 class SlaTarget:
     """The targets of one severity; `None` is best effort (no clock)."""
 
-    response: timedelta | None
-    resolution: timedelta | None
+    response: Goal | None
+    resolution: Goal | None
     calendar: Calendar
+
+    def business_time(self, goal: Goal, start: datetime) -> timedelta:
+        """`goal` as business time for a clock started at `start`."""
+        if isinstance(goal, BusinessDays):
+            return self.calendar.business_days_as_time(start, goal.days)
+        return goal
+
+    def least_business_time(self, goal: Goal) -> timedelta:
+        """No ticket's clock gets less business time than this for `goal`."""
+        if isinstance(goal, BusinessDays):
+            return goal.days * self.calendar.shortest_day()
+        return goal
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,25 +108,25 @@ class SlaPolicy:
             raise ValueError(f"at_risk_fraction must be in (0, 1], got {self.at_risk_fraction}")
         for severity, target in self.targets.items():
             for name, value in (("response", target.response), ("resolution", target.resolution)):
-                if value is not None and value <= timedelta(0):
+                if isinstance(value, timedelta) and value <= timedelta(0):
                     raise ValueError(f"severity {severity} {name} target must be positive")
 
 
-def default_policy(years: Iterable[int]) -> SlaPolicy:
+def default_policy(office: Calendar | None = None) -> SlaPolicy:
     """The defaults, modelled on a real second-level service desk.
 
-    Severity 1: response 1 h, resolution 4 h, around the clock (Brussels time). Severity 2:
-    response one business day, resolution three (10 business hours a day, Monday-Friday
-    08:00-18:00 Europe/Brussels, Belgian public holidays of `years`). Severity 3 and 4:
+    Severity 1: response 1 h, resolution 4 h, around the clock (in the office's time zone).
+    Severity 2: response one business day, resolution three, of `office` (by default
+    Monday-Friday 08:00-18:00 Europe/Brussels, Belgian public holidays). Severity 3 and 4:
     best effort. At risk at 75 % of a target; on hold, a reminder every 2 business days
     and closing after 3 unanswered ones; resolved tickets close after 5 business days.
     """
-    office = belgian_calendar(years)
-    around_the_clock = AlwaysOpen(BRUSSELS)
+    office = office or belgian_calendar()
+    around_the_clock = AlwaysOpen(office.timezone)
     return SlaPolicy(
         targets={
             Severity.BLOCKING: SlaTarget(timedelta(hours=1), timedelta(hours=4), around_the_clock),
-            Severity.MAJOR: SlaTarget(BUSINESS_DAY, 3 * BUSINESS_DAY, office),
+            Severity.MAJOR: SlaTarget(BusinessDays(1), BusinessDays(3), office),
             Severity.MINOR: SlaTarget(None, None, office),
             Severity.INFO: SlaTarget(None, None, office),
         },
@@ -202,7 +233,14 @@ def deadlines(ticket: Ticket, policy: SlaPolicy) -> Deadlines:
     """Due instants of both clocks, past pauses accounted for (see `Deadlines`)."""
     target = policy.targets[ticket.severity]
     due = [
-        None if goal is None else _instant_when(ticket, target.calendar, goal, _stop(ticket, clock))
+        None
+        if goal is None
+        else _instant_when(
+            ticket,
+            target.calendar,
+            target.business_time(goal, ticket.created_at),
+            _stop(ticket, clock),
+        )
         for clock, goal in (
             (Clock.RESPONSE, target.response),
             (Clock.RESOLUTION, target.resolution),
@@ -341,7 +379,9 @@ def plan(ticket: Ticket, policy: SlaPolicy) -> SlaPlan:
     """What both clocks owe to `ticket` and `policy` (None for a best-effort clock)."""
     target = policy.targets[ticket.severity]
     response, resolution = (
-        None if goal is None else _clock_plan(ticket, policy, clock, goal)
+        None
+        if goal is None
+        else _clock_plan(ticket, policy, clock, target.business_time(goal, ticket.created_at))
         for clock, goal in (
             (Clock.RESPONSE, target.response),
             (Clock.RESOLUTION, target.resolution),

@@ -35,25 +35,38 @@ def options_table() -> str:
 def _leaves(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo]]:
     for name, field in model.model_fields.items():
         path = f"{prefix}{field.alias or name}"  # what users write in the file
-        nested, is_list = _nested_model(field.annotation)
+        nested, container = _nested_model(field.annotation)
         if nested is None:
             yield path, field
+        elif container == "list":
+            yield from _leaves(nested, f"{path}[].")
+        elif container == "map":
+            # The map's own row says what its keys are; its values' fields follow.
+            yield path, field
+            yield from _leaves(nested, f"{path}.<key>.")
         else:
-            yield from _leaves(nested, f"{path}[]." if is_list else f"{path}.")
+            yield from _leaves(nested, f"{path}.")
 
 
-def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    """The model a field holds, directly, as list items, or as map values (also when
+    the field is optional)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    if typing.get_origin(annotation) is list:
-        (item,) = typing.get_args(annotation)
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            return item, True
-    return None, False
+        return annotation, ""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        present = [arg for arg in args if arg is not type(None)]
+        if len(present) == 1 and typing.get_origin(present[0]) is dict:
+            return _nested_model(present[0])
+    item = args[0] if origin is list else args[1] if origin is dict else None
+    if isinstance(item, type) and issubclass(item, BaseModel):
+        return item, "list" if origin is list else "map"
+    return None, ""
 
 
 _VALIDATOR_NAMES = {
     "parse_duration": "duration",
+    "parse_sla_goal": "business days or duration",
     "resolve_secret": "secret",
     "_parse_host_port": "host:port",
 }

@@ -9,22 +9,29 @@ values the correlator's driver takes.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from datetime import date, time, timedelta
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holiday_tables
-from pydantic import Field, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from correlator.correlate import Topology
 from correlator.driver import CorrelationPolicy
 from correlator.rules import DEFAULT_RULES, Rule
-from probes._config import Duration, PositiveDuration, StrictModel
+from probes._config import Duration, PositiveDuration, StrictModel, parse_duration
 from probes.dns import SmlTarget
-from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, overlap
+from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, PublicHolidays, overlap
 from ticket_sink.model import Severity
-from ticket_sink.sla import SlaPolicy, SlaTarget, default_policy
+from ticket_sink.sla import BusinessDays, Goal, SlaPolicy, SlaTarget, default_policy
 
 __all__ = ["CorrelatorConfig", "Dependency", "RuleOverride", "SlaConfig", "sml_edges"]
 
@@ -60,6 +67,14 @@ class RuleOverride(StrictModel):
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def _check_windows(day: str, windows: list[str]) -> None:
+    texts = {_window(window): window for window in windows}
+    clash = overlap(texts)
+    if clash is not None:
+        earlier, later = (texts[window] for window in clash)
+        raise ValueError(f"opening hours {earlier!r} and {later!r} of {day} overlap")
+
+
 def _window(text: str) -> tuple[time, time]:
     try:
         start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
@@ -70,9 +85,52 @@ def _window(text: str) -> tuple[time, time]:
     return start, end
 
 
+_BUSINESS_DAYS = re.compile(r"(\d{1,3})bd")
+
+
+def parse_sla_goal(value: Any) -> Goal:
+    """`1bd` (one of the desk's business days, see docs/tickets.md) or a duration such
+    as `4h`; both positive."""
+    if isinstance(value, timedelta | BusinessDays):
+        return value
+    if isinstance(value, str) and (days := _BUSINESS_DAYS.fullmatch(value.strip().lower())):
+        if int(days[1]) == 0:
+            raise ValueError("a target of business days must be at least 1bd")
+        return BusinessDays(int(days[1]))
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"invalid target {value!r}: use business days such as 1bd, or a duration such as 4h"
+        ) from None
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return timedelta(seconds=seconds)
+
+
+SlaGoal = Annotated[
+    timedelta | BusinessDays,
+    BeforeValidator(parse_sla_goal),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d{1,3}bd|(\d+(\.\d+)?(ms|s|m|h|d))+)$"},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "description": "business days (1bd) or a duration: 30m, 4h, or seconds",
+        }
+    ),
+]
+
+
 class SlaTargetConfig(StrictModel):
-    response: PositiveDuration | None = Field(None, description="unset: best effort")
-    resolution: PositiveDuration | None = Field(None, description="unset: best effort")
+    response: SlaGoal | None = Field(
+        None, description="business days (1bd) or a duration (4h); unset: best effort"
+    )
+    resolution: SlaGoal | None = Field(
+        None, description="business days (3bd) or a duration (8h); unset: best effort"
+    )
     calendar: Literal["always", "business"] = Field(
         "business", description="always: around the clock; business: the business hours"
     )
@@ -87,10 +145,23 @@ class SlaConfig(StrictModel):
     holidays: str | None = Field(
         "BE", description="country whose public holidays close the desk (ISO code); null: none"
     )
+    holiday_subdivision: str | None = Field(
+        None,
+        description="region of that country whose own public holidays close the desk too "
+        "(the ISO 3166-2 code after the dash: BY for Bavaria, ZH for Zurich)",
+    )
+    closed_days: list[date] = Field(
+        default_factory=list, description="further dates the desk is closed (YYYY-MM-DD)"
+    )
+    half_days: dict[date, list[str]] = Field(
+        default_factory=dict,
+        description="dates with their own opening hours instead of their weekday's "
+        "(YYYY-MM-DD: [HH:MM-HH:MM, ...]); an empty list closes the day",
+    )
     targets: dict[int, SlaTargetConfig] | None = Field(
         None,
         description="per severity 1-4; unset: 1 h / 4 h around the clock for 1, "
-        "one / three business days for 2, best effort for 3 and 4",
+        "1bd / 3bd on the business hours for 2, best effort for 3 and 4",
     )
     at_risk_fraction: float = Field(
         0.75, gt=0, le=1, description="a clock is at risk past this fraction of its target"
@@ -116,24 +187,40 @@ class SlaConfig(StrictModel):
         for day, windows in value.items():
             if day not in _WEEKDAYS:
                 raise ValueError(f"weekday {day!r}: use {', '.join(_WEEKDAYS)}")
-            texts = {_window(window): window for window in windows}
-            clash = overlap(texts)
-            if clash is not None:
-                earlier, later = (texts[window] for window in clash)
-                raise ValueError(f"opening hours {earlier!r} and {later!r} of {day} overlap")
+            _check_windows(day, windows)
         if not any(value.values()):
             raise ValueError("the desk must be open on at least one weekday")
+        return value
+
+    @field_validator("half_days")
+    @classmethod
+    def _half_days(cls, value: dict[date, list[str]]) -> dict[date, list[str]]:
+        for day, windows in value.items():
+            _check_windows(day.isoformat(), windows)
         return value
 
     @field_validator("holidays")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                holiday_tables.country_holidays(value, years=[2026])
-            except NotImplementedError:
-                raise ValueError(f"no public holidays known for country {value!r}") from None
+            PublicHolidays(value)  # an unknown country is refused at load
         return value
+
+    @field_validator("holiday_subdivision")
+    @classmethod
+    def _region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        country = info.data.get("holidays")
+        if country is None:
+            raise ValueError("a subdivision needs its country in holidays")
+        PublicHolidays(country, value)  # an unknown region is refused at load
+        return value
+
+    def public_holidays(self) -> PublicHolidays | None:
+        if self.holidays is None:
+            return None
+        return PublicHolidays(self.holidays, self.holiday_subdivision)
 
     @field_validator("targets")
     @classmethod
@@ -145,16 +232,20 @@ class SlaConfig(StrictModel):
                 raise ValueError(f"severities are 1-4, got {severity}")
         return value
 
-    def calendar(self, years: Iterable[int]) -> BusinessCalendar:
-        zone = ZoneInfo(self.timezone)
+    def calendar(self) -> BusinessCalendar:
         hours = {
             _WEEKDAYS.index(day): tuple(_window(w) for w in windows)
             for day, windows in self.business_hours.items()
         }
-        closed: frozenset[date] = frozenset()
-        if self.holidays is not None:
-            closed = frozenset(holiday_tables.country_holidays(self.holidays, years=list(years)))
-        return BusinessCalendar(zone, hours, closed)
+        return BusinessCalendar(
+            ZoneInfo(self.timezone),
+            hours,
+            frozenset(self.closed_days),
+            public_holidays=self.public_holidays(),
+            special_hours={
+                day: tuple(_window(w) for w in windows) for day, windows in self.half_days.items()
+            },
+        )
 
 
 class CorrelatorConfig(StrictModel):
@@ -208,41 +299,27 @@ class CorrelatorConfig(StrictModel):
             rules.append(rule)
         return tuple(rules)
 
-    def sla_policy(self, now: datetime | None = None) -> SlaPolicy:
-        year = (now or datetime.now(UTC)).year
-        # This year's and the next two years' holidays: tickets do not live longer.
-        years = range(year - 1, year + 3)
+    def sla_policy(self) -> SlaPolicy:
         sla = self.sla
-        base = default_policy(years)
-        office = sla.calendar(years)
+        office = sla.calendar()
+        # The defaults' targets, on the configured business hours.
+        base = default_policy(office)
         around_the_clock = AlwaysOpen(office.timezone)
         targets = dict(base.targets)
-        if sla.targets is None:
-            # The defaults' targets, on the configured business hours.
-            targets = {
-                severity: dataclasses.replace(
-                    target,
-                    calendar=office
-                    if isinstance(target.calendar, BusinessCalendar)
-                    else (around_the_clock),
-                )
-                for severity, target in base.targets.items()
-            }
-        else:
+        if sla.targets is not None:
             for severity in Severity:
                 chosen = sla.targets.get(int(severity))
                 if chosen is None:
                     targets[severity] = SlaTarget(None, None, office)
                     continue
                 targets[severity] = SlaTarget(
-                    None if chosen.response is None else timedelta(seconds=chosen.response),
-                    None if chosen.resolution is None else timedelta(seconds=chosen.resolution),
+                    chosen.response,
+                    chosen.resolution,
                     around_the_clock if chosen.calendar == "always" else office,
                 )
         return dataclasses.replace(
             base,
             targets=targets,
-            business_calendar=office,
             at_risk_fraction=sla.at_risk_fraction,
             remind_every_business_days=sla.remind_every_business_days,
             reminders_before_close=sla.reminders_before_close,

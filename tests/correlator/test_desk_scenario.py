@@ -43,7 +43,7 @@ async def act(store: Store, ticket_id: str, action: Action, **arguments: str) ->
 async def test_severity_1_friday_evening_through_the_correlator_and_the_store(url: str) -> None:
     clock = Clock(bx(11, 20, 19))
     async with Store(url, clock=clock) as store:
-        driver = Correlator(store, default_policy([2026]), CorrelationPolicy(group_by=()))
+        driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
         labels = {
             "alertname": "CrlUnreachable",
             "kind": "crl",

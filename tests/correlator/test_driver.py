@@ -47,7 +47,7 @@ async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
 
 
 def correlator(store: Store, **policy: object) -> Correlator:
-    return Correlator(store, default_policy([2026]), CorrelationPolicy(**policy))  # type: ignore[arg-type]
+    return Correlator(store, default_policy(), CorrelationPolicy(**policy))  # type: ignore[arg-type]
 
 
 def alert(

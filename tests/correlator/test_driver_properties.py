@@ -106,7 +106,7 @@ async def check_invariants(store: Store, world: World, closed_before: dict[str, 
 async def run_history(history: list[tuple[str, Any, int]], url: str) -> None:
     world = World()
     async with Store(url, clock=lambda: world.now) as store:
-        drivers = [Correlator(store, default_policy([2026]), POLICY) for _ in range(2)]
+        drivers = [Correlator(store, default_policy(), POLICY) for _ in range(2)]
         for op, argument, agent in history:
             driver = drivers[agent]
             closed_before = {

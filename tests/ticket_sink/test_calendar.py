@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, belgian_calendar
+from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, PublicHolidays, belgian_calendar
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-BE = belgian_calendar([2026, 2027])
+BE = belgian_calendar()
 H = timedelta(hours=1)
 
 
@@ -23,7 +23,7 @@ def bx(month: int, day: int, hour: int = 0, minute: int = 0, year: int = 2026) -
 
 def test_belgian_holidays_are_known() -> None:
     for day in (date(2026, 7, 21), date(2026, 11, 11), date(2026, 12, 25), date(2027, 1, 1)):
-        assert day in BE.holidays
+        assert BE.hours_on(day) == ()
         assert not BE.is_business_day(day)
     assert BE.is_business_day(date(2026, 11, 20))  # a Friday
     assert not BE.is_business_day(date(2026, 11, 21))  # a Saturday
@@ -95,6 +95,81 @@ def test_add_business_days(start: datetime, days: int, expected: datetime) -> No
     assert result.utcoffset() == expected.utcoffset()
 
 
+# A desk in the Canary Islands (UTC+0, summer UTC+1): Monday-Friday 09:00-12:30 and
+# 13:30-17:30 (7.5 h a day), Spanish and Canarian public holidays, closed on 31 December,
+# and a half day on Christmas Eve.
+CANARY = ZoneInfo("Atlantic/Canary")
+LUNCH_BREAK = ((time(9), time(12, 30)), (time(13, 30), time(17, 30)))
+CANARIAN = BusinessCalendar(
+    CANARY,
+    {day: LUNCH_BREAK for day in range(5)},
+    frozenset({date(2026, 12, 31)}),
+    public_holidays=PublicHolidays("ES", "CN"),
+    special_hours={date(2026, 12, 24): ((time(9), time(13)),)},
+)
+
+
+def cx(month: int, day: int, hour: int = 0, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=CANARY)
+
+
+# Each due instant is `start + business_days_as_time(start, days)` added on the calendar.
+BUSINESS_DAY_CASES = [
+    # Wednesday 1 April 16:00 is 6 h into the day (3.5 h + 2.5 h). Thursday 2 (Maundy
+    # Thursday, Canarian) and Friday 3 (Good Friday) are holidays: 6 h into Monday 6 is
+    # 16:00. Business time: 1.5 h left on Wednesday + 6 h = 7.5 h.
+    pytest.param(cx(4, 1, 16), 1, cx(4, 6, 16), 7.5 * H, id="over-easter-holidays"),
+    # Three business days: Monday 6, Tuesday 7, Wednesday 8 at 16:00 (22.5 h).
+    pytest.param(cx(4, 1, 16), 3, cx(4, 8, 16), 22.5 * H, id="three-days"),
+    # Friday 30 October 12:00 (after DST ended) is 3 h into the day; Monday 2 November is
+    # a Canarian holiday, so Tuesday 3 at 12:00 (5 h on Friday + 3 h on Tuesday = 7.5 h).
+    pytest.param(cx(10, 30, 12), 1, cx(11, 3, 12), 7.5 * H, id="regional-monday"),
+    # Wednesday 23 December 16:30 is 6.5 h into the day; Christmas Eve is a half day of
+    # 4 h, so one business day ends at its closing, 13:00 (1 h + 4 h = 5 h).
+    pytest.param(cx(12, 23, 16, 30), 1, cx(12, 24, 13), 5 * H, id="half-day-shorter"),
+    # Three: Thursday 24 (half day), Monday 28 (Friday 25 is Christmas), Tuesday 29 at
+    # 16:30 (1 h + 4 h + 7.5 h + 6.5 h = 19 h).
+    pytest.param(cx(12, 23, 16, 30), 3, cx(12, 29, 16, 30), 19 * H, id="over-christmas"),
+    # Wednesday 30 December 12:00 (3 h in); Thursday 31 is the desk's own closed day and
+    # 1 January a holiday: Monday 4 January at 12:00 (4.5 h + 3 h).
+    pytest.param(cx(12, 30, 12), 1, cx(1, 4, 12, year=2027), 7.5 * H, id="closed-day"),
+    # At lunch the clock waits: 12:45 counts as 3.5 h into the day, so the next day at
+    # 12:30, its closing for lunch (4 h + 3.5 h).
+    pytest.param(cx(4, 14, 12, 45), 1, cx(4, 15, 12, 30), 7.5 * H, id="raised-at-lunch"),
+    # Raised on Saturday: the clock starts on Monday 09:00 and one business day is all of
+    # Monday, due at its closing.
+    pytest.param(cx(4, 11, 10), 1, cx(4, 13, 17, 30), 7.5 * H, id="raised-on-saturday"),
+]
+
+
+@pytest.mark.parametrize(("start", "days", "due", "business_time"), BUSINESS_DAY_CASES)
+def test_targets_in_business_days_follow_the_desk(
+    start: datetime, days: int, due: datetime, business_time: timedelta
+) -> None:
+    assert CANARIAN.business_days_as_time(start, days) == business_time
+    assert CANARIAN.add_business_time(start, business_time) == due
+
+
+def test_public_holidays_are_known_for_any_year_and_region() -> None:
+    bavaria = PublicHolidays("DE", "BY")
+    assert date(2026, 6, 4) in bavaria  # Corpus Christi: Bavarian, not German-wide
+    assert date(2026, 6, 4) not in PublicHolidays("DE")
+    assert date(2093, 1, 6) in bavaria  # Epiphany, in a year nobody loaded
+    assert bavaria.name(date(2093, 1, 6)) == "Epiphany"
+    assert date(2093, 1, 7) not in bavaria
+    with pytest.raises(ValueError, match="no public holidays known for country 'XX'"):
+        PublicHolidays("XX")
+    with pytest.raises(ValueError, match="country 'DE' has no subdivision 'ZZ'; known: BB, BE"):
+        PublicHolidays("DE", "ZZ")
+
+
+def test_the_shortest_day_bounds_business_days() -> None:
+    # The half day (4 h) less the hour a DST change may take.
+    assert CANARIAN.shortest_day() == 3 * H
+    assert AlwaysOpen(CANARY).shortest_day() == 23 * H
+    assert AlwaysOpen(BRUSSELS).business_days_as_time(bx(3, 28, 12), 1) == 23 * H
+
+
 def test_always_open_counts_real_time_across_dst() -> None:
     always = AlwaysOpen(BRUSSELS)
     # 23:00 CET is 22:00 UTC; four hours later it is 02:00 UTC, 04:00 summer time.
@@ -135,6 +210,15 @@ def test_naive_datetimes_and_negative_amounts_are_refused(
 def test_invalid_calendars(hours: dict[int, tuple[tuple[time, time], ...]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BusinessCalendar(BRUSSELS, hours)
+
+
+def test_invalid_special_hours() -> None:
+    with pytest.raises(ValueError, match="2026-12-24 overlap at 10:00"):
+        BusinessCalendar(
+            BRUSSELS,
+            {0: LUNCH_BREAK},
+            special_hours={date(2026, 12, 24): ((time(9), time(11)), (time(10), time(12)))},
+        )
 
 
 instants = st.datetimes(
@@ -202,14 +286,14 @@ def test_the_windows_a_calendar_keeps_are_bounded_and_change_no_answer(
     """Each day's windows are made once and kept (a bounded number of days); what the
     calendar answers is the same whether a day's windows were kept or are made again."""
     monkeypatch.setattr("ticket_sink.calendar._DAYS_KEPT", 5)
-    keeping = belgian_calendar([2026, 2027])
+    keeping = belgian_calendar()
     year = keeping.business_time_between(bx(1, 1), bx(1, 1, year=2027))
     assert len(keeping._day_windows) <= 5
     # 2026 in Belgium: 261 weekdays, 8 of them public holidays (Aug 15 and Nov 1 are on a
     # weekend); 10 h each.
     assert year == (261 - 8) * 10 * H
     for start in (bx(3, 27, 17), bx(10, 23, 17), bx(12, 24, 17)):
-        fresh = belgian_calendar([2026, 2027])
+        fresh = belgian_calendar()
         assert keeping.add_business_time(start, 7 * H) == fresh.add_business_time(start, 7 * H)
         assert keeping.business_time_between(start, start + 90 * H) == (
             fresh.business_time_between(start, start + 90 * H)

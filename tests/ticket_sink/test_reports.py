@@ -16,7 +16,7 @@ from ticket_sink.reports import report, report_to_dict, snapshot
 from ticket_sink.sla import default_policy
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Brussels
-POLICY = default_policy([2026])
+POLICY = default_policy()
 
 
 class Clock:

@@ -15,7 +15,7 @@ from ticket_sink.model import CloseReason, Severity, Ticket, TicketState, Ticket
 from ticket_sink.sla import Deadlines, SlaPolicy, auto_actions, deadlines, default_policy, status
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-POLICY = default_policy([2026, 2027])
+POLICY = default_policy()
 H = timedelta(hours=1)
 
 

@@ -19,7 +19,15 @@ from ticket_sink.model import (
     TicketState,
     TicketType,
 )
-from ticket_sink.sla import AutoAction, Deadlines, auto_actions, deadlines, default_policy, status
+from ticket_sink.sla import (
+    AutoAction,
+    BusinessDays,
+    Deadlines,
+    auto_actions,
+    deadlines,
+    default_policy,
+    status,
+)
 
 BRUSSELS = ZoneInfo("Europe/Brussels")  # November: CET, UTC+01:00
 H = timedelta(hours=1)
@@ -27,7 +35,7 @@ CONTACTS = {
     EscalationLevel.TECHNICAL_TEAMS: ("pki-team@example.org",),
     EscalationLevel.VENDOR: ("vendor-support@example.org",),
 }
-POLICY = dataclasses.replace(default_policy([2026]), contacts=CONTACTS)
+POLICY = dataclasses.replace(default_policy(), contacts=CONTACTS)
 
 
 def bx(month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -72,7 +80,7 @@ def test_policy_defaults() -> None:
     assert POLICY.at_risk_fraction == 0.75
     blocking, major = POLICY.targets[Severity.BLOCKING], POLICY.targets[Severity.MAJOR]
     assert (blocking.response, blocking.resolution) == (H, 4 * H)
-    assert (major.response, major.resolution) == (10 * H, 30 * H)
+    assert (major.response, major.resolution) == (BusinessDays(1), BusinessDays(3))
     assert POLICY.targets[Severity.MINOR].response is None
     assert POLICY.targets[Severity.INFO].resolution is None
 

@@ -11,6 +11,7 @@ import pytest
 from correlator.rules import DEFAULT_RULES
 from ticket_sink.calendar import AlwaysOpen, BusinessCalendar
 from ticket_sink.model import Severity
+from ticket_sink.sla import BusinessDays
 from vigie.config import ConfigError, parse_config
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -24,16 +25,17 @@ def problems_of(text: str) -> list[tuple[str, str]]:
 
 def test_the_defaults_are_the_documented_desk() -> None:
     config = parse_config("{}").correlator
-    policy = config.sla_policy(NOW)
+    policy = config.sla_policy()
     blocking, major = policy.targets[Severity.BLOCKING], policy.targets[Severity.MAJOR]
     assert (blocking.response, blocking.resolution) == (timedelta(hours=1), timedelta(hours=4))
     assert isinstance(blocking.calendar, AlwaysOpen)
-    assert (major.response, major.resolution) == (timedelta(hours=10), timedelta(hours=30))
+    assert (major.response, major.resolution) == (BusinessDays(1), BusinessDays(3))
     office = major.calendar
     assert isinstance(office, BusinessCalendar)
     assert office.weekly_hours[0] == ((time(8), time(18)),)
     assert 5 not in office.weekly_hours  # closed on Saturdays
-    assert date(2026, 11, 11) in office.holidays  # Armistice Day, a Belgian holiday
+    assert not office.is_business_day(date(2026, 11, 11))  # Armistice Day, a Belgian holiday
+    assert not office.is_business_day(date(2041, 11, 11))  # ...in any year
     assert policy.targets[Severity.MINOR].response is None
     correlation = config.policy([])
     assert correlation.group_by == ("service", "alertname")
@@ -54,7 +56,7 @@ correlator:
       2: {response: 4h}
 """
     ).correlator
-    policy = config.sla_policy(NOW)
+    policy = config.sla_policy()
     office = policy.business_calendar
     assert isinstance(office, BusinessCalendar)
     assert str(office.timezone) == "Europe/Paris"
@@ -62,13 +64,49 @@ correlator:
         0: ((time(9), time(12)), (time(13), time(17))),
         5: ((time(10), time(12)),),
     }
-    assert office.holidays == frozenset()
+    assert office.public_holidays is None
+    assert office.is_business_day(date(2026, 12, 28))  # a Monday
     blocking = policy.targets[Severity.BLOCKING]
     assert (blocking.response, blocking.resolution) == (timedelta(minutes=30), timedelta(hours=2))
     assert isinstance(blocking.calendar, AlwaysOpen)
     major = policy.targets[Severity.MAJOR]
     assert (major.response, major.resolution, major.calendar) == (timedelta(hours=4), None, office)
     assert policy.targets[Severity.MINOR].response is None  # not listed: best effort
+
+
+def test_a_regional_desk_with_half_days_and_targets_in_business_days() -> None:
+    config = parse_config(
+        """
+correlator:
+  sla:
+    timezone: Atlantic/Canary
+    business_hours: {mon: ["09:00-12:30", "13:30-17:30"], fri: ["09:00-13:00"]}
+    holidays: ES
+    holiday_subdivision: CN
+    closed_days: [2026-12-31]
+    half_days: {2026-12-24: ["09:00-13:00"], 2026-12-28: []}
+    targets:
+      2: {response: 1bd, resolution: 3BD}
+      3: {response: 8h}
+"""
+    ).correlator
+    policy = config.sla_policy()
+    office = policy.business_calendar
+    assert isinstance(office, BusinessCalendar)
+    major = policy.targets[Severity.MAJOR]
+    assert (major.response, major.resolution) == (BusinessDays(1), BusinessDays(3))
+    assert policy.targets[Severity.MINOR].response == timedelta(hours=8)
+    # Monday 2 November 2026 is a holiday of the Canary Islands only.
+    assert not office.is_business_day(date(2026, 11, 2))
+    assert office.public_holidays is not None
+    assert office.public_holidays.name(date(2026, 11, 2)) == "Monday following All Saints' Day"
+    assert office.hours_on(date(2026, 12, 24)) == ((time(9), time(13)),)  # a Thursday
+    assert office.hours_on(date(2026, 12, 28)) == ()  # a Monday, closed
+    assert office.hours_on(date(2026, 12, 31)) == ()
+    assert office.hours_on(date(2027, 1, 4)) == (
+        (time(9), time(12, 30)),
+        (time(13, 30), time(17, 30)),
+    )
 
 
 def test_rule_overrides_change_only_the_named_rule() -> None:
@@ -150,6 +188,36 @@ correlator:
             "correlator.sla.holidays",
             "no public holidays known for country 'XX'",
             id="bad-country",
+        ),
+        pytest.param(
+            "sla: {holidays: ES, holiday_subdivision: XX}",
+            "correlator.sla.holiday_subdivision",
+            "country 'ES' has no subdivision 'XX'; known: AN, AR,",
+            id="bad-region",
+        ),
+        pytest.param(
+            "sla: {holidays: null, holiday_subdivision: BY}",
+            "correlator.sla.holiday_subdivision",
+            "needs its country in holidays",
+            id="region-without-country",
+        ),
+        pytest.param(
+            "sla: {half_days: {2026-12-24: ['13:00-09:00']}}",
+            "correlator.sla.half_days",
+            "must end after they start",
+            id="half-day-backwards",
+        ),
+        pytest.param(
+            "sla: {targets: {2: {response: 0bd}}}",
+            "correlator.sla.targets[2].response",
+            "at least 1bd",
+            id="zero-business-days",
+        ),
+        pytest.param(
+            "sla: {targets: {2: {response: 1 day}}}",
+            "correlator.sla.targets[2].response",
+            "use business days such as 1bd, or a duration such as 4h",
+            id="target-unreadable",
         ),
         pytest.param(
             "sla: {targets: {5: {response: 1h}}}",

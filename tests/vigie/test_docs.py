@@ -31,6 +31,13 @@ def schema_options(schema: dict[str, Any], node: dict[str, Any], prefix: str) ->
         node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     if node.get("type") == "array" and "$ref" in node.get("items", {}):
         return schema_options(schema, node["items"], prefix + "[]")
+    present = [choice for choice in node.get("anyOf", []) if choice.get("type") != "null"]
+    if len(present) == 1:
+        node = present[0]
+    values = node.get("additionalProperties")
+    if isinstance(values, dict) and "$ref" in values:
+        # A map of models: its own row, and its values' fields under `<key>`.
+        return {prefix} | schema_options(schema, values, prefix + ".<key>")
     properties = node.get("properties")
     if not properties:
         return {prefix}

@@ -205,7 +205,7 @@ def _clock(clock: ClockStatus | None) -> dict[str, Any] | None:
     }
 
 
-POLICY = default_policy([2026, 2027])
+POLICY = default_policy()
 LIFE = (Action.ACKNOWLEDGE, Action.START, Action.HOLD, Action.RESUME, Action.RESOLVE)
 spans = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=9))
 

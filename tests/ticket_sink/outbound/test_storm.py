@@ -49,7 +49,7 @@ async def test_an_alert_storm_makes_one_notification_per_sink(store: Store, cloc
     participants = [f"p{i}@zone" for i in range(PARTICIPANTS)]
     topology = Topology.from_edges(("zone@ns1", node) for node in participants)
     correlator = Correlator(
-        store, default_policy([2026]), CorrelationPolicy(topology=topology, group_by=())
+        store, default_policy(), CorrelationPolicy(topology=topology, group_by=())
     )
     await correlator.ingest([alert("zone@ns1", kind="dns_soa", alertname="SoaFailed")])
     await correlator.ingest([alert(node) for node in participants])
