@@ -12,8 +12,10 @@ from pydantic import Field, field_validator
 
 from probes._config import PositiveDuration, StrictModel
 from ticket_sink.api import AccessPolicy, ApiToken, Role
+from ticket_sink.mcp import McpSettings
+from ticket_sink.mcp.paging import MIN_ANSWER_BYTES
 
-__all__ = ["ApiConfig", "ApiTokenConfig"]
+__all__ = ["ApiConfig", "ApiTokenConfig", "McpConfig"]
 
 TokenHash = Annotated[
     str,
@@ -38,6 +40,38 @@ class ApiTokenConfig(StrictModel):
     hash: TokenHash
 
 
+HostPattern = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\s/]+$")]
+OriginPattern = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^https?://[^\s/]+$")]
+
+
+class McpConfig(StrictModel):
+    enabled: bool = Field(True, description="serve MCP for AI assistants at /mcp")
+    allowed_hosts: list[HostPattern] = Field(
+        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        description="Host headers /mcp accepts (`name:*`: any port); add the name clients "
+        "reach the agent by. Others get 421 (DNS rebinding protection)",
+    )
+    allowed_origins: list[OriginPattern] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        description="Origin headers /mcp accepts from browsers (`scheme://name:*`: any port); "
+        "requests without Origin pass. Others get 403",
+    )
+    max_answer_bytes: int = Field(
+        20_000,
+        ge=MIN_ANSWER_BYTES,
+        le=1024 * 1024,
+        description="size limit of one tool answer; longer lists are paged",
+    )
+
+    def settings(self, max_body_bytes: int) -> McpSettings:
+        return McpSettings(
+            allowed_hosts=tuple(self.allowed_hosts),
+            allowed_origins=tuple(self.allowed_origins),
+            max_answer_bytes=self.max_answer_bytes,
+            max_body_bytes=max_body_bytes,
+        )
+
+
 class ApiConfig(StrictModel):
     tokens: list[ApiTokenConfig] = Field(
         default_factory=list, description="bearer tokens of the ticket API, by hash"
@@ -51,6 +85,7 @@ class ApiConfig(StrictModel):
     event_poll_interval: PositiveDuration = Field(
         0.5, description="how often the event stream looks for new ticket changes"
     )
+    mcp: McpConfig = Field(default_factory=McpConfig, description="the MCP endpoint (docs/mcp.md)")
 
     @field_validator("tokens")
     @classmethod

@@ -1,5 +1,5 @@
-"""The aiohttp application: /metrics, /healthz, /readyz, the ticket API (/api/v1) and the
-on-call console (/console).
+"""The aiohttp application: /metrics, /healthz, /readyz, the ticket API (/api/v1), the
+on-call console (/console) and MCP for AI assistants (/mcp).
 
 `create_app` is the only place that opens long-lived resources, each in a cleanup context
 so it is closed in reverse order on shutdown: the store, then the scheduler. No globals:
@@ -28,6 +28,7 @@ from probes.http_discovery import ARTIFACTS_KEY, artifact_view
 from ticket_sink import Store, StoreError
 from ticket_sink.api import setup_api
 from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
+from ticket_sink.mcp import setup_mcp
 from ticket_sink.outbound.metrics import NotificationMetrics
 from vigie import __version__
 from vigie.api import api_settings
@@ -109,7 +110,16 @@ def create_app(
         correlator=correlator,
         probes=_probes,
     )
-    setup_api(app, settings)
+    operations = setup_api(app, settings)
+    if config.api.mcp.enabled:
+        setup_mcp(
+            app,
+            operations,
+            policy=settings.access,
+            settings=config.api.mcp.settings(config.api.max_body_bytes),
+            version=__version__,
+            clock=app[STORE].now,
+        )
     console = config.console
     if console.enabled:
         setup_console(

@@ -22,10 +22,15 @@ from ticket_sink.api.problems import Problem, problem_for, validation_problem
 __all__ = [
     "Call",
     "Operation",
+    "adapter_for",
+    "authorize",
+    "bearer",
     "encoded_json_response",
+    "is_tagged_union",
     "json_bytes",
     "json_response",
     "read_body",
+    "require",
     "route",
 ]
 
@@ -40,13 +45,23 @@ class Call:
     principal: Principal
     body: Any = None
     query: Any = None
+    # The path parameters, when they are not the request's own: an operation called in
+    # process by another interface (MCP) runs under that interface's request.
+    params: Mapping[str, str] | None = None
+    # The interface the call came through when it is not the API itself ("mcp"): the audit
+    # trail records it beside the token's name.
+    via: str | None = None
 
     def param(self, name: str) -> str:
+        if self.params is not None:
+            return self.params[name]
         return self.request.match_info[name]
 
     @property
     def actor(self) -> str:
-        return self.principal.name
+        if self.via is None:
+            return self.principal.name
+        return f"{self.principal.name} via {self.via}"
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -127,7 +142,9 @@ def _body_problem(exc: ValidationError, *, tagged: bool) -> Problem:
     return validation_problem(exc, tagged=tagged)
 
 
-def _bearer(request: web.Request, policy: AccessPolicy) -> Principal:
+def bearer(request: web.Request, policy: AccessPolicy) -> Principal:
+    """The caller its Authorization header names (anonymous without one); 401 for a header
+    that names no configured token."""
     header = request.headers.get("Authorization")
     if header is None:
         return ANONYMOUS
@@ -146,9 +163,16 @@ def _bearer(request: web.Request, policy: AccessPolicy) -> Principal:
 
 def authorize(request: web.Request, policy: AccessPolicy, needed: Role) -> Principal:
     """The caller, if allowed `needed`; 401 without a valid token, 403 if under-privileged."""
-    principal = _bearer(request, policy)
+    principal = bearer(request, policy)
+    require(principal, policy, needed)
+    return principal
+
+
+def require(principal: Principal, policy: AccessPolicy, needed: Role) -> None:
+    """Nothing if `principal` may do what needs `needed`; else 401 for the anonymous
+    caller, 403 for a token with a weaker role."""
     if principal.may(needed, anonymous_read=policy.anonymous_read):
-        return principal
+        return
     if principal.role is None:
         raise Problem(
             401,
@@ -181,7 +205,8 @@ def _query_values(request: web.Request, model: type[BaseModel]) -> dict[str, Any
 _adapters: dict[int, TypeAdapter[Any]] = {}
 
 
-def _adapter(body: Any) -> TypeAdapter[Any]:
+def adapter_for(body: Any) -> TypeAdapter[Any]:
+    """The validator of an operation's body type (made once per type)."""
     # Building a TypeAdapter compiles a validator: do it once per body type.
     adapter = _adapters.get(id(body))
     if adapter is None:
@@ -189,7 +214,7 @@ def _adapter(body: Any) -> TypeAdapter[Any]:
     return adapter
 
 
-def _is_tagged_union(adapter: TypeAdapter[Any]) -> bool:
+def is_tagged_union(adapter: TypeAdapter[Any]) -> bool:
     schema = adapter.core_schema
     if schema["type"] == "definitions":
         schema = schema["schema"]
@@ -202,8 +227,8 @@ def route(
     """An aiohttp handler doing the checks common to every operation, then the handler;
     what it raises is answered as a problem (`problem_for`)."""
     query_model = operation.query
-    body_adapter = None if operation.body is None else _adapter(operation.body)
-    tagged = body_adapter is not None and _is_tagged_union(body_adapter)
+    body_adapter = None if operation.body is None else adapter_for(operation.body)
+    tagged = body_adapter is not None and is_tagged_union(body_adapter)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         try:

@@ -28,6 +28,7 @@ __all__ = [
     "PROBLEM_CONTENT_TYPE",
     "NotAvailable",
     "Problem",
+    "as_problem",
     "problem_for",
     "problem_response",
     "unrouted",
@@ -125,29 +126,35 @@ def problem_for(exc: Exception, request: web.Request) -> web.Response:
     """The problem response for what an operation raised (call it in the `except` block,
     which the log of an unexpected error shows); an HTTP status under 400 (a redirect) is
     raised again, as it is not an error."""
+    return problem_response(as_problem(exc, request))
+
+
+def as_problem(exc: Exception, request: web.Request) -> Problem:
+    """What an operation raised, as the problem the API answers for it (see `problem_for`);
+    the other interfaces that call operations (MCP) show its detail the same way."""
     if isinstance(exc, Problem):
-        return problem_response(exc)
+        return exc
     if isinstance(exc, ValidationError):
-        return problem_response(validation_problem(exc))
+        return validation_problem(exc)
     if isinstance(exc, NotFound):
-        return problem_response(Problem(404, exc.detail, field=exc.field, kind="not-found"))
+        return Problem(404, exc.detail, field=exc.field, kind="not-found")
     if isinstance(exc, Refused):
-        return problem_response(Problem(409, exc.detail, field=exc.field, kind="refused"))
+        return Problem(409, exc.detail, field=exc.field, kind="refused")
     if isinstance(exc, NotAvailable):
-        return problem_response(Problem(503, str(exc), kind="not-available"))
+        return Problem(503, str(exc), kind="not-available")
     if isinstance(exc, StoreConflict):
         detail = "another change to the same ticket happened at the same time: try again"
-        return problem_response(Problem(409, detail, kind="conflict"))
+        return Problem(409, detail, kind="conflict")
     if isinstance(exc, StoreError):
         log.warning("api_store_error", path=request.path, error=str(exc))
-        return problem_response(Problem(503, "the ticket store is unavailable", kind="store"))
+        return Problem(503, "the ticket store is unavailable", kind="store")
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        return problem_response(Problem(exc.status, _http_detail(exc)))
+        return Problem(exc.status, _http_detail(exc))
     # A bug of ours: logged with its trace, answered without it.
     log.exception("api_internal_error", path=request.path, method=request.method)
-    return problem_response(Problem(500, "internal error (logged by the agent)"))
+    return Problem(500, "internal error (logged by the agent)")
 
 
 def unrouted(app: web.Application) -> Handler:

@@ -280,8 +280,9 @@ def operations(
     ]
 
 
-def setup_api(app: web.Application, settings: ApiSettings) -> None:
-    """Serve the API under /api/v1 from `app` (call before the app starts)."""
+def setup_api(app: web.Application, settings: ApiSettings) -> list[Operation]:
+    """Serve the API under /api/v1 from `app` (call before the app starts); the operations
+    served, for the interfaces that call them in process (MCP)."""
     app[API_SETTINGS] = settings
     document: dict[str, Any] = {}
 
@@ -309,3 +310,4 @@ def setup_api(app: web.Application, settings: ApiSettings) -> None:
     # Last: aiohttp tries the resources under the longest matching prefix first, in order.
     # `[\s\S]`, not `.`: a path may hold a decoded newline (%0A).
     app.router.add_route("*", API_PREFIX + r"/{path:[\s\S]*}", unrouted(app))
+    return table
