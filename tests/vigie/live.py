@@ -50,8 +50,8 @@ def live_config(
 class LiveAgent:
     """`with LiveAgent(config) as agent:` serves the app at `agent.url` until the block ends."""
 
-    def __init__(self, config: VigieConfig) -> None:
-        self.config = config
+    def __init__(self, config: VigieConfig | None) -> None:
+        self.config = config  # None: a subclass's `_serve` makes one
         self.url = ""
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -85,9 +85,14 @@ class LiveAgent:
             self._ready.set()
 
     async def _serve(self) -> None:
+        assert self.config is not None
+        await self._run(create_app(self.config))
+
+    async def _run(self, app: web.Application) -> None:
+        """Serve `app` until the `with` block ends."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(create_app(self.config), shutdown_timeout=0.5)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)

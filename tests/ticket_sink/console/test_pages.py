@@ -312,4 +312,4 @@ async def test_the_event_stream_needs_a_session(console: Client) -> None:
 
 
 def test_the_script_and_style_sheet_stay_within_60_kb() -> None:
-    assert Renderer().total_asset_bytes() <= 60 * 1024
+    assert Renderer().script_and_style_bytes() <= 60 * 1024

@@ -131,6 +131,10 @@
         var doc = parse(result.html);
         if (!$("#main", doc)) { throw new Error("not a console page"); }
         var url = result.response.url;
+        if (doc.body.getAttribute("data-page") !== body.getAttribute("data-page")) {
+          location.assign(url); // another kind of page: load it whole
+          return;
+        }
         if (url && url !== location.href) { history.pushState(null, "", url); }
         swap(doc, ["main", "flash"]);
         var flash = $("#flash p");
