@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -178,7 +179,10 @@ class Store:
         engine: AsyncEngine | None = None
         watch: SqliteVersion | None = None
         try:
-            with self._translated_errors(f"cannot open store {self._shown_url}"):
+            with (
+                self._explained_open_failure(),
+                self._translated_errors(f"cannot open store {self._shown_url}"),
+            ):
                 engine = self._create_engine()
                 async with (
                     _alembic_turn(),
@@ -430,6 +434,22 @@ class Store:
         except (SQLAlchemyError, OSError, CommandError, _SchemaError, sqlite3.Error) as exc:
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
 
+    @contextlib.contextmanager
+    def _explained_open_failure(self) -> Iterator[None]:
+        """SQLite says only "unable to open database file" or "attempt to write a readonly
+        database": add which path this process cannot write, and why."""
+        try:
+            yield
+        except StoreError as exc:
+            url = self._url
+            if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+                raise
+            assert url.database is not None
+            problem = _sqlite_write_problem(Path(url.database))
+            if problem is None:
+                raise
+            raise type(exc)(f"{exc} ({problem})") from exc
+
     def _reason(self, exc: BaseException) -> str:
         cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
         reason = " ".join(str(cause).split()) or type(cause).__name__
@@ -438,6 +458,29 @@ class Store:
         if password:
             reason = reason.replace(str(password), "***")
         return reason
+
+
+def _sqlite_write_problem(path: Path) -> str | None:
+    """Why this process cannot write the SQLite database `path` and the journal files it
+    creates beside it (`-wal`, `-shm`), or None if the file system shows no reason."""
+    directory = path.parent
+    who = f"uid {os.geteuid()}"
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        return f"{directory}: {exc.strerror or exc}"
+    if read_only:
+        return f"{directory} is on a read-only file system"
+    journal = f"SQLite creates {path.name}-wal and {path.name}-shm there"
+    if not os.access(directory, os.W_OK | os.X_OK, effective_ids=True):
+        return f"the directory {directory} is not writable by {who}, and {journal}"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK, effective_ids=True):
+        return f"the database file {path} is not readable and writable by {who}"
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists() and not os.access(companion, os.R_OK | os.W_OK, effective_ids=True):
+            return f"{companion} is not readable and writable by {who}"
+    return None
 
 
 # Alembic's `context` and `op` are process-wide proxies: two migrations interleaving on one

@@ -22,9 +22,11 @@ import pytest
 import yaml
 
 from probes import PROBERS
+from ticket_sink import Store
 from vigie.cli import main
 
 TESTDATA = Path(__file__).parent / "testdata"
+REPOSITORY = Path(__file__).resolve().parents[2]
 UNSET_VARIABLE = "VIGIE_TEST_UNSET_STORE_URL"
 UNKNOWN_KEY = "unknown key (not a vigie option; check the spelling)"
 # Guards against a hang, never an assertion on how long something took; the agent must
@@ -467,6 +469,52 @@ async def test_run_with_an_unreachable_store_exits_1_without_the_password(
     errors = [entry for entry in log_events(err) if entry["level"] == "error"]
     assert [entry["event"] for entry in errors] == ["store_unavailable"]
     assert f"vigie:***@127.0.0.1:{closed}" in errors[0]["error"]
+
+
+async def test_restart_into_a_read_only_database_directory_names_the_path_and_why(
+    tmp_path: Path, processes: list[asyncio.subprocess.Process]
+) -> None:
+    """The database of an earlier run, its directory no longer writable: exit 1 and one
+    line that says which path and why, not SQLite's bare "unable to open database file".
+    Root writes anywhere, so as root the agent runs in a user namespace of its own
+    (`unshare --user`), where it keeps its files but not the right to ignore their modes."""
+    data = tmp_path / "data"
+    store = Store(f"sqlite:///{data / 'vigie.db'}")
+    await store.open()
+    await store.close()
+    data.chmod(0o555)
+    config = write_config(tmp_path, store_url=f"sqlite:///{data / 'vigie.db'}")
+    wrapper = ["unshare", "--user"] if os.geteuid() == 0 else []
+    uid = 65534 if wrapper else os.geteuid()  # the namespace's overflow user
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *wrapper,
+            sys.executable,
+            "-m",
+            "vigie",
+            "run",
+            "-c",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        processes.append(process)
+        code, err = await finish(process, START_DEADLINE_SECONDS)
+    finally:
+        data.chmod(0o755)
+
+    assert code == 1
+    assert not any("Traceback" in line for line in err)
+    errors = [entry for entry in log_events(err) if entry["level"] == "error"]
+    assert [entry["event"] for entry in errors] == ["store_unavailable"]
+    assert errors[0]["error"].endswith(
+        f"(the directory {data} is not writable by uid {uid}, "
+        "and SQLite creates vigie.db-wal and vigie.db-shm there)"
+    )
 
 
 def test_run_with_an_invalid_config_exits_2(
