@@ -8,24 +8,30 @@ metrics registry: the runner and the collector own metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import datetime
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 import httpx
 
 __all__ = [
-    "ARTIFACTS_KEY",
+    "FINDINGS_KEY",
+    "HIDDEN",
     "Check",
     "CheckDefaults",
     "FailureReason",
+    "Findings",
+    "FindingsView",
     "PhaseTimer",
     "ProbeEnv",
     "ProbeResult",
     "Prober",
     "Series",
+    "to_plain",
 ]
 
 
@@ -159,6 +165,72 @@ class Series:
     counter: bool = False
 
 
+# Field metadata of a finding kept for the checks that build on it but never shown
+# (certificate bytes, parsed objects): `field(metadata=HIDDEN)`.
+HIDDEN: Mapping[str, bool] = {"shown": False}
+
+
+class Findings:
+    """What a check found: each prober's own frozen dataclass subclasses this one.
+
+    Consumers import the producer's class and read its fields (never a key in a dict).
+    `document()` is the JSON form (`vigie probe --json`, the diagnosis): dates as ISO 8601,
+    enums by value, nested dataclasses as objects; `lines()` the human one.
+    """
+
+    __slots__ = ()
+
+    def document(self) -> dict[str, Any]:
+        return _plain_fields(self)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, value in self.document().items():
+            if value in (None, "", [], {}):
+                continue
+            if isinstance(value, list):
+                out.append(f"{name}:")
+                out.extend(f"  - {_one_line(item)}" for item in value)
+            else:
+                out.append(f"{name}: {_one_line(value)}")
+        return out
+
+
+def _plain_fields(value: Any) -> dict[str, Any]:
+    return {
+        item.name: to_plain(getattr(value, item.name))
+        for item in dataclasses.fields(value)
+        if item.metadata.get("shown", True)
+    }
+
+
+def to_plain(value: Any) -> Any:
+    """`value` as JSON types: dataclasses as objects, dates ISO 8601, enums by value."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain_fields(value)
+    if isinstance(value, tuple | list | frozenset | set):
+        return [to_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    return str(value)
+
+
+def _one_line(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{key} {_one_line(item)}" for key, item in value.items() if item not in (None, "", [])
+        )
+    if isinstance(value, list):
+        return "; ".join(_one_line(item) for item in value)
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """What one run of a check found."""
@@ -170,9 +242,10 @@ class ProbeResult:
     values: Mapping[str, float] = field(default_factory=dict)
     # Facts that need labels of their own (per name server, per certificate, per reason).
     series: tuple[Series, ...] = ()
-    # What the check found that other checks build on (SMP URLs from the SML, endpoint
-    # certificates from SMP metadata). Kept with the latest result, never exported.
-    artifacts: Mapping[str, Any] = field(default_factory=dict)
+    # What the check found, typed by its prober: shown to people, and what other checks
+    # build on (the SMP URL from the SML, endpoint certificates from SMP metadata). Kept
+    # with the latest result, never exported as metrics.
+    findings: Findings | None = None
 
     @property
     def success(self) -> bool:
@@ -199,9 +272,12 @@ class PhaseTimer:
         return elapsed
 
 
-# Where the application puts a read-only view of every check's latest artifacts
-# (`probes.http_discovery.artifact_view`), for checks that build on what others found.
-ARTIFACTS_KEY = "result_artifacts"
+# Where the application puts a read-only view of every check's latest findings
+# (`probes.http_discovery.findings_view`), for checks that build on what others found.
+FINDINGS_KEY = "result_findings"
+# The latest findings of every check that has a result (the consumer tells them apart by
+# their class).
+FindingsView = Callable[[], Iterable[Findings]]
 
 
 @dataclass(frozen=True, slots=True)

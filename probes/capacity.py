@@ -29,7 +29,15 @@ from enum import StrEnum
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import Field, field_validator
 
-from probes._base import Check, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, Series
+from probes._base import (
+    Check,
+    CheckDefaults,
+    FailureReason,
+    Findings,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+)
 from probes._config import PositiveDuration, StrictModel, TargetBase
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.http import http_url
@@ -37,6 +45,7 @@ from probes.http_burst import TRANSPORT_ERROR, BurstTarget, Sample, run_burst
 
 __all__ = [
     "LIMITS",
+    "CapacityFindings",
     "CapacityState",
     "CapacityTarget",
     "StepStats",
@@ -190,6 +199,13 @@ class StepStats:
     rate_limited: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CapacityFindings(Findings):
+    """Each step of the burst, in the order run."""
+
+    steps: tuple[StepStats, ...]
+
+
 def step_stats(concurrency: int, samples: Sequence[Sample], wall: float, rate: float) -> StepStats:
     answered = sorted(s.latency for s in samples if s.status != TRANSPORT_ERROR)
     count = len(samples)
@@ -326,5 +342,5 @@ def _result(
         phases=phases,
         values=values,
         series=series,
-        artifacts={"steps": tuple(steps)},
+        findings=CapacityFindings(tuple(steps)),
     )

@@ -10,7 +10,7 @@ clock, so every verdict is reproducible in a test. Other probers reuse them:
 - Both return an `Assessment`: its `findings` (every problem, most severe first, each a
   `FailureReason` with a short detail), the validated path when there is one, and the
   `MonitoredCertificate`s (certificate + issuer + role) that the CRL and OCSP checks
-  build on, found in `ProbeResult.artifacts["certificates"]` of an x509 check.
+  build on, found in `X509Findings.monitored` of an x509 check.
 
 Never fetches anything: trust anchors are configured, never downloaded.
 """

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,7 @@ from pydantic import AfterValidator
 
 __all__ = [
     "CERTIFICATE_SUFFIXES",
+    "CertificateFacts",
     "CertificateParseError",
     "CertificatesPath",
     "parse_certificates",
@@ -30,6 +33,35 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n(?:.*?\r?\n)??-----END CERTIFICATE-----", re.DOTALL
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """What a person reading a finding needs of a certificate (dates in UTC)."""
+
+    subject: str
+    issuer: str
+    serial: str  # hex, as openssl prints it
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> CertificateFacts:
+        return cls(
+            subject=certificate.subject.rfc4514_string()[:300],
+            issuer=certificate.issuer.rfc4514_string()[:300],
+            serial=format(certificate.serial_number, "x"),
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+        )
+
+    @classmethod
+    def of_der(cls, der: bytes) -> CertificateFacts | None:
+        """The facts of DER bytes published by a peer; None when they do not parse."""
+        try:
+            return cls.of(x509.load_der_x509_certificate(der))
+        except ValueError:
+            return None
 
 
 class CertificateParseError(ValueError):

@@ -131,6 +131,12 @@ class SmlTarget(TargetBase):
         description="with no nameservers listed, find the zone's own (NS through the "
         "resolver) for zone health and lookups; false: ask the resolver",
     )
+    other_zones: dict[str, list[HostPort]] = Field(
+        default_factory=dict,
+        description="name servers of other zones that a CNAME/DNAME chain from this zone "
+        "leads into (zone: [host:port, ...]), for zones no resolver knows (a private "
+        "network, the lab); unset: such names are asked of the agent's resolver",
+    )
     zone_health: bool = Field(
         True, description="check the NS set, AA and SOA serial of every name server (dns_zone)"
     )
@@ -145,13 +151,17 @@ class SmlTarget(TargetBase):
     @field_validator("zone")
     @classmethod
     def _zone_is_a_name(cls, value: str) -> str:
-        try:
-            name = dns.name.from_text(value)
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"invalid zone name {value!r}: {exc}") from exc
-        if name == dns.name.root:
-            raise ValueError("the zone cannot be the DNS root")
-        return name.to_text(omit_final_dot=True).lower()
+        return _zone_name(value)
+
+    @field_validator("other_zones")
+    @classmethod
+    def _other_zones_are_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        named = {}
+        for zone, servers in value.items():
+            if not servers:
+                raise ValueError(f"other zone {zone!r} lists no name server")
+            named[_zone_name(zone)] = servers
+        return named
 
     @model_validator(mode="after")
     def _canaries_once(self) -> SmlTarget:
@@ -161,6 +171,16 @@ class SmlTarget(TargetBase):
                 raise ValueError(f"participant {canary.id} is listed twice")
             seen.add(canary.id.lower())
         return self
+
+
+def _zone_name(value: str) -> str:
+    try:
+        name = dns.name.from_text(value)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"invalid zone name {value!r}: {exc}") from exc
+    if name == dns.name.root:
+        raise ValueError("the zone cannot be the DNS root")
+    return name.to_text(omit_final_dot=True).lower()
 
 
 class SoaParams:
@@ -196,6 +216,14 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
         discover=target.discover_nameservers,
     )
 
+    other_zones = tuple(
+        (
+            zone.encode("ascii"),
+            tuple((server, split_host_port(server)) for server in servers),
+        )
+        for zone, servers in target.other_zones.items()
+    )
+
     def check(kind: str, name: str, params: object) -> Check:
         return Check(kind, "sml", name, params, timing.interval, timing.timeout, timing.retries)
 
@@ -206,6 +234,7 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
             target.zone, target.scheme, ParticipantId.parse(canary.id), canary.expect_smp
         )
         params.servers = zone_servers
+        params.other_zones = other_zones
         yield check("dns_participant", f"{canary.id}@{target.zone}", params)
     sweep = target.sweep
     if sweep.file is not None:
@@ -219,6 +248,7 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
             query_timeout=sweep.query_timeout,
             cardinality_budget=sweep.cardinality_budget,
             expect_smp=sweep.expect_smp,
+            other_zones=other_zones,
         )
         # The batch owns its whole interval; the runner's timeout is a backstop.
         yield Check("dns_sweep", "sml", target.zone, state, sweep.every, sweep.every, 0)

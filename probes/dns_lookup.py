@@ -1,10 +1,16 @@
 """What an SML answer says about one participant (pure functions over answer bytes, no I/O).
 
-BDXL: the U-NAPTR records with service `Meta:SMP` (case-insensitive), lowest order then
-lowest preference, whose regexp is `!.*!URL!` or `!^.*$!URL!` (any delimiter, optional
-`i` flag), give the SMP URL. Classic: the participant name is a CNAME to
-`{SMP-ID}.publisher.{ZONE}`, itself an A record or a CNAME to the SMP host. Every outcome
-is one `FailureReason`; malformed input is a reason too, never an exception.
+A CNAME or DNAME chain in the answer is followed first (RFC 1034 section 3.6.2, RFC 6672):
+from the participant's name to the name that holds its records, loops and chains longer
+than `MAX_CHAIN` refused. When the chain leaves the answer (the target zone is served
+elsewhere), the lookup says which name to ask next (`Lookup.follow`); `probes.dns_chain`
+asks it. BDXL: among the U-NAPTR records with service `Meta:SMP` (case-insensitive), in
+order then preference (RFC 3403, RFC 4848), the first whose regexp is `!.*!URL!` or
+`!^.*$!URL!` (any delimiter, optional `i` flag) gives the SMP URL; unusable records are
+skipped, and usable records of equal order and preference are alternatives, chosen by
+their URL, never by the order the server sent them in. Classic: the participant name is
+a CNAME to `{SMP-ID}.publisher.{ZONE}`, itself an A record or a CNAME to the SMP host.
+Every outcome is one `FailureReason`; malformed input is a reason too, never an exception.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from probes._base import FailureReason
 from probes.dns_wire import (
     TYPE_A,
     TYPE_CNAME,
+    TYPE_DNAME,
     TYPE_NAPTR,
     Message,
+    Naptr,
     WireError,
     parse_message,
     read_name_rdata,
@@ -25,13 +33,20 @@ from probes.dns_wire import (
 )
 
 __all__ = [
+    "MAX_CHAIN",
     "RCODE_REASONS",
+    "ChainError",
+    "ChainLink",
     "Lookup",
     "canonical_smp",
     "evaluate_classic",
     "evaluate_naptr",
     "naptr_url",
     "parse_answer",
+    "renamed_zone",
+    "rewrite_by_dname",
+    "select_naptr",
+    "walk_chain",
 ]
 
 RCODE_REASONS = {
@@ -40,7 +55,26 @@ RCODE_REASONS = {
     5: FailureReason.REFUSED,
 }
 _ACCEPTED_EXPRESSIONS = (b".*", b"^.*$")
-_MAX_CNAME_CHAIN = 8
+# Links of one CNAME/DNAME chain, across every answer of a lookup: resolvers stop near
+# here too (BIND follows 16 CNAMEs, Unbound 11); SML chains have one or two.
+MAX_CHAIN = 8
+_MAX_NAME_TEXT = 253
+_MAX_RECORDS_SHOWN = 20
+
+
+class ChainLink(NamedTuple):
+    """One step of a CNAME or DNAME chain: `owner rtype target` (lower case, no final dot)."""
+
+    owner: str
+    rtype: str  # "CNAME" or "DNAME"
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.rtype} {self.target}"
+
+
+class ChainError(ValueError):
+    """A chain that loops or is longer than MAX_CHAIN."""
 
 
 class Lookup(NamedTuple):
@@ -50,6 +84,13 @@ class Lookup(NamedTuple):
     detail: str = ""
     smp: str = ""  # BDXL: the SMP URL; classic: the publisher name
     smp_host: str = ""  # classic: the end of the CNAME chain
+    chain: tuple[ChainLink, ...] = ()  # CNAME/DNAME links from the participant's name
+    # The chain leads out of this answer: the name to ask next (lower-case dotted).
+    follow: bytes = b""
+    # BDXL: every usable SMP URL of the chosen order and preference (smp is one of them).
+    alternatives: tuple[str, ...] = ()
+    # The records read at the end of the chain, as text (NAPTRs; classic: the CNAMEs).
+    records: tuple[str, ...] = ()
 
 
 def canonical_smp(text: str) -> str:
@@ -105,36 +146,159 @@ def naptr_url(regexp: bytes) -> str | None:
     return url
 
 
-def evaluate_naptr(message: Message, qname: bytes, expected: str | None) -> Lookup:
-    """The SMP URL the NAPTRs at `qname` (lower-case dotted) give, compared with `expected`."""
+def rewrite_by_dname(name: bytes, owner: bytes, target: bytes) -> bytes | None:
+    """`name` with the suffix `owner` replaced by `target`, None when `owner` is not a proper
+    ancestor of `name` (a DNAME redirects the names below its owner, not the owner)."""
+    if not name.endswith(b"." + owner):
+        return None
+    return name[: -len(owner)] + target
+
+
+def renamed_zone(zone: bytes, chain: tuple[ChainLink, ...]) -> bytes:
+    """`zone` as the DNAMEs of `chain` rename it (a DNAME at or above the zone moves it)."""
+    for link in chain:
+        if link.rtype != "DNAME":
+            continue
+        owner, target = link.owner.encode(), link.target.encode()
+        zone = target if zone == owner else rewrite_by_dname(zone, owner, target) or zone
+    return zone
+
+
+def walk_chain(
+    message: Message, name: bytes, *, cnames: bool = True
+) -> tuple[bytes, tuple[ChainLink, ...]]:
+    """Follow the DNAME (and, with `cnames`, CNAME) records of the answer from `name`.
+
+    Returns the name the chain ends at and its links; ChainError for a loop, a chain longer
+    than MAX_CHAIN, or a substitution longer than a DNS name may be. A DNAME is preferred
+    over the CNAME a server synthesised from it: both lead to the same name, and the DNAME
+    is the fact a person needs to see.
+    """
     wire = message.wire
-    candidates = []
-    found = 0
+    cname_of: dict[bytes, bytes] = {}
+    dnames: dict[bytes, bytes] = {}
     try:
         for record in message.answer:
-            if record.rtype == TYPE_NAPTR and record.name == qname:
-                found += 1
-                naptr = read_naptr(wire, record)
-                if naptr.flags.lower() == b"u" and naptr.service.lower() == b"meta:smp":
-                    candidates.append(naptr)
+            if record.rtype == TYPE_CNAME:
+                cname_of.setdefault(record.name, read_name_rdata(wire, record))
+            elif record.rtype == TYPE_DNAME:
+                dnames.setdefault(record.name, read_name_rdata(wire, record))
     except WireError as exc:
-        return Lookup(FailureReason.MALFORMED_RECORD, f"NAPTR does not parse: {exc}")
+        raise ChainError(f"CNAME/DNAME does not parse: {exc}") from None
+    links: list[ChainLink] = []
+    seen = {name}
+    while True:
+        step: tuple[bytes, str, bytes] | None = None
+        # The nearest covering DNAME: the longest owner that is an ancestor of the name.
+        for owner in sorted(dnames, key=len, reverse=True):
+            rewritten = rewrite_by_dname(name, owner, dnames[owner])
+            if rewritten is not None:
+                step = (owner, "DNAME", rewritten)
+                break
+        if step is None and cnames and name in cname_of:
+            step = (name, "CNAME", cname_of[name])
+        if step is None:
+            return name, tuple(links)
+        owner, rtype, following = step
+        target = dnames[owner] if rtype == "DNAME" else following
+        links.append(ChainLink(_text(owner), rtype, _text(target)))
+        if len(following) > _MAX_NAME_TEXT:
+            raise ChainError(f"{rtype} of {_text(owner)} makes a name longer than 255 bytes")
+        if following in seen:
+            raise ChainError(f"{rtype} loop at {_text(following)}")
+        if len(links) > MAX_CHAIN:
+            raise ChainError(f"CNAME/DNAME chain longer than {MAX_CHAIN} links")
+        seen.add(following)
+        name = following
+
+
+def _text(name: bytes) -> str:
+    return name.decode("ascii", "replace")
+
+
+def select_naptr(naptrs: list[Naptr], expected: str | None) -> Lookup:
+    """The SMP URL a NAPTR set gives (RFC 3403 order and preference, RFC 4848 U-NAPTR).
+
+    Records that are not U + Meta:SMP, or whose regexp is not an SML form, are skipped;
+    the first usable (order, preference) wins, and its usable records are alternatives:
+    the expected SMP when it is one of them, else the first by URL, so the verdict never
+    depends on the order the records arrived in.
+    """
+    candidates = sorted(
+        (n for n in naptrs if n.flags.lower() == b"u" and n.service.lower() == b"meta:smp"),
+        key=lambda naptr: (naptr.order, naptr.preference),
+    )
     if not candidates:
-        if found:
-            return Lookup(FailureReason.NO_META_SMP_RECORD, "no U-NAPTR with service Meta:SMP")
-        return Lookup(FailureReason.NODATA, "no NAPTR at the participant's name")
-    best = min(candidates, key=lambda naptr: (naptr.order, naptr.preference))
-    url = naptr_url(best.regexp)
-    if url is None:
-        shown = best.regexp[:80].decode("ascii", "replace")
+        return Lookup(FailureReason.NO_META_SMP_RECORD, "no U-NAPTR with service Meta:SMP")
+    usable: dict[tuple[int, int], set[str]] = {}
+    for naptr in candidates:
+        url = naptr_url(naptr.regexp)
+        if url is not None:
+            usable.setdefault((naptr.order, naptr.preference), set()).add(url)
+    if not usable:
+        shown = candidates[0].regexp[:80].decode("ascii", "replace")
         return Lookup(FailureReason.MALFORMED_RECORD, f"unusable NAPTR regexp {shown!r}")
-    if expected is not None and canonical_smp(url) != canonical_smp(expected):
-        return Lookup(FailureReason.WRONG_SMP, f"points to {url}, expected {expected}", url)
-    return Lookup(FailureReason.OK, "", url)
+    alternatives = tuple(sorted(usable[min(usable)], key=lambda url: (canonical_smp(url), url)))
+    if expected is None:
+        return Lookup(FailureReason.OK, "", alternatives[0], alternatives=alternatives)
+    wanted = canonical_smp(expected)
+    for url in alternatives:
+        if canonical_smp(url) == wanted:
+            return Lookup(FailureReason.OK, "", url, alternatives=alternatives)
+    return Lookup(
+        FailureReason.WRONG_SMP,
+        f"points to {' or '.join(alternatives)}, expected {expected}",
+        alternatives[0],
+        alternatives=alternatives,
+    )
+
+
+def evaluate_naptr(message: Message, qname: bytes, expected: str | None) -> Lookup:
+    """The SMP URL the NAPTRs at `qname` (lower-case dotted) give, compared with `expected`."""
+    try:
+        name, chain = walk_chain(message, qname)
+    except ChainError as exc:
+        return Lookup(FailureReason.MALFORMED_RECORD, str(exc))
+    wire = message.wire
+    try:
+        naptrs = [
+            read_naptr(wire, record)
+            for record in message.answer
+            if record.rtype == TYPE_NAPTR and record.name == name
+        ]
+    except WireError as exc:
+        return Lookup(FailureReason.MALFORMED_RECORD, f"NAPTR does not parse: {exc}", chain=chain)
+    if not naptrs:
+        if chain:
+            return Lookup(
+                FailureReason.NODATA, "no NAPTR at the end of the chain", chain=chain, follow=name
+            )
+        return Lookup(FailureReason.NODATA, "no NAPTR at the participant's name")
+    records = tuple(_naptr_text(naptr) for naptr in naptrs[:_MAX_RECORDS_SHOWN])
+    return select_naptr(naptrs, expected)._replace(chain=chain, records=records)
+
+
+def _naptr_text(naptr: Naptr) -> str:
+    def quoted(text: bytes) -> str:
+        return '"' + text[:200].decode("ascii", "replace") + '"'
+
+    return (
+        f"{naptr.order} {naptr.preference} {quoted(naptr.flags)} {quoted(naptr.service)} "
+        f"{quoted(naptr.regexp)} {_text(naptr.replacement) or '.'}"
+    )
 
 
 def evaluate_classic(message: Message, qname: bytes, zone: bytes, expected: str | None) -> Lookup:
-    """Follow the CNAME chain from `qname` to the publisher name and the SMP host."""
+    """Follow the CNAME chain from `qname` to the publisher name and the SMP host.
+
+    A DNAME above the participant's name (the zone renamed, RFC 6672) is followed first;
+    the publisher name is then expected under the renamed zone.
+    """
+    try:
+        qname_after, chain = walk_chain(message, qname, cnames=False)
+    except ChainError as exc:
+        return Lookup(FailureReason.MALFORMED_RECORD, str(exc))
+    zone = renamed_zone(zone, chain)
     wire = message.wire
     publisher_suffix = b".publisher." + zone
     cnames: dict[bytes, bytes] = {}
@@ -146,23 +310,42 @@ def evaluate_classic(message: Message, qname: bytes, zone: bytes, expected: str 
             elif record.rtype == TYPE_A:
                 addresses.add(record.name)
     except WireError as exc:
-        return Lookup(FailureReason.MALFORMED_RECORD, f"CNAME does not parse: {exc}")
-    publisher = cnames.get(qname)
+        return Lookup(FailureReason.MALFORMED_RECORD, f"CNAME does not parse: {exc}", chain=chain)
+    publisher = cnames.get(qname_after)
     if publisher is None:
+        if chain:
+            return Lookup(
+                FailureReason.NODATA,
+                "no CNAME at the end of the chain",
+                chain=chain,
+                follow=qname_after,
+            )
         return Lookup(FailureReason.NODATA, "no CNAME at the participant's name")
     if not publisher.endswith(publisher_suffix) or b"." in publisher[: -len(publisher_suffix)]:
         shown = publisher.decode("ascii", "replace")
-        return Lookup(FailureReason.MALFORMED_RECORD, f"CNAME to {shown}, not a publisher name")
+        return Lookup(
+            FailureReason.MALFORMED_RECORD, f"CNAME to {shown}, not a publisher name", chain=chain
+        )
     host = publisher
-    for _ in range(_MAX_CNAME_CHAIN):
+    seen = {publisher}
+    records = [f"{_text(qname_after)} CNAME {_text(publisher)}"]
+    for _ in range(MAX_CHAIN):
         following = cnames.get(host)
-        if following is None:
+        if following is None or following in seen:
             break
+        records.append(f"{_text(host)} CNAME {_text(following)}")
+        seen.add(following)
         host = following
     publisher_text = publisher.decode("ascii", "replace")
     host_text = host.decode("ascii", "replace")
     if host == publisher and publisher not in addresses:
-        return Lookup(FailureReason.NODATA, f"{publisher_text} has no address", publisher_text)
+        return Lookup(
+            FailureReason.NODATA,
+            f"{publisher_text} has no address",
+            publisher_text,
+            chain=chain,
+            records=tuple(records),
+        )
     if expected is not None:
         wanted = canonical_smp(urlsplit(expected).hostname or "" if "://" in expected else expected)
         smp_id = publisher_text[: -len(publisher_suffix)]
@@ -172,5 +355,7 @@ def evaluate_classic(message: Message, qname: bytes, zone: bytes, expected: str 
                 f"points to {publisher_text}, expected {expected}",
                 publisher_text,
                 host_text,
+                chain,
+                records=tuple(records),
             )
-    return Lookup(FailureReason.OK, "", publisher_text, host_text)
+    return Lookup(FailureReason.OK, "", publisher_text, host_text, chain, records=tuple(records))

@@ -9,7 +9,8 @@ themselves (well under 1 KiB each); query names are built per lookup, on the fly
 
 The hot path avoids dnspython: one connected UDP socket per name server with many queries
 in flight (`UdpChannel`), names hashed straight to wire form, answers read by
-`dns_wire`. A failing lookup is a reason; it never stops the batch.
+`dns_wire`. A CNAME/DNAME chain that leads out of an answer is followed with a query of
+its own (`probes.dns_chain`). A failing lookup is a reason; it never stops the batch.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from pathlib import Path
 from typing import Literal
 
 from probes._base import Check, FailureReason, PhaseTimer, ProbeEnv, ProbeResult, Series
+from probes.dns_chain import ChainServers, OtherZone, follow_chain
 from probes.dns_client import UdpChannel, tcp_exchange
 from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
 from probes.dns_servers import ZoneServers
-from probes.dns_wire import TYPE_A, TYPE_NAPTR, bdxl_qname, build_query, encode_name
+from probes.dns_wire import TYPE_A, TYPE_NAPTR, Message, bdxl_qname, build_query, encode_name
 from probes.naming import NamingScheme, ParticipantId
 
 __all__ = ["BUCKETS", "ParticipantList", "SweepState", "probe_sweep"]
@@ -93,6 +95,7 @@ class SweepState:
         expect_smp: str | None = None,
         participants: ParticipantList | None = None,
         in_flight: int = _MAX_IN_FLIGHT,
+        other_zones: tuple[OtherZone, ...] = (),
     ) -> None:
         self.zone = zone
         self.scheme = scheme
@@ -105,6 +108,7 @@ class SweepState:
         self.expect_smp = expect_smp
         self.participants = participants
         self.in_flight = in_flight
+        self.other_zones = other_zones
         self.cursor = 0
         self.passes = 0
         # `vigie probe sml --participants`: one pass over the list, then stop, and a
@@ -185,7 +189,7 @@ class SweepState:
                 if self.cursor >= len(participants.ids):
                     self.cursor = 0
                     self.passes += 1
-                await self._look_up(index, participants, channels, recursion, qtype)
+                await self._look_up(index, participants, channels, recursion, qtype, env)
                 if self.progress is not None:
                     self.progress(sum(self.checked.values()), total)
 
@@ -204,6 +208,7 @@ class SweepState:
         channels: list[UdpChannel],
         recursion: bool,
         qtype: int,
+        env: ProbeEnv,
     ) -> None:
         participant_id = participants.ids[index]
         wanted = participants.expected[index]
@@ -232,12 +237,20 @@ class SweepState:
                 continue
             message, lookup = parse_answer(wire, authoritative=not recursion)
             if message is not None and lookup.reason is FailureReason.OK:
-                if qtype == TYPE_NAPTR:
-                    lookup = evaluate_naptr(message, qname, expected)
-                else:
-                    lookup = evaluate_classic(message, qname, self._zone_text, expected)
+                lookup = self._evaluate(expected)(message, qname, self._zone_text)
             break
+        if lookup.follow:
+            where = ChainServers(self._zone_text, self.servers, self.other_zones)
+            evaluate = self._evaluate(expected)
+            lookup = await follow_chain(
+                lookup, qname, qtype, where, evaluate, env, 2 * self.query_timeout
+            )
         self._record(index, lookup, time.perf_counter() - started)
+
+    def _evaluate(self, expected: str | None) -> Callable[[Message, bytes, bytes], Lookup]:
+        if self.scheme is NamingScheme.NAPTR:
+            return lambda message, name, _zone: evaluate_naptr(message, name, expected)
+        return lambda message, name, zone: evaluate_classic(message, name, zone, expected)
 
     def _record(self, index: int, lookup: Lookup, seconds: float) -> None:
         reason = lookup.reason

@@ -2,23 +2,24 @@
 
 dnspython's `from_wire` builds full objects for every record and costs ~175 us per
 message; a sweep of a million participants needs far less. This module reads the header,
-skips the question, and walks the answer records lazily, decoding only NAPTR, CNAME, A,
-NS and SOA rdata. dnspython stays the reference: the tests parse the same messages with
+skips the question, and walks the answer records lazily, decoding only NAPTR, CNAME, DNAME,
+A, NS and SOA rdata. dnspython stays the reference: the tests parse the same messages with
 both. Any input, however hostile, ends as `WireError` (bounds-checked reads, compression
 pointers that may only point backwards, names capped at 255 bytes), never another error.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import struct
 from typing import NamedTuple
+
+from probes.naming import bdxl_label
 
 __all__ = [
     "CLASS_IN",
     "TYPE_A",
     "TYPE_CNAME",
+    "TYPE_DNAME",
     "TYPE_NAPTR",
     "TYPE_NS",
     "TYPE_SOA",
@@ -36,7 +37,7 @@ __all__ = [
     "read_soa_serial",
 ]
 
-TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_NAPTR = 1, 2, 5, 6, 35
+TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_NAPTR, TYPE_DNAME = 1, 2, 5, 6, 35, 39
 CLASS_IN = 1
 FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD = 0x8000, 0x0400, 0x0200, 0x0100
 _MAX_NAME = 255
@@ -105,9 +106,7 @@ def bdxl_qname(value: str, scheme_wire: bytes, zone_wire: bytes) -> bytes:
     The same name as `probes.naming.participant_name`, built without text round trips
     because a sweep builds one per check.
     """
-    digest = hashlib.sha256(value.lower().encode()).digest()
-    label = base64.b32encode(digest)[:52].lower()
-    return b"\x34" + label + scheme_wire + zone_wire
+    return b"\x34" + bdxl_label(value).encode("ascii") + scheme_wire + zone_wire
 
 
 def build_query(qname_wire: bytes, qtype: int, *, recursion: bool, query_id: int = 0) -> bytes:
@@ -211,7 +210,7 @@ def read_naptr(wire: bytes, record: Record) -> Naptr:
 
 
 def read_name_rdata(wire: bytes, record: Record) -> bytes:
-    """The name a CNAME or NS record holds."""
+    """The name a CNAME, DNAME or NS record holds."""
     name, pos = read_name(wire[: record.end], record.start)
     if pos != record.end:
         raise WireError("name rdata has trailing bytes")

@@ -6,8 +6,8 @@ certificate is seen at once. A fresh HTTP/1.1 check takes the lean path of
 `probes.http_fast` (the CPU per check is the target there); HTTP/2 and kept connections
 go through httpx and `probes.smp_http.fetch`, timed by httpcore's trace events
 (`probes.http_client`). Both cap sizes and redirects the same way (a URL seen twice is a
-loop) and end every fault as a reason. The TLS chain the server presented goes to
-`artifacts["tls_chain"]` for the certificate checks.
+loop) and end every fault as a reason. What a run found (the final URL, the TLS version
+and the chain the server presented) is its `HttpFindings`.
 
 Service objectives: per check, counters of runs, good runs and runs good and within the
 latency objective, a latency histogram, and the objectives as gauges, so availability
@@ -32,9 +32,19 @@ from cryptography import x509
 from lxml import etree  # type: ignore[import-untyped]
 from pydantic import Field, field_validator
 
-from probes._base import Check, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, Series
+from probes._base import (
+    HIDDEN,
+    Check,
+    CheckDefaults,
+    FailureReason,
+    Findings,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+    to_plain,
+)
 from probes._config import PositiveDuration, StrictModel, TargetBase
-from probes.certs import CertificatesPath
+from probes.certs import CertificateFacts, CertificatesPath
 from probes.http_client import (
     CURRENT_TRACE,
     TlsFacts,
@@ -47,6 +57,7 @@ from probes.smp_http import Failed, Fetched, fetch
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "HttpFindings",
     "HttpParams",
     "HttpTarget",
     "Objectives",
@@ -55,6 +66,26 @@ __all__ = [
     "http_url",
     "probe_http",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFindings(Findings):
+    """What one GET found: the URL that answered last, TLS version and presented chain."""
+
+    url: str | None
+    tls_version: str | None = None
+    # DER, leaf first, as presented; shown parsed (only when shown: a check's CPU is the
+    # target of the fast path).
+    tls_chain: tuple[bytes, ...] = field(default=(), metadata=HIDDEN)
+
+    def document(self) -> dict[str, Any]:
+        shown = [CertificateFacts.of_der(der) for der in self.tls_chain]
+        # Findings.document named, not super(): a slotted dataclass is a new class.
+        return {
+            **Findings.document(self),
+            "certificates": [to_plain(facts) for facts in shown if facts is not None],
+        }
+
 
 # Check duration buckets (seconds): loopback in a millisecond, a far endpoint in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -282,7 +313,7 @@ async def probe_http(check: Check, env: ProbeEnv) -> ProbeResult:
         phases=result.phases,
         values=values,
         series=(*result.series, *totals.series()),
-        artifacts=result.artifacts,
+        findings=result.findings,
     )
 
 
@@ -298,13 +329,13 @@ async def fetch_and_judge(params: HttpParams, env: ProbeEnv, read_limit: float) 
     )
     values: dict[str, float] = {"redirects": float(max(0, got.requests - 1))}
     series: list[Series] = []
-    artifacts: dict[str, Any] = {}
+    tls_version: str | None = None
+    tls_chain: tuple[bytes, ...] = ()
     if got.http_version:
         series.append(Series("http_version_info", {"version": got.http_version}, 1.0))
     if got.tls is not None:
         series.append(Series("tls_version_info", {"version": got.tls.version}, 1.0))
-        artifacts["tls_chain"] = got.tls.chain
-        artifacts["tls_version"] = got.tls.version
+        tls_version, tls_chain = got.tls.version, got.tls.chain
         expiry = _earliest_expiry(got.tls.chain)
         if expiry is not None:
             values["probe_ssl_earliest_cert_expiry"] = expiry
@@ -312,14 +343,23 @@ async def fetch_and_judge(params: HttpParams, env: ProbeEnv, read_limit: float) 
     if isinstance(answer, Failed):
         reason = _REASONS.get(answer.reason, answer.reason)
         return ProbeResult.failure(
-            reason, answer.detail, phases=got.phases, values=values, series=tuple(series)
+            reason,
+            answer.detail,
+            phases=got.phases,
+            values=values,
+            series=tuple(series),
+            findings=HttpFindings(None, tls_version, tls_chain),
         )
     values["status_code"] = float(answer.status)
     values["content_length"] = float(len(answer.body))
-    artifacts["url"] = answer.url
     reason, detail = _judge(params, answer.status, answer.body)
     return ProbeResult(
-        reason, detail, phases=got.phases, values=values, series=tuple(series), artifacts=artifacts
+        reason,
+        detail,
+        phases=got.phases,
+        values=values,
+        series=tuple(series),
+        findings=HttpFindings(answer.url, tls_version, tls_chain),
     )
 
 

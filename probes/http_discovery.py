@@ -1,11 +1,11 @@
 """Endpoints from discovery: availability of the SMPs and Access Points other checks found.
 
 Checks are expanded once at start-up, but the URLs to watch here are only known once the
-SML checks (`dns_participant`: `artifacts["smp_url"]`) and the SMP checks (`smp`:
-`artifacts["endpoints"]`, each with its Access Point `url`) have run. So discovery is one
-check of its own: each run reads the latest artifacts through a read-only view the agent
-puts in `ProbeEnv.caches[ARTIFACTS_KEY]` (`artifact_view(book)`: a function, so this
-module never holds the book nor sees anything but artifacts), takes at most `max` distinct
+SML checks (`ParticipantFindings.smp_url`) and the SMP checks (`SmpFindings.endpoints`,
+each with its Access Point `url`) have run. So discovery is one check of its own: each run
+reads the latest findings through a read-only view the agent puts in
+`ProbeEnv.caches[FINDINGS_KEY]` (`findings_view(book)`: a function, so this module never
+holds the book nor sees anything but findings), takes at most `max` distinct
 URLs in a stable order, and probes each with the `http` prober's own fetch, a few at a
 time. Per-URL series stay within `max` (a cardinality budget, as the SML sweep's); what
 lies beyond it is only counted. The alternative, adding checks to the scheduler at run
@@ -16,49 +16,50 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
 
 from probes._base import (
-    ARTIFACTS_KEY,
+    FINDINGS_KEY,
     Check,
     CheckDefaults,
     FailureReason,
+    Findings,
+    FindingsView,
     ProbeEnv,
     ProbeResult,
     Series,
 )
 from probes._config import TargetBase
 from probes.certs import CertificatesPath
+from probes.dns_participant import ParticipantFindings
 from probes.http import HttpParams, Objectives, fetch_and_judge, http_url
+from probes.smp import SmpFindings
 
 __all__ = [
-    "ARTIFACTS_KEY",
-    "ArtifactView",
+    "FINDINGS_KEY",
+    "FindingsView",
     "HttpDiscoveryTarget",
-    "artifact_view",
     "discovered_urls",
     "expand_http_discovery",
+    "findings_view",
     "probe_http_discovery",
 ]
 
 MAX_DISCOVERED = 500
 _IN_FLIGHT = 8
 
-# (check kind, that check's latest artifacts) for every check that has a result.
-ArtifactView = Callable[[], Iterable[tuple[str, Mapping[str, Any]]]]
 
-
-def artifact_view(records: Iterable[Any]) -> ArtifactView:
+def findings_view(records: Iterable[Any]) -> FindingsView:
     """The view of a `ResultBook` (anything iterating over records with .check/.result)."""
 
-    def view() -> Iterator[tuple[str, Mapping[str, Any]]]:
+    def view() -> Iterator[Findings]:
         for record in records:
-            if record.result is not None and record.result.artifacts:
-                yield record.check.kind, record.result.artifacts
+            if record.result is not None and record.result.findings is not None:
+                yield record.result.findings
 
     return view
 
@@ -104,17 +105,14 @@ def expand_http_discovery(target: HttpDiscoveryTarget, defaults: CheckDefaults) 
     )
 
 
-def discovered_urls(view: ArtifactView, target: HttpDiscoveryTarget) -> list[str]:
-    """Every distinct http(s) URL the artifacts name, sorted (so the budget is stable)."""
+def discovered_urls(view: FindingsView, target: HttpDiscoveryTarget) -> list[str]:
+    """Every distinct http(s) URL the findings name, sorted (so the budget is stable)."""
     found: set[str] = set()
-    for kind, artifacts in view():
-        if target.smp and kind == "dns_participant" and isinstance(artifacts.get("smp_url"), str):
-            found.add(artifacts["smp_url"].rstrip("/") + target.smp_path)
-        if target.access_points and kind == "smp":
-            for endpoint in artifacts.get("endpoints", ()):
-                url = getattr(endpoint, "url", None)
-                if isinstance(url, str):
-                    found.add(url)
+    for findings in view():
+        if target.smp and isinstance(findings, ParticipantFindings) and findings.smp_url:
+            found.add(findings.smp_url.rstrip("/") + target.smp_path)
+        if target.access_points and isinstance(findings, SmpFindings):
+            found.update(endpoint.url for endpoint in findings.endpoints)
     valid = set()
     for url in found:
         try:
@@ -126,10 +124,10 @@ def discovered_urls(view: ArtifactView, target: HttpDiscoveryTarget) -> list[str
 
 async def probe_http_discovery(check: Check, env: ProbeEnv) -> ProbeResult:
     target: HttpDiscoveryTarget = check.params.target
-    view = env.caches.get(ARTIFACTS_KEY)
+    view = env.caches.get(FINDINGS_KEY)
     if not callable(view):
         return ProbeResult.failure(
-            FailureReason.INTERNAL_ERROR, "no artifact view in the probe environment"
+            FailureReason.INTERNAL_ERROR, "no findings view in the probe environment"
         )
     urls = discovered_urls(view, target)
     watched = urls[: target.max]

@@ -4,19 +4,36 @@ Classic:  "B-" + hex(md5(lower(value)))  + "." + scheme + "." + zone   (CNAME)
 BDXL:     base32_nopad(sha256(lower(value))) + "." + scheme + "." + zone  (NAPTR)
 
 An identifier without a scheme (an ebCore URN, for example) is hashed whole and gets no
-scheme label. This module must never guess a scheme from the value's shape.
+scheme label. Identifiers are read as the Peppol Policy for use of Identifiers writes them:
+no surrounding whitespace around scheme or value, schemes case-insensitive, and
+`iso6523-actorid-upis` values (`ICD:IDENTIFIER`) case-insensitive, so they are kept in
+lower case; an identifier no registration could have produced is refused with a message,
+never hashed as typed. This module must never guess a scheme from the value's shape.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["NamingScheme", "ParticipantId", "bdxl_label", "classic_label", "participant_name"]
+__all__ = [
+    "PEPPOL_PARTICIPANT_SCHEME",
+    "NamingScheme",
+    "ParticipantId",
+    "bdxl_label",
+    "classic_label",
+    "participant_name",
+]
 
 _SEPARATOR = "::"
+# Peppol Policy for use of Identifiers: the scheme whose values are case-insensitive, and
+# the form of its values (a four-digit ICD, a colon, an identifier without whitespace).
+PEPPOL_PARTICIPANT_SCHEME = "iso6523-actorid-upis"
+_ISO6523_VALUE = re.compile(r"[0-9]{4}:[^\s]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class NamingScheme(StrEnum):
@@ -35,14 +52,27 @@ class ParticipantId:
 
     @classmethod
     def parse(cls, text: str) -> ParticipantId:
+        """The identifier in its one form, or ValueError saying what is wrong with it."""
         text = text.strip()
         if not text:
             raise ValueError("participant identifier is empty")
+        if _CONTROL.search(text):
+            raise ValueError(f"participant identifier {text!r} contains a control character")
         scheme, sep, value = text.partition(_SEPARATOR)
         if not sep:
             return cls(None, text)
+        scheme, value = scheme.strip(), value.strip()
         if not scheme or not value:
             raise ValueError(f"participant identifier {text!r} needs SCHEME::VALUE")
+        if any(character.isspace() for character in scheme):
+            raise ValueError(f"participant identifier scheme {scheme!r} contains whitespace")
+        if scheme.lower() == PEPPOL_PARTICIPANT_SCHEME:
+            if not _ISO6523_VALUE.fullmatch(value):
+                raise ValueError(
+                    f"{PEPPOL_PARTICIPANT_SCHEME} value {value!r} is not ICD:IDENTIFIER "
+                    "(four digits, a colon, an identifier without spaces)"
+                )
+            return cls(PEPPOL_PARTICIPANT_SCHEME, value.lower())
         return cls(scheme, value)
 
     def __str__(self) -> str:

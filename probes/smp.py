@@ -4,8 +4,8 @@ One check per configured participant on an SMP: `GET {url}/{participant}` with t
 identifier percent-encoded as one path segment (so `::` and `:` travel as `%3A%3A`,
 `%3A`), the document types it lists; optionally one or all SignedServiceMetadata
 (`{url}/{participant}/services/{document type}`), their XMLDSig signature verified and
-their endpoints (URL, transport profile, certificate) kept in
-`ProbeResult.artifacts["endpoints"]` for the PKI and endpoint checks; optionally the
+their endpoints (URL, transport profile, certificate) kept in the result's `SmpFindings`
+for the PKI and endpoint checks and for people to read; optionally the
 health URL of a known SMP implementation. Every target's fault, from an HTML page to a
 10 MB answer or a redirect loop, ends as a `FailureReason`; this module never raises for
 one, and never reads more than `max_body` bytes of an answer.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -30,17 +30,24 @@ from probes._base import (
     Check,
     CheckDefaults,
     FailureReason,
+    Findings,
     PhaseTimer,
     ProbeEnv,
     ProbeResult,
     Series,
 )
 from probes._config import TargetBase
-from probes.certs import CertificateParseError, CertificatesPath, read_certificates
+from probes.certs import (
+    CertificateFacts,
+    CertificateParseError,
+    CertificatesPath,
+    read_certificates,
+)
 from probes.naming import ParticipantId
 from probes.smp_document import (
     DocumentError,
     SmpEndpoint,
+    Verified,
     document_types,
     endpoints,
     parse_xml,
@@ -51,7 +58,9 @@ from probes.smp_http import Failed, Fetched, client_for, fetch
 __all__ = [
     "ALL_DOCUMENT_TYPES_LIMIT",
     "HEALTH_PATHS",
+    "MetadataFacts",
     "SmpEndpoint",
+    "SmpFindings",
     "SmpParams",
     "SmpTarget",
     "expand_smp",
@@ -69,6 +78,27 @@ HEALTH_PATHS = {
 _HEALTH_MAX_BODY = 64 * 1024
 
 HealthKind = Literal["domismp", "phoss", "oxalis"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataFacts:
+    """One SignedServiceMetadata document as fetched and verified."""
+
+    document_type: str
+    url: str
+    signature_algorithm: str | None = None  # the SignatureMethod URI, when verified
+    signer: CertificateFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmpFindings(Findings):
+    """What one SMP check found, as far as the run got."""
+
+    participant: str
+    service_group_url: str
+    document_types: tuple[str, ...] = ()
+    metadata: tuple[MetadataFacts, ...] = ()
+    endpoints: tuple[SmpEndpoint, ...] = ()
 
 
 def identifier_segment(identifier: str) -> str:
@@ -100,6 +130,12 @@ class SmpTarget(TargetBase):
         True,
         description="verify the metadata's XMLDSig signature and its signer's validity "
         "(and chain, with trust_anchors)",
+    )
+    accept_sha1: bool = Field(
+        False,
+        description="accept metadata signed with SHA-1 (RSA-SHA1, what Peppol SMPs used "
+        "before SMP specification 1.3.0); false: such a signature, verified, is reported "
+        "as weak_signature",
     )
     trust_anchors: CertificatesPath | None = Field(
         None,
@@ -175,6 +211,9 @@ class SmpParams:
     health: HealthKind | None
     max_body: int
     max_redirects: int
+    accept_sha1: bool = False
+    # Judge signers and validity as of this instant instead of the clock (`--at`).
+    at: datetime | None = None
 
     @property
     def service_group_url(self) -> str:
@@ -206,6 +245,7 @@ def expand_smp(target: SmpTarget, defaults: CheckDefaults) -> Iterator[Check]:
             health=target.health,
             max_body=target.max_body,
             max_redirects=target.max_redirects,
+            accept_sha1=target.accept_sha1,
         ),
         interval=timing.interval,
         timeout=timing.timeout,
@@ -230,6 +270,11 @@ class _Run:
     client: httpx.AsyncClient
     timer: PhaseTimer
     phase: str = "service_group"  # the one in progress, timed up to a failure too
+    # What the run found so far (a failure still shows what came before it).
+    document_types: list[str] = field(default_factory=list)
+    metadata: list[MetadataFacts] = field(default_factory=list)
+    endpoints: list[SmpEndpoint] = field(default_factory=list)
+    weaknesses: list[str] = field(default_factory=list)
 
     async def get_xml(self, url: str, expected_root: str, what: str) -> object:
         answer = await self.get(url, self.params.max_body)
@@ -262,13 +307,21 @@ async def probe_smp(check: Check, env: ProbeEnv) -> ProbeResult:
         return ProbeResult.failure(client.reason, client.detail)
     run = _Run(check, params, env, client, timer)
     values: dict[str, float] = {}
-    artifacts: dict[str, object] = {}
     outcome: _Stop | None = None
     try:
-        await _metadata(run, values, artifacts)
+        await _metadata(run, values)
     except _Stop as stop:
         timer.lap(run.phase)
         outcome = stop
+    if outcome is None and run.weaknesses:
+        outcome = _Stop(FailureReason.WEAK_SIGNATURE, "; ".join(run.weaknesses))
+    findings = SmpFindings(
+        params.participant,
+        params.service_group_url,
+        tuple(run.document_types),
+        tuple(run.metadata),
+        tuple(run.endpoints),
+    )
     series: tuple[Series, ...] = ()
     if params.health is not None:
         healthy = await _health(run, params.health)
@@ -281,14 +334,14 @@ async def probe_smp(check: Check, env: ProbeEnv) -> ProbeResult:
             phases=timer.phases,
             values=values,
             series=series,
-            artifacts=artifacts,
+            findings=findings,
         )
     return ProbeResult(
-        FailureReason.OK, phases=timer.phases, values=values, series=series, artifacts=artifacts
+        FailureReason.OK, phases=timer.phases, values=values, series=series, findings=findings
     )
 
 
-async def _metadata(run: _Run, values: dict[str, float], artifacts: dict[str, object]) -> None:
+async def _metadata(run: _Run, values: dict[str, float]) -> None:
     params = run.params
     group = await run.get_xml(params.service_group_url, "ServiceGroup", "ServiceGroup")
     try:
@@ -297,34 +350,35 @@ async def _metadata(run: _Run, values: dict[str, float], artifacts: dict[str, ob
         raise _Stop(exc.reason, f"ServiceGroup: {exc.detail}") from None
     run.timer.lap("service_group")
     values["document_types"] = float(len(listed))
-    artifacts["document_types"] = tuple(listed)
+    run.document_types = listed
     wanted = _wanted(params.document_type, listed)
     if not wanted:
         return
-    found: list[SmpEndpoint] = []
     signer_expiry: list[float] = []
     for document_type in wanted:
         run.phase = "metadata"
-        root = await run.get_xml(
-            params.metadata_url(document_type),
-            "SignedServiceMetadata",
-            f"metadata of {document_type}",
-        )
+        url = params.metadata_url(document_type)
+        root = await run.get_xml(url, "SignedServiceMetadata", f"metadata of {document_type}")
         run.timer.lap("metadata")
         run.phase = "verify"
-        now = datetime.fromtimestamp(run.env.wall_clock(), UTC)
+        now = params.at or datetime.fromtimestamp(run.env.wall_clock(), UTC)
         try:
             # CPU work (canonicalization, a public-key operation) off the event loop.
-            signed, expiry = await asyncio.to_thread(_read_signed, root, params, now)
+            signed, verified = await asyncio.to_thread(_read_signed, root, params, now)
         except DocumentError as exc:
+            run.metadata.append(MetadataFacts(document_type, url))
             raise _Stop(exc.reason, f"metadata of {document_type}: {exc.detail}") from None
         run.timer.lap("verify")
+        signer = CertificateFacts.of(verified.signer) if verified is not None else None
+        algorithm = verified.algorithm if verified is not None else None
+        run.metadata.append(MetadataFacts(document_type, url, algorithm, signer))
         _require_asked_for(signed, params.participant, document_type)
-        found.extend(signed)
-        if expiry is not None:
-            signer_expiry.append(expiry)
-        artifacts["endpoints"] = tuple(found)
-        values["endpoints"] = float(len(found))
+        run.endpoints.extend(signed)
+        if verified is not None:
+            signer_expiry.append(verified.signer.not_valid_after_utc.timestamp())
+            if verified.weakness and not params.accept_sha1:
+                run.weaknesses.append(f"metadata of {document_type}: {verified.weakness}")
+        values["endpoints"] = float(len(run.endpoints))
     if signer_expiry:
         values["signer_not_after_timestamp_seconds"] = min(signer_expiry)
 
@@ -350,7 +404,7 @@ def _require_asked_for(found: Sequence[SmpEndpoint], participant: str, document_
 
 def _read_signed(
     root: object, params: SmpParams, now: datetime
-) -> tuple[list[SmpEndpoint], float | None]:
+) -> tuple[list[SmpEndpoint], Verified | None]:
     if not params.verify_signature:
         return endpoints(root), None
     anchors = params.trust_anchors
@@ -358,7 +412,7 @@ def _read_signed(
         raise DocumentError(FailureReason.SMP_UNTRUSTED_SIGNER, anchors)
     verified = verify_signature(root, anchors, now)
     # Read from what the signature covers, never from the raw document beside it.
-    return endpoints(verified.document), verified.signer.not_valid_after_utc.timestamp()
+    return endpoints(verified.document), verified
 
 
 def _wanted(document_type: str | None, listed: Sequence[str]) -> list[str]:

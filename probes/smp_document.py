@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
@@ -31,10 +31,12 @@ from cryptography.x509.verification import (
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type hints
 
 # From the submodules: the package's __init__ re-exports without __all__ (mypy --strict).
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from probes._base import FailureReason
+from probes._base import HIDDEN, FailureReason
+from probes.certs import CertificateFacts
 
 __all__ = [
     "BDXR_NS",
@@ -74,13 +76,33 @@ class SmpEndpoint:
     process: str  # SCHEME::VALUE
     transport_profile: str
     url: str
-    certificate_der: bytes  # as published (not parsed here: the PKI checks judge it)
+    # The published certificate's facts (None when it does not parse: the PKI checks say
+    # why); its bytes as published, for the PKI checks to judge.
+    certificate: CertificateFacts | None
+    certificate_der: bytes = field(metadata=HIDDEN)
 
 
 @dataclass(frozen=True, slots=True)
 class Verified:
     document: Any  # the signed element, the signature removed: read endpoints from it only
     signer: x509.Certificate
+    algorithm: str  # the SignatureMethod URI
+    # Why the verified signature is weak (SHA-1), "" when it is not.
+    weakness: str = ""
+
+
+# Every algorithm signxml knows is accepted for the check of the bytes: a signature that
+# verifies is never "bad"; SHA-1 is judged after, as a weakness of its own.
+_ANY_SIGNATURE_METHOD = frozenset(SignatureMethod)
+_ANY_DIGEST = frozenset(DigestAlgorithm)
+_SHA1_URIS = frozenset(
+    {
+        "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#sha1",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +203,8 @@ def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:
                     process=process_id,
                     transport_profile=endpoint.get("transportProfile") or "",
                     url=_endpoint_url(endpoint, form),
-                    certificate_der=_certificate(endpoint, form),
+                    certificate=CertificateFacts.of_der(der := _certificate(endpoint, form)),
+                    certificate_der=der,
                 )
             )
     if not found:
@@ -192,33 +215,52 @@ def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:
 def verify_signature(
     signed_metadata: Any, anchors: Sequence[x509.Certificate] | None, now: datetime
 ) -> Verified:
-    """Check the enveloped signature, then its signer's validity and (with anchors) trust.
+    """Verify the enveloped signature first, then judge its signer at `now`.
 
     The order makes each reason say one thing: an unsigned or tampered document is
-    `smp_bad_signature`, a signer outside its validity `smp_signer_expired`, a signer that
-    does not chain to the anchors `smp_untrusted_signer`.
+    `smp_bad_signature` whoever signed it and whenever (an expired signer must not hide
+    tampering), a signer outside its validity at `now` `smp_signer_expired`, a signer
+    that does not chain to the anchors `smp_untrusted_signer`. A verified signature made
+    with SHA-1 comes back with its `weakness` named; the caller decides what it means.
     """
     signature = signed_metadata.find(f"{{{DSIG_NS}}}Signature")
     if signature is None:
         raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, "not signed (no ds:Signature)")
     certificates = _key_info_certificates(signature)
     signer = _signer(certificates)
+    # The bytes are checked as of the signer's own validity, so that signxml judges only
+    # the signature; the signer is judged at `now` below.
+    config = SignatureConfiguration(
+        location="./",
+        expect_references=1,
+        verification_time=signer.not_valid_before_utc,
+        signature_methods=_ANY_SIGNATURE_METHOD,
+        digest_algorithms=_ANY_DIGEST,
+    )
+    try:
+        result = XMLVerifier().verify(signed_metadata, x509_cert=signer, expect_config=config)
+    except SignXMLException as exc:
+        raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, _first_line(exc)) from None
+    assert not isinstance(result, list)  # expect_references=1 gives one result
     if not signer.not_valid_before_utc <= now < signer.not_valid_after_utc:
         raise DocumentError(
             FailureReason.SMP_SIGNER_EXPIRED,
             f"signer {_subject(signer)} is valid {signer.not_valid_before_utc:%Y-%m-%d} "
             f"to {signer.not_valid_after_utc:%Y-%m-%d}",
         )
-    config = SignatureConfiguration(location="./", expect_references=1, verification_time=now)
-    try:
-        result = XMLVerifier().verify(signed_metadata, x509_cert=signer, expect_config=config)
-    except SignXMLException as exc:
-        raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, _first_line(exc)) from None
-    assert not isinstance(result, list)  # expect_references=1 gives one result
     if anchors is not None:
         others = [certificate for certificate in certificates if certificate is not signer]
         _check_trust(signer, others, anchors, now)
-    return Verified(result.signed_xml, signer)
+    algorithm = _algorithm(signature, "SignatureMethod")
+    digest = _algorithm(signature, f"Reference/{{{DSIG_NS}}}DigestMethod")
+    weak = [uri.rpartition("#")[2] for uri in (algorithm, digest) if uri in _SHA1_URIS]
+    weakness = f"signed with {' and '.join(weak)} (verified; SHA-1 is weak)" if weak else ""
+    return Verified(result.signed_xml, signer, algorithm, weakness)
+
+
+def _algorithm(signature: Any, path: str) -> str:
+    element = signature.find(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}{path}")
+    return "" if element is None else str(element.get("Algorithm") or "")[:200]
 
 
 def _check_trust(

@@ -4,15 +4,14 @@ certificates published in SMP metadata.
 A target is either `url: https://HOST:PORT` (the chain fetched by `probes.tls_chain`,
 verification off, then judged here), `file: PATH` (a PEM/DER file or a directory, read
 by `probes.certs`) or `smp_metadata: true` (the distinct endpoint certificates in the
-latest `smp` results, read each run through the artifact view the agent wires in, as
+latest `smp` results, read each run through the findings view the agent wires in, as
 `probes.http_discovery` reads them; at most `max` judged, the rest counted).
 `probes.cert_checks` gives the verdict against the configured trust anchors (never
 fetched). A target's problem is a `FailureReason`, never an exception.
 
-What other checks build on, in `ProbeResult.artifacts`:
-- `"certificates"`: tuple of `probes.cert_checks.MonitoredCertificate` (certificate,
-  role, source, issuer when known): the CRL and OCSP checks use these.
-- `"chain"`: the certificates as presented or read, leaf first (cryptography objects).
+What a run found is its `X509Findings`: each certificate's subject, issuer, serial and
+dates (shown), the monitored certificates (certificate, role, source, issuer when known:
+what the CRL and OCSP checks build on) and the chain as presented or read, leaf first.
 
 Metrics (names like blackbox_exporter's where they mean the same): the earliest notAfter
 of the presented chain `probe_ssl_earliest_cert_expiry`, of the validated path
@@ -37,10 +36,13 @@ from cryptography.x509.verification import Store
 from pydantic import Field, field_validator, model_validator
 
 from probes._base import (
-    ARTIFACTS_KEY,
+    FINDINGS_KEY,
+    HIDDEN,
     Check,
     CheckDefaults,
     FailureReason,
+    Findings,
+    FindingsView,
     PhaseTimer,
     ProbeEnv,
     ProbeResult,
@@ -51,20 +53,27 @@ from probes.cert_checks import (
     SEVERITY,
     Assessment,
     CertificatePolicy,
+    MonitoredCertificate,
     assess_certificates,
     assess_chain,
     at_time,
     common_name,
     serial_hex,
 )
-from probes.certs import CertificateParseError, CertificatesPath, read_certificates
-from probes.http_discovery import ArtifactView
+from probes.certs import (
+    CertificateFacts,
+    CertificateParseError,
+    CertificatesPath,
+    read_certificates,
+)
+from probes.smp import SmpFindings
 from probes.smp_document import SmpEndpoint
 from probes.tls_chain import client_context, fetch_chain
 from probes.tls_stream import TlsClient
 
 __all__ = [
     "CertificateTarget",
+    "X509Findings",
     "X509Params",
     "expand_certificates",
     "probe_x509",
@@ -79,6 +88,17 @@ REVALIDATE_AFTER = 3600.0
 # Most certificates from SMP metadata one check may watch, each with its own series.
 MAX_SMP_CERTIFICATES = 200
 SMP_METADATA_SOURCE = "smp_metadata"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class X509Findings(Findings):
+    """The certificates a run judged, leaf (or first read) first."""
+
+    certificates: tuple[CertificateFacts, ...]
+    tls_version: str | None = None
+    # What the CRL and OCSP checks build on: each with its role, source and issuer.
+    monitored: tuple[MonitoredCertificate, ...] = dataclasses.field(default=(), metadata=HIDDEN)
+    chain: tuple[x509.Certificate, ...] = dataclasses.field(default=(), metadata=HIDDEN)
 
 
 class CertificateTarget(TargetBase):
@@ -314,11 +334,11 @@ def _probe_files(params: X509Params, env: ProbeEnv) -> ProbeResult:
 
 
 def _probe_smp_metadata(params: X509Params, env: ProbeEnv) -> ProbeResult:
-    view = env.caches.get(ARTIFACTS_KEY)
+    view = env.caches.get(FINDINGS_KEY)
     if not callable(view):
         return ProbeResult.failure(
             FailureReason.INTERNAL_ERROR,
-            "no artifact view in the probe environment: smp_metadata needs the agent's "
+            "no findings view in the probe environment: smp_metadata needs the agent's "
             "latest smp results (vigie run)",
         )
     timer = PhaseTimer(env.monotonic)
@@ -356,15 +376,15 @@ def _probe_smp_metadata(params: X509Params, env: ProbeEnv) -> ProbeResult:
     )
 
 
-def published_certificates(view: ArtifactView) -> list[tuple[bytes, SmpEndpoint]]:
-    """Every distinct endpoint certificate (DER) in the `smp` checks' artifacts, sorted by
+def published_certificates(view: FindingsView) -> list[tuple[bytes, SmpEndpoint]]:
+    """Every distinct endpoint certificate (DER) in the `smp` checks' findings, sorted by
     its bytes (so the budget is stable), with one endpoint that publishes it."""
     found: dict[bytes, SmpEndpoint] = {}
-    for kind, artifacts in view():
-        if kind != "smp":
+    for findings in view():
+        if not isinstance(findings, SmpFindings):
             continue
-        for endpoint in artifacts.get("endpoints", ()):
-            if isinstance(endpoint, SmpEndpoint) and endpoint.certificate_der:
+        for endpoint in findings.endpoints:
+            if endpoint.certificate_der:
                 found.setdefault(endpoint.certificate_der, endpoint)
     return sorted(found.items(), key=lambda item: item[0])
 
@@ -403,7 +423,7 @@ class _Facts:
     """What a result says about a chain that does not move with the clock, built once
     per chain (labels and timestamps of every certificate)."""
 
-    __slots__ = ("artifacts", "certificate_series", "leaf_name", "values")
+    __slots__ = ("certificate_series", "findings", "leaf_name", "values")
 
     def __init__(
         self, assessment: Assessment, found: list[x509.Certificate], labelled: int = MAX_LABELLED
@@ -431,7 +451,11 @@ class _Facts:
             )
             for monitored in assessment.certificates[:labelled]
         )
-        self.artifacts = {"certificates": assessment.certificates, "chain": tuple(found)}
+        self.findings = X509Findings(
+            certificates=tuple(CertificateFacts.of(certificate) for certificate in found),
+            monitored=assessment.certificates,
+            chain=tuple(found),
+        )
 
 
 def _result(
@@ -460,7 +484,7 @@ def _result(
         phases=phases,
         values=facts.values,
         series=tuple(series),
-        artifacts=facts.artifacts,
+        findings=dataclasses.replace(facts.findings, tls_version=tls_version or None),
     )
 
 

@@ -24,7 +24,7 @@ from correlator.driver import Correlator
 from correlator.feed import ProbeAlerts
 from probes import PROBERS, Check, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.http_client import close_endpoint_clients
-from probes.http_discovery import ARTIFACTS_KEY, artifact_view
+from probes.http_discovery import FINDINGS_KEY, findings_view
 from ticket_sink import Store, StoreError
 from ticket_sink.api import setup_api
 from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
@@ -215,7 +215,7 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         probe_env = dataclasses.replace(env, http=http, caches=dict(env.caches))
         # Discovery checks read what other checks found (SMP URLs, Access Point URLs).
         book: ResultBook = app[BOOK]
-        probe_env.caches[ARTIFACTS_KEY] = artifact_view(book)
+        probe_env.caches[FINDINGS_KEY] = findings_view(book)
         runner = Runner(PROBERS, probe_env, app[BOOK])
         run = runner.run
         if app[CONFIG].correlator.enabled:

@@ -15,7 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 
 from probes import PROBERS, Check, CheckDefaults, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes._config import parse_duration
@@ -63,6 +64,11 @@ def _sml_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server", metavar="HOST:PORT", help="name server to ask (default: the zone's own)"
     )
+    parser.add_argument(
+        "--other-zone", action="append", default=[], metavar="ZONE=HOST:PORT",
+        help="name server of a zone a CNAME/DNAME chain leads into (repeatable; "
+        "default: the resolver)",
+    )  # fmt: skip
     parser.add_argument("--expect-smp", metavar="URL", help="the SMP the participant must use")
     parser.add_argument("--rate", type=float, default=1000.0, help="sweep lookups per second")
 
@@ -73,10 +79,20 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
 
     scheme = NamingScheme.NAPTR if args.naming == "bdxl" else NamingScheme.CNAME
     servers = [args.server] if args.server else []
+    other_zones: dict[str, list[str]] = {}
+    for entry in args.other_zone:
+        zone, separator, server = entry.partition("=")
+        if not separator or not zone or not server:
+            raise ValueError(f"--other-zone {entry!r}: expected ZONE=HOST:PORT")
+        other_zones.setdefault(zone, []).append(server)
     if args.participant is not None:
         canary = {"id": args.participant, "expect_smp": args.expect_smp}
         target = SmlTarget(
-            zone=args.zone, scheme=scheme, nameservers=servers, participants=[canary]
+            zone=args.zone,
+            scheme=scheme,
+            nameservers=servers,
+            other_zones=other_zones,
+            participants=[canary],
         )
         return next(c for c in expand_sml(target, defaults) if c.kind == "dns_participant")
     if not args.rate > 0:
@@ -88,7 +104,9 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         "expect_smp": args.expect_smp,
         "format": file_format,
     }
-    target = SmlTarget(zone=args.zone, scheme=scheme, nameservers=servers, sweep=sweep)
+    target = SmlTarget(
+        zone=args.zone, scheme=scheme, nameservers=servers, other_zones=other_zones, sweep=sweep
+    )
     check = next(c for c in expand_sml(target, defaults) if c.kind == "dns_sweep")
     state = check.params
     try:
@@ -96,17 +114,19 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read {args.participants}: {exc}") from None
     state.one_pass = True
-    state.progress = _SweepProgress(state)
+    # With --json, stdout carries the JSON document alone: the summary goes to stderr.
+    state.progress = _SweepProgress(state, sys.stderr if args.json else sys.stdout)
     # One pass at the rate, plus room for the last answers.
     seconds = len(state.participants) / args.rate + 2 * defaults.timeout + 1
     return dataclasses.replace(check, interval=seconds, timeout=seconds)
 
 
 class _SweepProgress:
-    """A progress bar on a terminal (stderr), then the failing participants (stdout)."""
+    """A progress bar on a terminal (stderr), then the failing participants (`out`)."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, out: TextIO) -> None:
         self._state = state
+        self._out = out
         self._tty = sys.stderr.isatty()
         self._shown = -1
 
@@ -126,11 +146,12 @@ class _SweepProgress:
     def _summary(self) -> None:
         state = self._state
         counts = ", ".join(f"{reason} {count}" for reason, count in state.checked.most_common())
-        print(f"checked {sum(state.checked.values())}: {counts}")
+        out = self._out
+        print(f"checked {sum(state.checked.values())}: {counts}", file=out)
         for index, reason in list(state.failing.items())[: state.budget]:
-            print(f"  {reason}: {state.participants.ids[index]}")
+            print(f"  {reason}: {state.participants.ids[index]}", file=out)
         if len(state.failing) > state.budget:
-            print(f"  ... and {len(state.failing) - state.budget} more failing")
+            print(f"  ... and {len(state.failing) - state.budget} more failing", file=out)
 
 
 # -- smp --
@@ -145,6 +166,14 @@ def _smp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-verify-signature", action="store_true", help="do not verify the metadata signature"
     )
+    parser.add_argument(
+        "--accept-sha1", action="store_true",
+        help="accept SHA-1 signatures (SMPs before specification 1.3.0) as not weak",
+    )  # fmt: skip
+    parser.add_argument(
+        "--at", metavar="TIME",
+        help="judge the signature and its signer as of this ISO 8601 time (default: now)",
+    )  # fmt: skip
     parser.add_argument("--health", choices=("domismp", "phoss", "oxalis"))
     parser.add_argument("--max-body", type=int, default=2 * 1024 * 1024, help="bytes (2 MiB)")
 
@@ -161,9 +190,25 @@ def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         verify_signature=not args.no_verify_signature,
         health=args.health,
         max_body=args.max_body,
+        accept_sha1=args.accept_sha1,
     )
     (check,) = expand_smp(target, defaults)
+    if args.at is not None:
+        check = dataclasses.replace(
+            check, params=dataclasses.replace(check.params, at=_instant(args.at))
+        )
     return check
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time (a date alone is its midnight); without an offset, UTC."""
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--at {text!r}: expected an ISO 8601 time, e.g. 2026-03-19T12:00:00Z"
+        ) from None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 # -- certificates --
@@ -396,6 +441,9 @@ def print_result(check: Check, result: ProbeResult, *, as_json: bool) -> None:
         f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.phases.items()
     )
     print(line + (f" [{timings}]" if timings else ""))
+    if result.findings is not None:
+        for finding in result.findings.lines():
+            print(f"  {finding}")
     for name, value in result.values.items():
         print(f"  {name}: {value:.15g}")
 
@@ -408,6 +456,7 @@ def result_document(check: Check, result: ProbeResult) -> dict[str, Any]:
         "success": result.success,
         "reason": str(result.reason),
         "detail": result.detail,
+        "findings": result.findings.document() if result.findings is not None else {},
         "phases": dict(result.phases),
         "values": dict(result.values),
         "series": [dataclasses.asdict(series) for series in result.series],

@@ -3,7 +3,7 @@ VIGIE_REQUIRE_INTEGRATION=1) where NSD is not installed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,9 +15,15 @@ __all__ = ["RunningNsd", "nsd_serving"]
 
 
 @contextmanager
-def nsd_serving(zone: str, zone_text: str, workdir: Path) -> Iterator[RunningNsd]:
+def nsd_serving(
+    zone: str, zone_text: str, workdir: Path, extra_zones: Mapping[str, str] | None = None
+) -> Iterator[RunningNsd]:
+    """NSD serving `zone` (and each zone of `extra_zones`: name -> zone file text)."""
     nsd = require_program("nsd")
-    zone_file = workdir / f"{zone}.zone"
-    zone_file.write_text(zone_text, encoding="ascii")
-    with run_nsd(nsd, zone, zone_file, workdir) as server:
+    files = []
+    for name, text in {zone: zone_text, **(extra_zones or {})}.items():
+        path = workdir / f"{name}.zone"
+        path.write_text(text, encoding="ascii")
+        files.append((name, path))
+    with run_nsd(nsd, zone, files[0][1], workdir, extra_zones=files[1:]) as server:
         yield server

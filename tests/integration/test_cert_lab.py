@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import CheckDefaults, FailureReason, ProbeEnv, ProbeResult
 from probes.tls_chain import fetch_chain
-from probes.x509 import CertificateTarget, expand_certificates, probe_x509
+from probes.x509 import CertificateTarget, X509Findings, expand_certificates, probe_x509
 from tests.support import require_program
 from vigie.demo import lab_agent_config
 from vigie.lab import FaultKind, Lab, LabSettings
@@ -145,7 +145,8 @@ async def test_openssl_verify_agrees(
         if injected is not None:
             lab.faults.heal(injected.id)
     assert result.reason in {reason, R.CERT_EXPIRING} if reason is R.OK else result.reason is reason
-    leaf, *intermediates = result.artifacts["chain"]
+    assert isinstance(result.findings, X509Findings)
+    leaf, *intermediates = result.findings.chain
     (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(Encoding.PEM))
     (tmp_path / "untrusted.pem").write_bytes(
         b"".join(cert.public_bytes(Encoding.PEM) for cert in intermediates)

@@ -14,13 +14,13 @@ import pytest
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.capacity import CapacityTarget, expand_capacity
 from probes.dns import SmlTarget, expand_sml
-from probes.http import HttpTarget, expand_http
+from probes.http import HttpFindings, HttpTarget, expand_http
 from probes.http_client import close_endpoint_clients
 from probes.http_discovery import (
-    ARTIFACTS_KEY,
+    FINDINGS_KEY,
     HttpDiscoveryTarget,
-    artifact_view,
     expand_http_discovery,
+    findings_view,
 )
 from probes.smp import SmpTarget, expand_smp
 from tests.vigie.test_probe_cli import vigie
@@ -87,7 +87,8 @@ async def test_availability_under_lab_faults(
     assert result.reason is reason, result.detail
     if reason is FailureReason.OK:
         assert {"connect", "tls", "ttfb", "transfer"} <= set(result.phases)
-        assert len(result.artifacts["tls_chain"]) >= 1
+        assert isinstance(result.findings, HttpFindings)
+        assert len(result.findings.tls_chain) >= 1
         assert result.values["probe_ssl_earliest_cert_expiry"] > 0
     if reason is FailureReason.HTTP_STATUS:
         assert result.values["status_code"] == params.get("status", 503)
@@ -172,7 +173,7 @@ async def test_discovery_watches_what_the_sml_and_smp_checks_found(lab: Lab) -> 
     (check,) = expand_http_discovery(discovery, defaults)
     book = ResultBook()
     async with outbound_client() as http:
-        env = ProbeEnv(http=http, caches={ARTIFACTS_KEY: artifact_view(book)})
+        env = ProbeEnv(http=http, caches={FINDINGS_KEY: findings_view(book)})
         runner = Runner(PROBERS, env, book)
         for each in upstream:
             assert (await runner.run(each)).success
@@ -194,7 +195,7 @@ async def test_discovery_without_the_view_says_so() -> None:
     (check,) = expand_http_discovery(HttpDiscoveryTarget(), CheckDefaults())
     result = await Runner(PROBERS, ProbeEnv(), ResultBook()).run(check)
     assert result.reason is FailureReason.INTERNAL_ERROR
-    assert "artifact view" in result.detail
+    assert "findings view" in result.detail
 
 
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["fresh", "kept"])

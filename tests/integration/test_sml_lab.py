@@ -14,6 +14,7 @@ from probes._runner import ResultBook
 from probes.dns import SmlTarget, expand_sml
 from probes.dns_client import exchange
 from probes.dns_lookup import evaluate_naptr, parse_answer
+from probes.dns_participant import ParticipantFindings
 from probes.dns_wire import TYPE_NAPTR, build_query, encode_name
 from probes.naming import NamingScheme
 from tests.probes.test_dns_soa import Behaviour, running_name_server
@@ -63,9 +64,10 @@ def checks(target: SmlTarget, kind: str, timeout: float = 1.0) -> list[Check]:
     return [check for check in expanded if check.kind == kind]
 
 
-async def run(check: Check) -> tuple[FailureReason, str, dict[str, object]]:
+async def run(check: Check) -> tuple[FailureReason, str, ParticipantFindings]:
     result = await Runner(PROBERS, ProbeEnv(), ResultBook()).run(check)
-    return result.reason, result.detail, dict(result.artifacts)
+    assert isinstance(result.findings, ParticipantFindings)
+    return result.reason, result.detail, result.findings
 
 
 def canary(lab: Lab, scheme: NamingScheme, participant: str, expect: str | None, *ns: str) -> Check:
@@ -106,9 +108,9 @@ async def test_participant_faults(
 
     assert found is reason, detail
     if reason is FailureReason.OK and scheme is NamingScheme.NAPTR:
-        assert artifacts == {"smp_url": lab.expected(3, scheme)}
+        assert artifacts.smp_url == lab.expected(3, scheme)
     if reason is FailureReason.OK and scheme is NamingScheme.CNAME:
-        assert artifacts["publisher"] == f"{lab.expected(3, scheme)}.publisher.{lab.zone.origin}"
+        assert artifacts.publisher == f"{lab.expected(3, scheme)}.publisher.{lab.zone.origin}"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,7 @@ async def test_zone_fixtures(
 ) -> None:
     found, detail, artifacts = await run(canary(lab, NamingScheme.NAPTR, participant, smp))
     assert found is reason, detail
-    assert artifacts.get("smp_url") == smp
+    assert artifacts.smp_url == smp
 
 
 async def test_a_large_answer_comes_whole_over_tcp(lab: Lab) -> None:

@@ -40,7 +40,7 @@ def test_every_option_expands_into_its_check(tmp_path: Path) -> None:
     )
     assert checks == [
         ("dns_soa", f"{ZONE}@resolver", 60.0, 5.0),
-        ("dns_participant", f"ISO6523-ACTORID-UPIS::0088:123ABC@{ZONE}", 60.0, 5.0),
+        ("dns_participant", f"iso6523-actorid-upis::0088:123abc@{ZONE}", 60.0, 5.0),
         ("dns_participant", f"urn:ebcore:x@{ZONE}", 60.0, 5.0),
         ("dns_sweep", ZONE, 30.0, 30.0),
     ]

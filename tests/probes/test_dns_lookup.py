@@ -141,8 +141,8 @@ def test_a_naptr_with_rdata_that_does_not_parse_is_a_malformed_record() -> None:
 PUBLISHER = f"smp1.publisher.{ZONE}"
 
 
-def classic(*records: tuple[str, str, str], rcode: int = 0) -> bytes:
-    response = dns.message.make_response(dns.message.make_query(QNAME_ABS, "A"))
+def classic(*records: tuple[str, str, str], rcode: int = 0, qtype: str = "A") -> bytes:
+    response = dns.message.make_response(dns.message.make_query(QNAME_ABS, qtype))
     response.flags |= dns.flags.AA
     response.set_rcode(dns.rcode.Rcode(rcode))
     for owner, rdtype, text in records:
@@ -190,3 +190,112 @@ def test_classic_answers(
 )
 def test_smps_compare_canonically(left: str, right: str) -> None:
     assert canonical_smp(left) == canonical_smp(right)
+
+
+# -- equal-order alternatives and unusable records (RFC 3403, RFC 4848) ---------------------
+
+OTHER_SMP = "https://other-smp.example.test"
+UNUSABLE = naptr(100, 10, "U", "Meta:SMP", "!^(.*)$!https://x.test/\\1!")
+URL_AS_SERVICE = naptr(100, 10, "U", SMP, f"!.*!{SMP}!")
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["as-listed", "reversed"])
+@pytest.mark.parametrize(
+    ("records", "expected", "outcome"),
+    [
+        pytest.param([UNUSABLE, naptr(100, 10, "U", "Meta:SMP", f"!.*!{SMP}!")], None,
+                     (FailureReason.OK, SMP), id="unusable-equal-order-skipped"),
+        pytest.param([UNUSABLE, naptr(200, 10, "U", "Meta:SMP", f"!.*!{SMP}!")], None,
+                     (FailureReason.OK, SMP), id="unusable-lower-order-skipped"),
+        pytest.param([URL_AS_SERVICE, naptr(100, 20, "U", "Meta:SMP", f"!.*!{SMP}!")], None,
+                     (FailureReason.OK, SMP), id="url-as-service-skipped"),
+        pytest.param([URL_AS_SERVICE], None, (FailureReason.NO_META_SMP_RECORD, ""),
+                     id="only-a-url-as-service"),
+        pytest.param([naptr(100, 10, "U", "Meta:SMP", f"!.*!{OTHER_SMP}!"),
+                      naptr(100, 10, "U", "Meta:SMP", f"!.*!{SMP}!")], None,
+                     (FailureReason.OK, OTHER_SMP), id="alternatives-chosen-by-url"),
+        pytest.param([naptr(100, 10, "U", "Meta:SMP", f"!.*!{OTHER_SMP}!"),
+                      naptr(100, 10, "U", "Meta:SMP", f"!.*!{SMP}!")], SMP,
+                     (FailureReason.OK, SMP), id="the-expected-alternative"),
+        pytest.param([naptr(100, 10, "U", "Meta:SMP", f"!.*!{OTHER_SMP}!"),
+                      naptr(100, 20, "U", "Meta:SMP", f"!.*!{SMP}!")], SMP,
+                     (FailureReason.WRONG_SMP, OTHER_SMP), id="worse-preference-no-alternative"),
+        pytest.param([UNUSABLE], None, (FailureReason.MALFORMED_RECORD, ""), id="only-unusable"),
+    ],
+)  # fmt: skip
+def test_naptr_selection_never_depends_on_answer_order(
+    records: list[dns.rdata.Rdata],
+    expected: str | None,
+    outcome: tuple[FailureReason, str],
+    reverse: bool,
+) -> None:
+    # dnspython writes an rrset's records in the order given: both orders go on the wire.
+    ordered = list(reversed(records)) if reverse else records
+    assert evaluate(answer(naptrs(*ordered)), expected) == outcome
+
+
+# -- CNAME and DNAME chains (RFC 1034 section 3.6.2, RFC 6672) ------------------------------
+
+TARGET = "acc.edelivery.test"
+LABEL = QNAME.removesuffix(f".{ZONE}")
+
+
+def chained(*records: tuple[str, str, str]) -> bytes:
+    return classic(*records, qtype="NAPTR")
+
+
+SMP_NAPTR = f'100 10 "U" "Meta:SMP" "!.*!{SMP}!" .'
+
+
+@pytest.mark.parametrize(
+    ("wire", "outcome", "chain", "follow"),
+    [
+        pytest.param(
+            chained((ZONE, "DNAME", f"{TARGET}."), (QNAME, "CNAME", f"{LABEL}.{TARGET}."),
+                    (f"{LABEL}.{TARGET}", "NAPTR", SMP_NAPTR)),
+            (FailureReason.OK, SMP), [f"{ZONE} DNAME {TARGET}"], "", id="dname-and-target",
+        ),
+        pytest.param(
+            chained((ZONE, "DNAME", f"{TARGET}."), (QNAME, "CNAME", f"{LABEL}.{TARGET}.")),
+            (FailureReason.NODATA, ""), [f"{ZONE} DNAME {TARGET}"], f"{LABEL}.{TARGET}",
+            id="dname-target-elsewhere",
+        ),
+        pytest.param(
+            chained((QNAME, "CNAME", f"x.{TARGET}."), (f"x.{TARGET}", "NAPTR", SMP_NAPTR)),
+            (FailureReason.OK, SMP), [f"{QNAME} CNAME x.{TARGET}"], "", id="cname",
+        ),
+        pytest.param(
+            chained((QNAME, "CNAME", f"x.{TARGET}."), (f"x.{TARGET}", "CNAME", f"{QNAME}.")),
+            (FailureReason.MALFORMED_RECORD, ""), [], "", id="cname-loop",
+        ),
+        pytest.param(
+            chained(*((f"n{i}.{TARGET}" if i else QNAME, "CNAME", f"n{i + 1}.{TARGET}.")
+                      for i in range(12))),
+            (FailureReason.MALFORMED_RECORD, ""), [], "", id="chain-too-long",
+        ),
+    ],
+)  # fmt: skip
+def test_chains_in_the_answer_are_followed(
+    wire: bytes, outcome: tuple[FailureReason, str], chain: list[str], follow: str
+) -> None:
+    message, _ = parse_answer(wire, authoritative=True)
+    assert message is not None
+    result = evaluate_naptr(message, QNAME.encode(), None)
+    assert (result.reason, result.smp) == outcome
+    assert [str(link) for link in result.chain] == chain
+    assert result.follow == follow.encode()
+
+
+def test_a_classic_name_under_a_renamed_zone_finds_the_publisher_there() -> None:
+    publisher = f"smp1.publisher.{TARGET}"
+    wire = chained(
+        (ZONE, "DNAME", f"{TARGET}."),
+        (QNAME, "CNAME", f"{LABEL}.{TARGET}."),
+        (f"{LABEL}.{TARGET}", "CNAME", f"{publisher}."),
+        (publisher, "A", "192.0.2.1"),
+    )
+    message, _ = parse_answer(wire, authoritative=True)
+    assert message is not None
+    result = evaluate_classic(message, QNAME.encode(), ZONE.encode(), "smp1")
+    assert (result.reason, result.smp) == (FailureReason.OK, publisher)
+    assert [str(link) for link in result.chain] == [f"{ZONE} DNAME {TARGET}"]

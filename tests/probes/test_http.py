@@ -25,7 +25,7 @@ from probes import (
     ResultBook,
     Runner,
 )
-from probes.http import HttpTarget, expand_http
+from probes.http import HttpFindings, HttpTarget, expand_http
 from probes.http_client import close_endpoint_clients
 from vigie.http import outbound_client
 
@@ -173,7 +173,8 @@ async def test_redirects_are_counted_and_phases_timed(server: str, keep_alive: b
     assert result.values["redirects"] == 1
     assert result.values["status_code"] == 200
     assert set(result.phases) == {"connect", "ttfb", "transfer"}  # plain HTTP: no tls
-    assert result.artifacts["url"].endswith("/ok")
+    assert isinstance(result.findings, HttpFindings)
+    assert (result.findings.url or "").endswith("/ok")
 
 
 async def test_a_slowloris_body_ends_at_the_timeout(server: str) -> None:

@@ -1,26 +1,35 @@
-"""Which URLs discovery takes from other checks' artifacts (no network)."""
+"""Which URLs discovery takes from other checks' findings (no network)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from probes import Findings
+from probes.dns_participant import ParticipantFindings
 from probes.http_discovery import HttpDiscoveryTarget, discovered_urls
+from probes.smp import SmpEndpoint, SmpFindings
+from probes.x509 import X509Findings
 
 
-def view() -> Iterator[tuple[str, Mapping[str, Any]]]:
-    yield "dns_participant", {"smp_url": "https://smp-b.test/"}
-    yield "dns_participant", {"smp_url": "https://smp-a.test"}
-    yield "dns_participant", {"smp_url": "https://smp-a.test"}  # twice: once
-    yield "dns_participant", {"publisher": "smp-c.publisher.test"}  # classic: no URL
-    yield "smp", {"endpoints": (endpoint("https://ap.test/as4"), endpoint("ftp://x.test/"))}
-    yield "x509", {"chain": ()}
+def participant(**found: str) -> ParticipantFindings:
+    return ParticipantFindings("iso6523-actorid-upis::0088:1", "naptr", "x.sml.test", **found)
 
 
-def endpoint(url: str) -> Any:
-    return type("Endpoint", (), {"url": url})()  # what SmpEndpoint offers here
+def view() -> Iterator[Findings]:
+    yield participant(smp_url="https://smp-b.test/")
+    yield participant(smp_url="https://smp-a.test")
+    yield participant(smp_url="https://smp-a.test")  # twice: once
+    yield participant(publisher="smp-c.publisher.test")  # classic: no URL
+    endpoints = (endpoint("https://ap.test/as4"), endpoint("ftp://x.test/"))
+    yield SmpFindings("iso6523-actorid-upis::0088:1", "https://smp.test/x", endpoints=endpoints)
+    yield X509Findings(certificates=())
+
+
+def endpoint(url: str) -> SmpEndpoint:
+    return SmpEndpoint("p", "d", "proc", "peppol-transport-as4-v2_0", url, None, b"")
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,23 @@ def test_identifier_without_scheme_is_hashed_whole_without_scheme_label(
             id="first-separator-splits",
         ),
         pytest.param("0088:123abc", ParticipantId(None, "0088:123abc"), id="no-scheme"),
+        # Peppol Policy for use of Identifiers: no whitespace around scheme or value, and
+        # iso6523-actorid-upis case-insensitive (kept in lower case: one name to hash).
+        pytest.param(
+            "iso6523-actorid-upis::  0088:123abc",
+            ParticipantId("iso6523-actorid-upis", "0088:123abc"),
+            id="spaces-after-the-separator-trimmed",
+        ),
+        pytest.param(
+            "ISO6523-ActorID-UPIS :: 0088:123ABC ",
+            ParticipantId("iso6523-actorid-upis", "0088:123abc"),
+            id="peppol-scheme-and-value-lower-cased",
+        ),
+        pytest.param(
+            "urn:oasis:names:tc:ebcore:partyid-type:iso6523::0088:ABC",
+            ParticipantId("urn:oasis:names:tc:ebcore:partyid-type:iso6523", "0088:ABC"),
+            id="other-schemes-keep-their-case",
+        ),
     ],
 )
 def test_parse(text: str, expected: ParticipantId) -> None:
@@ -119,6 +136,13 @@ def test_parse(text: str, expected: ParticipantId) -> None:
         pytest.param("   ", "participant identifier is empty", id="blank"),
         pytest.param("::0088:123abc", "needs SCHEME::VALUE", id="no-scheme-before-separator"),
         pytest.param("iso6523-actorid-upis::", "needs SCHEME::VALUE", id="no-value"),
+        pytest.param("iso6523-actorid-upis::   ", "needs SCHEME::VALUE", id="blank-value"),
+        pytest.param(
+            "iso6523-actorid-upis::0088: 123abc", "is not ICD:IDENTIFIER", id="inner-space"
+        ),
+        pytest.param("iso6523-actorid-upis::123abc", "is not ICD:IDENTIFIER", id="no-icd"),
+        pytest.param("iso 6523::0088:1", "contains whitespace", id="space-in-scheme"),
+        pytest.param("iso6523-actorid-upis::0088:1\x00", "control character", id="nul"),
     ],
 )
 def test_parse_rejects(text: str, message: str) -> None:
@@ -127,5 +151,6 @@ def test_parse_rejects(text: str, message: str) -> None:
 
 
 def test_str_round_trips_through_parse() -> None:
-    text = "iso6523-actorid-upis::0088:123ABC"
+    text = "iso6523-actorid-upis::0088:123abc"
     assert str(ParticipantId.parse(text)) == text
+    assert str(ParticipantId.parse(text.upper().replace("::", " :: "))) == text

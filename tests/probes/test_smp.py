@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
-from probes.smp import SmpEndpoint, SmpTarget, expand_smp
+from probes.certs import CertificateFacts
+from probes.smp import SmpEndpoint, SmpFindings, SmpTarget, expand_smp
 from tests.lab.https_helpers import make_throwaway_pki
 from vigie.http import outbound_client
 from vigie.lab import FaultKind, Lab, LabSettings
@@ -54,7 +55,7 @@ def on_smp1(lab: Lab, **settings: Any) -> dict[str, Any]:
     return {**defaults, **settings}
 
 
-async def test_all_metadata_verified_endpoints_as_artifacts(lab: Lab, env: ProbeEnv) -> None:
+async def test_all_metadata_verified_endpoints_as_findings(lab: Lab, env: ProbeEnv) -> None:
     result = await probe(env, **on_smp1(lab, document_type="all", health="domismp"))
     assert (result.reason, result.detail) == (FailureReason.OK, "")
     assert result.values["document_types"] == 2
@@ -67,15 +68,17 @@ async def test_all_metadata_verified_endpoints_as_artifacts(lab: Lab, env: Probe
     assert [(s.name, dict(s.labels), s.value) for s in result.series] == [
         ("health_up", {"implementation": "domismp"}, 1.0)
     ]
-    assert result.artifacts["document_types"] == DOCUMENT_TYPES
+    assert isinstance(result.findings, SmpFindings)
+    assert result.findings.document_types == DOCUMENT_TYPES
     assert lab.access_point is not None
-    assert result.artifacts["endpoints"] == tuple(
+    assert result.findings.endpoints == tuple(
         SmpEndpoint(
             participant=lab.zone.participant(0),
             document_type=document_type,
             process="cenbii-procid-ubl::urn:fdc:peppol.eu:2017:poacc:billing:01:1.0",
             transport_profile=TRANSPORT_PROFILE,
             url=f"{lab.access_point.url}/as4",
+            certificate=CertificateFacts.of(lab.pki.endpoint("ap1").cert),
             certificate_der=lab.pki.endpoint("ap1").cert.public_bytes(Encoding.DER),
         )
         for document_type in DOCUMENT_TYPES
@@ -197,7 +200,8 @@ async def test_a_signer_of_another_pki_is_untrusted(
     result = await probe(env, **on_smp1(lab, document_type="first", trust_anchors=foreign))
     assert result.reason is FailureReason.SMP_UNTRUSTED_SIGNER
     assert "does not chain to the trust anchors" in result.detail
-    assert "endpoints" not in result.artifacts
+    assert isinstance(result.findings, SmpFindings)
+    assert result.findings.endpoints == ()
 
 
 @pytest.mark.parametrize(

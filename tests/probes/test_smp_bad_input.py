@@ -22,7 +22,7 @@ from signxml.signer import XMLSigner
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.naming import ParticipantId
-from probes.smp import SmpTarget, expand_smp
+from probes.smp import SmpFindings, SmpTarget, expand_smp
 from tests.lab.https_helpers import ThrowawayPki, make_throwaway_pki
 from vigie.http import outbound_client
 from vigie.lab.smp_xml import service_group_xml, signed_service_metadata_xml
@@ -362,18 +362,20 @@ async def test_signed_metadata(
     assert result.reason is reason, result.detail
     assert detail in result.detail
     if reason is FailureReason.OK:
-        (endpoint,) = result.artifacts["endpoints"]
+        assert isinstance(result.findings, SmpFindings)
+        (endpoint,) = result.findings.endpoints
         assert (endpoint.url, endpoint.document_type) == (AP_URL, DOCUMENT)
 
 
 async def test_the_identifiers_travel_percent_encoded_as_one_segment_each(
     server: BadSmp, env: ProbeEnv
 ) -> None:
-    participant = "iso6523-actorid-upis::9915:a/b#c d%e"
+    # A scheme without Peppol's value rules, so the value may hold a space.
+    participant = "urn:example:scheme::9915:a/b#c d%e"
     await probe(env, url=f"{server.url}/404", participant=participant)
     await probe(env, url=f"{server.url}/ok", participant=PARTICIPANT, document_type=DOCUMENT)
     assert server.raw_paths == [
-        "/404/iso6523-actorid-upis%3A%3A9915%3Aa%2Fb%23c%20d%25e",
+        "/404/urn%3Aexample%3Ascheme%3A%3A9915%3Aa%2Fb%23c%20d%25e",
         f"/ok/{PARTICIPANT_PATH}",
         f"/ok/{PARTICIPANT_PATH}/services/{DOCUMENT_PATH}",
     ]

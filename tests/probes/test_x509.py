@@ -21,7 +21,7 @@ from probes import (
     Runner,
 )
 from probes.cert_checks import MonitoredCertificate
-from probes.x509 import CertificateTarget, expand_certificates, probe_x509
+from probes.x509 import CertificateTarget, X509Findings, expand_certificates, probe_x509
 from tests.probes.tls_test_servers import closed_port, days, material, raw_server, tls_server
 from vigie.config import ConfigError, parse_config
 from vigie.lab.pki import LabPki
@@ -77,7 +77,8 @@ async def test_endpoint_verdicts(
         result = await run(target)
     assert result.reason is reason, result.detail
     assert {"connect", "tls", "validate"} <= set(result.phases)
-    monitored = result.artifacts["certificates"]
+    assert isinstance(result.findings, X509Findings)
+    monitored = result.findings.monitored
     assert all(isinstance(m, MonitoredCertificate) for m in monitored)
     assert [m.certificate for m in monitored] == list(pki.by_name(endpoint).chain)
     assert result.values["leaf_not_after_timestamp_seconds"] == (

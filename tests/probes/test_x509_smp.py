@@ -12,9 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
-from probes.http_discovery import ARTIFACTS_KEY, artifact_view
-from probes.smp import SmpEndpoint, SmpTarget, expand_smp
-from probes.x509 import CertificateTarget, expand_certificates
+from probes.certs import CertificateFacts
+from probes.http_discovery import FINDINGS_KEY, findings_view
+from probes.smp import SmpEndpoint, SmpFindings, SmpTarget, expand_smp
+from probes.x509 import CertificateTarget, X509Findings, expand_certificates
 from vigie.config import ConfigError, parse_config
 from vigie.http import outbound_client
 from vigie.lab import Lab, LabSettings
@@ -61,7 +62,10 @@ def smp_book(endpoints: list[SmpEndpoint]) -> ResultBook:
         SmpTarget(url="https://smp.test", participant="iso6523-actorid-upis::0088:1"), DEFAULTS
     )
     book = ResultBook()
-    book.record(check, ProbeResult(R.OK, artifacts={"endpoints": tuple(endpoints)}), 0.1, 0.0)
+    findings = SmpFindings(
+        "iso6523-actorid-upis::0088:1", "https://smp.test", (), (), tuple(endpoints)
+    )
+    book.record(check, ProbeResult(R.OK, findings=findings), 0.1, 0.0)
     return book
 
 
@@ -72,6 +76,7 @@ def published(der: bytes, index: int = 0) -> SmpEndpoint:
         process="cenbii-procid-ubl::billing",
         transport_profile="peppol-transport-as4-v2_0",
         url=f"https://ap{index}.test/as4",
+        certificate=CertificateFacts.of_der(der),
         certificate_der=der,
     )
 
@@ -80,7 +85,7 @@ async def run(
     book: ResultBook | None, at: float, wired: bool = True, **settings: Any
 ) -> ProbeResult:
     (check,) = expand_certificates(CertificateTarget(smp_metadata=True, **settings), DEFAULTS)
-    caches: dict[str, object] = {ARTIFACTS_KEY: artifact_view(book or ResultBook())}
+    caches: dict[str, object] = {FINDINGS_KEY: findings_view(book or ResultBook())}
     env = ProbeEnv(caches=caches if wired else {}, wall_clock=lambda: at)
     return await Runner(PROBERS, env, ResultBook()).run(check)
 
@@ -117,7 +122,8 @@ async def test_the_lab_access_point_certificate_is_judged(
     assert result.values["leaf_not_after_timestamp_seconds"] == ap.not_valid_after_utc.timestamp()
     problems = {s.labels["reason"] for s in result.series if s.name == "problem" and s.value}
     assert ("cert_expiring" in problems) == (warn_before == "30d")
-    (monitored,) = result.artifacts["certificates"]
+    assert isinstance(result.findings, X509Findings)
+    (monitored,) = result.findings.monitored
     assert (monitored.certificate, monitored.role) == (ap, "smp_endpoint")
 
 
@@ -164,7 +170,7 @@ async def test_the_budget_counts_what_lies_beyond(
         pytest.param(smp_book([published(b"\x30\x82\x01")]), True, R.CERT_MALFORMED,
                      "unparsable certificate in the SMP metadata of iso6523-actorid-upis::0088:0",
                      id="unparsable-der"),
-        pytest.param(None, False, R.INTERNAL_ERROR, "no artifact view", id="view-missing"),
+        pytest.param(None, False, R.INTERNAL_ERROR, "no findings view", id="view-missing"),
     ],
 )  # fmt: skip
 async def test_without_certificates_to_judge(

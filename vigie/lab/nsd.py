@@ -49,7 +49,13 @@ def free_udp_and_tcp_port() -> int:
     raise RuntimeError("no port free for both UDP and TCP")
 
 
-def nsd_config(workdir: Path, port: int, zone: str, zone_file: Path) -> str:
+def nsd_config(
+    workdir: Path,
+    port: int,
+    zone: str,
+    zone_file: Path,
+    extra_zones: Sequence[tuple[str, Path]] = (),
+) -> str:
     # Response rate limiting off: a sweep or a test asks the same names over and over.
     return f"""server:
   ip-address: 127.0.0.1@{port}
@@ -69,24 +75,30 @@ def nsd_config(workdir: Path, port: int, zone: str, zone_file: Path) -> str:
   rrl-ratelimit: 0
 remote-control:
   control-enable: no
-zone:
-  name: "{zone}."
-  zonefile: "{zone_file}"
-"""
+""" + "".join(
+        f'zone:\n  name: "{name}."\n  zonefile: "{path}"\n'
+        for name, path in ((zone, zone_file), *extra_zones)
+    )
 
 
 @contextmanager
 def nsd_serving(
-    nsd: str, zone: str, zone_file: Path, workdir: Path, *, prefix: Sequence[str] = ()
+    nsd: str,
+    zone: str,
+    zone_file: Path,
+    workdir: Path,
+    *,
+    prefix: Sequence[str] = (),
+    extra_zones: Sequence[tuple[str, Path]] = (),
 ) -> Iterator[RunningNsd]:
-    """Run `nsd` (its path) serving `zone_file` until the block ends.
+    """Run `nsd` (its path) serving `zone_file` (and `extra_zones`) until the block ends.
 
     `prefix` goes before the command (e.g. `taskset -c 0` to pin it to a core).
     """
     port = free_udp_and_tcp_port()
     (workdir / "xfr").mkdir(parents=True, exist_ok=True)
     config = workdir / "nsd.conf"
-    config.write_text(nsd_config(workdir, port, zone, zone_file), encoding="ascii")
+    config.write_text(nsd_config(workdir, port, zone, zone_file, extra_zones), encoding="ascii")
     # An argument list (no shell); the program path is the caller's, found on PATH.
     command = [*prefix, nsd, "-d", "-c", str(config)]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)  # noqa: S603
