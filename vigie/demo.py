@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import secrets
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import structlog
 import yaml
 
 from probes._config import split_host_port
+from ticket_sink.api import hash_token
 from vigie.app import create_app
 from vigie.config import VigieConfig
 from vigie.lab import FaultKind, Lab, LabSettings
@@ -42,6 +44,7 @@ __all__ = [
 log = structlog.get_logger("vigie.demo")
 
 DEFAULT_CONTROL = "127.0.0.1:8943"
+DEMO_RESPONDER = "demo-responder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,14 +253,20 @@ async def run_demo(
         settings = LabSettings(participants=participants, workdir=Path(workdir))
         try:
             async with Lab(settings) as lab, _serving_control(lab, control) as control_url:
-                config = lab_agent_config(
+                agent = lab_agent_settings(
                     lab, store_url=f"sqlite:///{workdir}/vigie.db", listen=listen
                 )
-                app = create_app(config)
+                # A responder's sign-in for the console, made for this run only.
+                token = secrets.token_urlsafe(24)
+                agent["api"]["tokens"] = [
+                    {"name": DEMO_RESPONDER, "role": "responder", "hash": hash_token(token)}
+                ]
+                app = create_app(VigieConfig.model_validate(agent))
                 tasks: list[asyncio.Task[None]] = []
 
                 async def started(url: str) -> None:
-                    _print_banner(lab, url, control_url, fault_every if scenario else None)
+                    every = fault_every if scenario else None
+                    _print_banner(lab, url, control_url, every, console_token=token)
                     if scenario:
                         tasks.append(asyncio.create_task(run_scenario(lab, fault_every, SCENARIO)))
 
@@ -326,6 +335,7 @@ def _print_banner(
     control_url: str,
     fault_every: float | None,
     config_file: str | None = None,
+    console_token: str | None = None,
 ) -> None:
     info = lab.describe()
     lines = ["", "vigie lab" + (" + agent" if agent_url else "") + " is running (Ctrl-C stops it)"]
@@ -335,6 +345,11 @@ def _print_banner(
             f"  health        {agent_url}/healthz   {agent_url}/readyz",
             f"  API           {agent_url}/api/v1/tickets   {agent_url}/api/v1/probes",
         ]
+        if console_token:
+            lines += [
+                f"  console       {agent_url}/console/",
+                f"  sign in with  {console_token}   (token {DEMO_RESPONDER}, role responder)",
+            ]
     lines += [
         f"  lab control   {control_url}/   (GET /faults, POST /faults, DELETE /faults/ID)",
         f"  SML zone      {info['zone']} ({info['participants']} participants, both schemes)",

@@ -27,7 +27,10 @@ def free_port() -> int:
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The checkout under test first, whatever the virtualenv has installed.
+    source = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     return subprocess.Popen(
         [sys.executable, "-m", "vigie", *args],
         cwd=cwd,
@@ -106,6 +109,15 @@ def test_demo_comes_up_with_metrics_for_the_lab_and_stops_cleanly(
 
     lab = httpx.get(f"{control}/").json()
     assert set(lab["nameservers"]) == {"ns1", "ns2"}
+    assert process.stdout is not None
+    banner = [process.stdout.readline()]
+    while "sign in with" not in banner[-1] and len(banner) < 40:
+        banner.append(process.stdout.readline())
+    assert f"console       {agent}/console/" in "".join(banner)
+    token = banner[-1].split()[3]
+    signed_in = httpx.post(f"{agent}/console/login", data={"token": token})
+    assert signed_in.status_code == 303
+    assert "demo-responder" in httpx.get(f"{agent}/console/", cookies=signed_in.cookies).text
     wait_until(lambda: httpx.get(f"{control}/faults").json() != [], "a scenario fault", process)
     probes = httpx.get(f"{agent}/api/v1/probes").json()["items"]
     assert {item["target"] for item in probes if item["kind"] == "dns_soa"} == set(targets)
@@ -115,7 +127,7 @@ def test_demo_comes_up_with_metrics_for_the_lab_and_stops_cleanly(
     assert process.returncode == 0, err
     assert seconds < 5
     assert "Traceback" not in err
-    assert f"metrics       {agent}/metrics" in out
+    assert f"metrics       {agent}/metrics" in "".join(banner) + out
     assert '"event": "fault_injected"' in err
 
 
