@@ -24,6 +24,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
+from vigie.logs import configure_logging
 from vigie.ticket_cli import DEFAULT_URL
 
 __all__ = ["add_mcp_command", "relay_server"]
@@ -51,6 +52,7 @@ def add_mcp_command(commands: Any) -> None:
 def _mcp(args: argparse.Namespace) -> int:
     url = (args.url or os.environ.get("VIGIE_URL") or DEFAULT_URL).rstrip("/")
     token = os.environ.get("VIGIE_TOKEN") or None
+    configure_logging("warning")  # on stderr: stdout carries the MCP messages alone
     return asyncio.run(serve_stdio(url, token))
 
 

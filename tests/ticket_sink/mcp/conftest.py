@@ -23,6 +23,17 @@ from vigie.api_config import McpConfig
 from vigie.app import create_app
 from vigie.config import VigieConfig
 
+# The tools a viewer sees.
+READ_TOOLS = {
+    "list_tickets",
+    "get_ticket",
+    "similar_tickets",
+    "list_silences",
+    "list_known_errors",
+    "latest_checks",
+    "report",
+}
+
 # As the lab's checks label their alerts (correlator/rules.py): a name server of the SML
 # zone down, and two participants whose lookup fails.
 LAB_ALERTS = [
@@ -108,6 +119,10 @@ async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
 
 @pytest.fixture
 async def tickets(agent: Agent) -> list[dict[str, Any]]:
+    return await lab_tickets(agent)
+
+
+async def lab_tickets(agent: Agent) -> list[dict[str, Any]]:
     """The tickets the lab's alerts became, newest first."""
     async with agent.api(Role.INGEST) as api:
         posted = await api.post("/alerts", json={"alerts": LAB_ALERTS})

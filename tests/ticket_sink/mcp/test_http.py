@@ -12,18 +12,16 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.ticket_sink.mcp.conftest import Agent, agent_config, answer, refusal, serve
+from tests.ticket_sink.mcp.conftest import (
+    READ_TOOLS,
+    Agent,
+    agent_config,
+    answer,
+    refusal,
+    serve,
+)
 from ticket_sink.api import Role
 
-READ_TOOLS = {
-    "list_tickets",
-    "get_ticket",
-    "similar_tickets",
-    "list_silences",
-    "list_known_errors",
-    "latest_checks",
-    "report",
-}
 RESPONDER_TOOLS = {"transition_ticket", "comment_ticket", "create_silence", "expire_silence"}
 INITIALIZE = {
     "jsonrpc": "2.0",

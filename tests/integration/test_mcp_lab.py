@@ -1,0 +1,113 @@
+"""An assistant works a lab incident over MCP, end to end: the lab's CRL server stops
+answering, the agent's checks turn that into a ticket, an MCP client finds it with
+list_tickets, reads it and acknowledges it, and the API's event stream shows the change
+under the responder token's name, marked as coming through MCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_correlation_lab import DEADLINE_SECONDS, wait_for
+from tests.ticket_sink.mcp.conftest import Agent, answer, serve
+from tests.vigie.live import TOKENS
+from ticket_sink.api import Role, hash_token
+from vigie.config import VigieConfig
+from vigie.demo import lab_agent_settings
+from vigie.lab.faults import FaultKind
+from vigie.lab.lab import Lab, LabSettings
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    async with Lab(LabSettings(participants=4, workdir=tmp_path)) as started:
+        yield started
+
+
+@pytest.fixture
+async def agent(lab: Lab, tmp_path: Path) -> AsyncIterator[Agent]:
+    settings = lab_agent_settings(
+        lab, store_url=f"sqlite:///{tmp_path}/vigie.db", listen="127.0.0.1:8080"
+    )
+    # `serve` listens on a free port of its own; the CRL checks alone.
+    settings["targets"] = {"crl": settings["targets"]["crl"]}
+    settings["defaults"] = {"interval": "1s", "timeout": "0.8s"}
+    settings["scheduler"] = {"initial_spread": "0.2s"}
+    settings["correlator"] = {
+        "group_wait": "0s",
+        "sweep_interval": "0.5s",
+        "rules": [
+            {"alert": "CrlUnreachable", "for": "0s", "keep_firing_for": "0s"},
+        ],
+    }
+    settings["notifications"] = {}
+    settings["api"] = {
+        "event_poll_interval": "50ms",
+        "tokens": [
+            {"name": f"{role.value}-bot", "role": role.value, "hash": hash_token(token)}
+            for role, token in TOKENS.items()
+        ],
+    }
+    async with serve(VigieConfig.model_validate(settings)) as served:
+        yield served
+
+
+async def events_of(agent: Agent, ticket_id: str, found: list[dict[str, Any]]) -> None:
+    """Read the API's event stream (changes from now on) into `found`, for one ticket."""
+    async with (
+        agent.api(Role.VIEWER) as api,
+        api.stream("GET", "/events", timeout=DEADLINE_SECONDS) as response,
+    ):
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line.removeprefix("data: "))
+                if event["ticket_id"] == ticket_id:
+                    found.append(event)
+
+
+async def test_a_lab_fault_is_found_read_and_acknowledged_over_mcp(lab: Lab, agent: Agent) -> None:
+    lab.inject(FaultKind.CRL_UNREACHABLE, "intermediate")
+
+    async with agent.mcp(Role.RESPONDER) as client:
+
+        async def listed() -> list[dict[str, Any]]:
+            page = answer(
+                await client.call_tool(
+                    "list_tickets", {"label": ["alertname=CrlUnreachable"], "state": ["new"]}
+                )
+            )
+            return list(page["items"])
+
+        (ticket, *_) = await wait_for(listed, "a CrlUnreachable ticket, found over MCP")
+        detail = answer(await client.call_tool("get_ticket", {"id": ticket["id"]}))
+        assert detail["ticket"]["labels"]["reason"] == "crl_unreachable"
+        assert "acknowledge" in detail["allowed_actions"]
+
+        seen: list[dict[str, Any]] = []
+        stream = asyncio.create_task(events_of(agent, ticket["id"], seen))
+        try:
+            await asyncio.sleep(0.5)  # the stream is open and past its start
+            acked = answer(
+                await client.call_tool(
+                    "transition_ticket", {"id": ticket["id"], "action": "acknowledge"}
+                )
+            )
+            assert acked["ticket"]["state"] == "open"
+
+            async def acknowledged() -> dict[str, Any] | None:
+                return next((e for e in seen if e["field"] == "state"), None)
+
+            event = await wait_for(acknowledged, "the acknowledgement on the event stream")
+        finally:
+            stream.cancel()
+            await asyncio.gather(stream, return_exceptions=True)
+    assert (event["before"], event["after"]) == ("new", "open")
+    assert event["actor"] == "responder-bot via mcp"
