@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,6 +26,7 @@ from probes._base import CheckDefaults
 __all__ = [
     "Duration",
     "HostPort",
+    "Instant",
     "PositiveDuration",
     "StrictModel",
     "TargetBase",
@@ -32,6 +34,14 @@ __all__ = [
     "parse_duration",
     "split_host_port",
 ]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# An instant such as 2027-03-01 or 2027-03-01T12:00:00+01:00; without a zone, UTC.
+Instant = Annotated[datetime, AfterValidator(_utc)]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

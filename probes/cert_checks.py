@@ -48,8 +48,10 @@ __all__ = [
     "cert_name",
     "common_name",
     "hostname_matches",
+    "is_ca",
     "serial_hex",
     "webpki_path",
+    "with_path_findings",
 ]
 
 # Most severe first: a check's reason is its most severe finding.
@@ -63,7 +65,16 @@ SEVERITY: tuple[FailureReason, ...] = (
     FailureReason.HOSTNAME_MISMATCH,
     FailureReason.CERT_EXPIRING,
 )
-_RANK = {reason: rank for rank, reason in enumerate(SEVERITY)}
+# Revocation findings come only from checks that ask for them (`revocation:`); a revoked
+# certificate outranks every other problem, an undetermined status ranks with trust.
+_RANKED = (
+    FailureReason.CERT_MALFORMED,
+    FailureReason.CERTIFICATE_REVOKED,
+    *SEVERITY[1:6],
+    FailureReason.REVOCATION_UNDETERMINED,
+    *SEVERITY[6:],
+)
+_RANK = {reason: rank for rank, reason in enumerate(_RANKED)}
 _WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 _MAX_CHAIN_DEPTH = 8
 
@@ -170,7 +181,7 @@ def assess_certificates(
     paths: list[tuple[x509.Certificate, ...]] = []
     if trust is not None:
         for cert in found:
-            if _is_ca(cert):
+            if is_ca(cert):
                 continue
             others = [other for other in found if other is not cert]
             path, error = _verify(cert, others, trust, _inside([cert], now), None)
@@ -204,6 +215,18 @@ def at_time(assessment: Assessment, now: datetime, policy: CertificatePolicy) ->
     return Assessment(
         findings, assessment.certificates, assessment.validated_chain, assessment.judged
     )
+
+
+def with_path_findings(
+    assessment: Assessment, extra: Sequence[Finding], validated: tuple[x509.Certificate, ...]
+) -> Assessment:
+    """`assessment` with the findings of a whole-path verdict (`probes.cert_path`) added and
+    the path it validated, for checks that judge trust and revocation that way."""
+    findings = _sorted([*assessment.findings, *extra])
+    judged = assessment.judged
+    if validated and assessment.judged:
+        judged = tuple(cert for cert in assessment.judged if cert in validated) or judged
+    return Assessment(findings, assessment.certificates, validated, judged)
 
 
 # -- names and labels --------------------------------------------------------------------
@@ -375,7 +398,7 @@ def _inside(certs: Sequence[x509.Certificate], now: datetime) -> datetime:
     return min(max(now, start), end - timedelta(seconds=1))
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except (x509.ExtensionNotFound, ValueError):

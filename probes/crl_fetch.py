@@ -30,6 +30,7 @@ __all__ = [
     "fetch_http",
     "parse_crl",
     "parse_crl_serials",
+    "parse_crls",
 ]
 
 MEBIBYTE = 2**20
@@ -97,6 +98,17 @@ def parse_crl(data: bytes) -> x509.CertificateRevocationList:
         if block is None:
             raise ValueError(f"neither DER nor PEM: {der_error}") from None
         return x509.load_pem_x509_crl(block.group(0))
+
+
+def parse_crls(data: bytes) -> list[x509.CertificateRevocationList]:
+    """Every CRL in `data`: one DER CRL, or each PEM block; ValueError says why not."""
+    blocks = _PEM_CRL.findall(data)
+    if not blocks:
+        return [parse_crl(data)]
+    try:
+        return [x509.load_pem_x509_crl(block) for block in blocks]
+    except ValueError as exc:
+        raise ValueError(f"malformed PEM CRL: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

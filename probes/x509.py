@@ -32,8 +32,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Store
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from probes._base import (
     FINDINGS_KEY,
@@ -48,24 +49,31 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import Duration, TargetBase
+from probes._config import Duration, Instant, TargetBase
 from probes.cert_checks import (
     SEVERITY,
     Assessment,
     CertificatePolicy,
+    Finding,
     MonitoredCertificate,
     assess_certificates,
     assess_chain,
     at_time,
+    cert_name,
     common_name,
+    is_ca,
     serial_hex,
+    with_path_findings,
 )
+from probes.cert_path import PathOptions, Profile, RevocationMode, judge_path
 from probes.certs import (
     CertificateFacts,
     CertificateParseError,
     CertificatesPath,
     read_certificates,
 )
+from probes.crl import FETCH_SHARE, http_url
+from probes.crl_fetch import Fetched, crl_cache, fetch_crl, parse_crls
 from probes.smp import SmpFindings
 from probes.smp_document import SmpEndpoint
 from probes.tls_chain import client_context, fetch_chain
@@ -88,6 +96,10 @@ REVALIDATE_AFTER = 3600.0
 # Most certificates from SMP metadata one check may watch, each with its own series.
 MAX_SMP_CERTIFICATES = 200
 SMP_METADATA_SOURCE = "smp_metadata"
+# A CRL file larger than this is refused at load (the CRL checks cap downloads the same).
+MAX_CRL_FILE_BYTES = 64 * 1024 * 1024
+# A configured CRL URL is fetched at most this often, as the CRL checks do by default.
+CRL_REFRESH = 900.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -138,6 +150,35 @@ class CertificateTarget(TargetBase):
         description="with smp_metadata: most distinct certificates judged (a budget, in a "
         "stable order); the others are counted, not judged",
     )
+    profile: Profile | None = Field(
+        None,
+        description="path validation rules: webpki (CA/Browser Forum rules, cryptography's "
+        "verifier) or rfc5280 (RFC 5280 with name normalisation, pyhanko-certvalidator); "
+        "unset: webpki for url, rfc5280 for file and smp_metadata",
+    )
+    revocation: RevocationMode = Field(
+        RevocationMode.NONE,
+        description="check every certificate of the path for revocation: none, crl (its "
+        "distribution points and `crl`), ocsp (its AIA responder), both, or prefer_ocsp "
+        "(OCSP, else the CRL); needs trust_anchors. A status that cannot be established is "
+        "revocation_undetermined, never revoked",
+    )
+    crl: list[str] = Field(
+        default_factory=list,
+        description="CRLs used beside the distribution points: files (DER, or PEM with any "
+        "number of CRLs) or http(s) URLs; a delta CRL is used only with its base",
+    )
+    intermediates: CertificatesPath | None = Field(
+        None,
+        description="CA certificates (file or directory) to build paths with; not judged "
+        "themselves",
+    )
+    at: Instant | None = Field(
+        None,
+        description="judge as of this instant (ISO 8601, UTC without a zone) instead of now, "
+        "e.g. the day of a PKI migration; CRLs and OCSP answers are judged at it too",
+    )
+    _crls: tuple[bytes, ...] = PrivateAttr(())
 
     @field_validator("url")
     @classmethod
@@ -156,7 +197,31 @@ class CertificateTarget(TargetBase):
             raise ValueError("server_name applies to a url only")
         if "max" in self.model_fields_set and not self.smp_metadata:
             raise ValueError("max applies to smp_metadata only")
+        if self.revocation is not RevocationMode.NONE and self.trust_anchors is None:
+            raise ValueError("revocation needs trust_anchors: a path is checked, not a file")
+        if self.crl and self.revocation in (RevocationMode.NONE, RevocationMode.OCSP):
+            raise ValueError("crl applies to revocation crl, both or prefer_ocsp")
+        files = []
+        for entry in self.crl:
+            if entry.lower().startswith(("http://", "https://")):
+                http_url(entry)
+                continue
+            try:
+                data = Path(entry).read_bytes()[: MAX_CRL_FILE_BYTES + 1]
+                if len(data) > MAX_CRL_FILE_BYTES:
+                    raise ValueError(f"more than {MAX_CRL_FILE_BYTES} bytes")
+                files += [crl.public_bytes(Encoding.DER) for crl in parse_crls(data)]
+            except OSError as exc:
+                raise ValueError(f"crl {entry}: {exc.strerror or exc}") from None
+            except ValueError as exc:
+                raise ValueError(f"crl {entry}: {str(exc)[:160]}") from None
+        self._crls = tuple(files)
         return self
+
+    def path_profile(self) -> Profile:
+        if self.profile is not None:
+            return self.profile
+        return Profile.WEBPKI if self.url is not None else Profile.RFC5280
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -205,12 +270,18 @@ class X509Params:
     __slots__ = (
         "address",
         "anchors",
+        "at",
         "context",
+        "crl_urls",
+        "crls",
         "file",
         "hostname",
+        "intermediates",
         "max",
         "memo",
         "policy",
+        "profile",
+        "revocation",
         "smp_metadata",
         "source",
     )
@@ -228,6 +299,20 @@ class X509Params:
         )
         self.context: TlsClient | None = client_context() if self.address else None
         self.memo: _Memo | None = None
+        self.profile = target.path_profile()
+        self.revocation = target.revocation
+        self.crls = target._crls
+        self.crl_urls = tuple(
+            u for u in target.crl if u.lower().startswith(("http://", "https://"))
+        )
+        self.intermediates = read_certificates(target.intermediates) if target.intermediates else []
+        self.at = target.at
+
+    @property
+    def whole_path(self) -> bool:
+        """Trust (and revocation) judged by `probes.cert_path` rather than by the WebPKI
+        verifier alone; the default TLS check stays on the latter's fast path."""
+        return self.profile is Profile.RFC5280 or self.revocation is not RevocationMode.NONE
 
 
 class _Memo:
@@ -273,8 +358,8 @@ async def probe_x509(check: Check, env: ProbeEnv) -> ProbeResult:
     if params.address is not None:
         return await _probe_endpoint(params, params.address, check.timeout, env)
     if params.smp_metadata:
-        return _probe_smp_metadata(params, env)
-    return _probe_files(params, env)
+        return await _probe_smp_metadata(params, check.timeout, env)
+    return await _probe_files(params, check.timeout, env)
 
 
 async def _probe_endpoint(
@@ -296,10 +381,11 @@ async def _probe_endpoint(
     if problem:
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, problem, phases=timer.phases)
     wall = env.wall_clock()
-    now = datetime.fromtimestamp(wall, UTC)
+    now = params.at or datetime.fromtimestamp(wall, UTC)
     memo = params.memo
     cached = memo.get(fetched.chain, store, wall) if memo is not None else None
-    if memo is not None and cached is not None:
+    whole = params.whole_path and store is not None
+    if memo is not None and cached is not None and not whole:
         assessment, facts = at_time(cached, now, params.policy), memo.facts
     else:
         try:
@@ -309,19 +395,25 @@ async def _probe_endpoint(
             return ProbeResult.failure(FailureReason.CERT_MALFORMED, detail, phases=timer.phases)
         assessment = assess_chain(
             found,
-            trust=store,
+            trust=None if whole else store,
             hostname=params.hostname,
             now=now,
             policy=params.policy,
             source=params.source,
         )
+        if whole:  # revocation and CRLs move with time: judged afresh each run
+            assessment = await _judge_paths(assessment, [found], params, now, time_limit, env)
         facts = _Facts(assessment, found)
-        params.memo = _Memo(fetched.chain, store, facts, assessment, wall + REVALIDATE_AFTER)
+        if not whole:
+            params.memo = _Memo(fetched.chain, store, facts, assessment, wall + REVALIDATE_AFTER)
     timer.lap("validate")
-    return _result(assessment, facts, version, timer.phases, now, validated=store is not None)
+    return _result(
+        assessment, facts, version, timer.phases, now, validated=store is not None,
+        revocation=params.revocation is not RevocationMode.NONE,
+    )  # fmt: skip
 
 
-def _probe_files(params: X509Params, env: ProbeEnv) -> ProbeResult:
+async def _probe_files(params: X509Params, time_limit: float, env: ProbeEnv) -> ProbeResult:
     timer = PhaseTimer(env.monotonic)
     assert params.file is not None
     try:
@@ -330,10 +422,10 @@ def _probe_files(params: X509Params, env: ProbeEnv) -> ProbeResult:
         timer.lap("read")
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, str(exc), phases=timer.phases)
     timer.lap("read")
-    return _judge_set(found, params, timer, env)
+    return await _judge_set(found, params, timer, time_limit, env)
 
 
-def _probe_smp_metadata(params: X509Params, env: ProbeEnv) -> ProbeResult:
+async def _probe_smp_metadata(params: X509Params, time_limit: float, env: ProbeEnv) -> ProbeResult:
     view = env.caches.get(FINDINGS_KEY)
     if not callable(view):
         return ProbeResult.failure(
@@ -370,7 +462,9 @@ def _probe_smp_metadata(params: X509Params, env: ProbeEnv) -> ProbeResult:
         # outage of any certificate, so not a failure; the detail says so.
         detail = "no SMP metadata seen yet: no endpoint certificate to judge"
         return ProbeResult(FailureReason.OK, detail, phases=timer.phases, values=counts)
-    result = _judge_set(found, params, timer, env, role="smp_endpoint", labelled=params.max)
+    result = await _judge_set(
+        found, params, timer, time_limit, env, role="smp_endpoint", labelled=params.max
+    )
     return dataclasses.replace(
         result, detail=result.detail + over, values={**result.values, **counts}
     )
@@ -389,10 +483,11 @@ def published_certificates(view: FindingsView) -> list[tuple[bytes, SmpEndpoint]
     return sorted(found.items(), key=lambda item: item[0])
 
 
-def _judge_set(
+async def _judge_set(
     found: list[x509.Certificate],
     params: X509Params,
     timer: PhaseTimer,
+    time_limit: float,
     env: ProbeEnv,
     *,
     role: str = "file",
@@ -402,13 +497,25 @@ def _judge_set(
     store, problem = _trust(params)
     if problem:
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, problem, phases=timer.phases)
-    now = datetime.fromtimestamp(env.wall_clock(), UTC)
+    now = params.at or datetime.fromtimestamp(env.wall_clock(), UTC)
     assessment = assess_certificates(
-        found, trust=store, now=now, policy=params.policy, source=params.source, role=role
+        found,
+        trust=None if params.whole_path else store,
+        now=now,
+        policy=params.policy,
+        source=params.source,
+        role=role,
     )
+    if params.whole_path and store is not None:
+        leaves = [[cert, *(other for other in found if other is not cert)] for cert in found]
+        leaves = [chain for chain in leaves if not is_ca(chain[0])] or leaves[:1]
+        assessment = await _judge_paths(assessment, leaves, params, now, time_limit, env)
     timer.lap("validate")
     facts = _Facts(assessment, found, labelled)
-    return _result(assessment, facts, "", timer.phases, now, validated=store is not None)
+    return _result(
+        assessment, facts, "", timer.phases, now, validated=store is not None,
+        revocation=params.revocation is not RevocationMode.NONE,
+    )  # fmt: skip
 
 
 def _trust(params: X509Params) -> tuple[Store | None, str]:
@@ -417,6 +524,66 @@ def _trust(params: X509Params) -> tuple[Store | None, str]:
         return None, ""
     params.anchors.refresh()
     return params.anchors.store, params.anchors.error
+
+
+async def _judge_paths(
+    assessment: Assessment,
+    chains: list[list[x509.Certificate]],
+    params: X509Params,
+    now: datetime,
+    time_limit: float,
+    env: ProbeEnv,
+) -> Assessment:
+    """`assessment` with each chain's whole-path verdict (leaf first, then the certificates
+    it may be built with): trust by the profile, then revocation of every element."""
+    anchors = params.anchors.certificates if params.anchors is not None else []
+    budget = time_limit * FETCH_SHARE
+    crls, missing = await _configured_crls(params, env, budget)
+    options = PathOptions(
+        profile=params.profile,
+        revocation=params.revocation,
+        crls=crls,
+        fetch_budget=budget,
+        hostname=params.hostname if params.address is not None else None,
+    )
+    findings: list[Finding] = []
+    validated: tuple[x509.Certificate, ...] = ()
+    for leaf, *others in chains:
+        verdict = await judge_path(
+            leaf, [*others, *params.intermediates], anchors, at=now, options=options, env=env
+        )
+        if verdict.ok:
+            validated = validated or verdict.path
+            continue
+        detail = verdict.detail
+        if verdict.reason is FailureReason.REVOCATION_UNDETERMINED and missing:
+            detail += "; configured CRL " + "; ".join(missing)
+        if params.address is None:  # files and SMP metadata: say which certificate
+            detail = f"{cert_name(leaf)}: {detail}"
+        findings.append(Finding(verdict.reason, detail))
+    return with_path_findings(assessment, findings, validated)
+
+
+async def _configured_crls(
+    params: X509Params, env: ProbeEnv, budget: float
+) -> tuple[tuple[bytes, ...], list[str]]:
+    """The configured CRL files, and the configured CRL URLs fetched through the agent's
+    CRL cache; with why each URL that gave nothing did not."""
+    if not params.crl_urls or env.http is None:
+        return params.crls, [f"{url}: not fetched (no HTTP client)" for url in params.crl_urls]
+    found, missing = list(params.crls), []
+    cache = crl_cache(env)
+    for url in params.crl_urls:
+
+        async def fetch(url: str = url) -> Fetched:
+            return await fetch_crl(url, env, MAX_CRL_FILE_BYTES, budget)
+
+        fetched = await cache.get(url, CRL_REFRESH, env.monotonic(), fetch)
+        if fetched.crl is None:
+            missing.append(f"{url}: {fetched.reason} {fetched.detail}".rstrip())
+        else:
+            found.append(fetched.crl.public_bytes(Encoding.DER))
+    return tuple(found), missing
 
 
 class _Facts:
@@ -466,12 +633,13 @@ def _result(
     now: datetime,
     *,
     validated: bool,
+    revocation: bool = False,
 ) -> ProbeResult:
     series: list[Series] = []
     if tls_version:
         series.append(Series("probe_tls_version_info", {"version": tls_version}, 1.0))
     series.extend(facts.certificate_series)
-    series.extend(_problem_series(assessment.reasons(), validated))
+    series.extend(_problem_series(assessment.reasons(), validated, revocation and validated))
     if assessment.detail:
         detail = assessment.detail
     else:
@@ -488,14 +656,19 @@ def _result(
     )
 
 
+_REVOCATION_REASONS = (FailureReason.CERTIFICATE_REVOKED, FailureReason.REVOCATION_UNDETERMINED)
 _CHECKED_WITHOUT_ANCHORS = tuple(r for r in SEVERITY if r is not FailureReason.CHAIN_UNTRUSTED)
 
 
 @functools.lru_cache(maxsize=64)
-def _problem_series(found: frozenset[FailureReason], validated: bool) -> tuple[Series, ...]:
+def _problem_series(
+    found: frozenset[FailureReason], validated: bool, revocation: bool = False
+) -> tuple[Series, ...]:
     """`problem{reason}`: 1 for each reason found, 0 for the others checked (the same few
     combinations run after run, so built once each)."""
     checked = SEVERITY if validated else _CHECKED_WITHOUT_ANCHORS
+    if revocation:
+        checked = (*checked, *_REVOCATION_REASONS)
     return tuple(
         Series("problem", {"reason": str(reason)}, 1.0 if reason in found else 0.0)
         for reason in checked

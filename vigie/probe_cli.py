@@ -220,6 +220,28 @@ def _cert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-anchors", help="PEM/DER file or directory of root CAs")
     parser.add_argument("--warn-before", default="30d", help="cert_expiring margin (30d)")
     parser.add_argument("--min-rsa-bits", type=int, default=2048, help="weak_key below (2048)")
+    parser.add_argument(
+        "--profile", choices=("webpki", "rfc5280"),
+        help="path validation rules (default: webpki for --url, rfc5280 for --file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--revocation", choices=("none", "crl", "ocsp", "both", "prefer_ocsp"), default="none",
+        help="check every certificate of the path for revocation (needs --trust-anchors)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--crl", action="append", default=[], metavar="FILE|URL",
+        help="a CRL to use beside the distribution points (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--intermediates", help="CA certificates to build paths with")
+    _at_argument(parser)
+
+
+def _at_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at", metavar="TIME",
+        help="judge as of this instant (ISO 8601, e.g. 2027-03-01 or 2027-03-01T12:00Z; UTC "
+        "without a zone) instead of now",
+    )  # fmt: skip
 
 
 def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
@@ -232,6 +254,11 @@ def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         trust_anchors=args.trust_anchors,
         warn_before=args.warn_before,
         min_rsa_bits=args.min_rsa_bits,
+        profile=args.profile,
+        revocation=args.revocation,
+        crl=args.crl,
+        intermediates=args.intermediates,
+        at=args.at,
     )
     (check,) = expand_certificates(target, defaults)
     return check

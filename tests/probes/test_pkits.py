@@ -10,6 +10,9 @@ table per section, so the documented results are the ones CI saw.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,3 +127,29 @@ def test_pkits_results_are_documented(verdicts: dict[str, PathVerdict]) -> None:
         DOC.write_text(text, "utf-8")
     failed = [case.id for case in CASES if not _passes(case, verdicts.get(case.id))]
     assert not failed
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "reason"),
+    [
+        ("ValidNameChainingCapitalizationTest5", 0, "ok"),
+        ("InvalidRevokedCATest2", 1, "revoked"),
+    ],
+)
+def test_pkits_through_the_command_line(name: str, code: int, reason: str, tmp_path: Path) -> None:
+    """The same inputs as `vigie probe cert` flags; `--at` puts the judgement in 2015."""
+    data = pkits.pkits_data()
+    inputs = pkits.Vectors(data).inputs(next(case for case in CASES if case.name == name))
+    arguments = ["--file", str(inputs.leaf), "--trust-anchors", str(inputs.anchor)]
+    arguments += ["--revocation", "crl", "--at", f"{AT:%Y-%m-%d}", "--json"]
+    for path in inputs.intermediates:  # --intermediates takes a file or a folder
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    arguments += ["--intermediates", str(tmp_path)]
+    for path in inputs.crls:
+        arguments += ["--crl", str(path)]
+    command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "vigie", "probe"]
+    done = subprocess.run(
+        [*command, "cert", *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == code, done.stderr
+    assert json.loads(done.stdout)["reason"] == reason

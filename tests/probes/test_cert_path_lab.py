@@ -1,0 +1,107 @@
+"""Whole-path verdicts with revocation against the lab's PKI server.
+
+A certificate check with `revocation: crl` judges every certificate on the path by its
+CRL distribution point: revoking the lab's issuing CA fails every leaf under it, naming
+the CA; making the root's CRL (which speaks for the issuing CA) unreachable leaves every
+leaf `revocation_undetermined`, never revoked and never ok.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
+from probes.x509 import CertificateTarget, expand_certificates
+from vigie.http import outbound_client
+from vigie.lab.faults import FaultKind, Faults
+from vigie.lab.pki import LabPki
+from vigie.lab.pki_server import PkiServer
+
+# Every certificate the lab's issuing CA signs that is not revoked from the start.
+LEAVES = ("smp1", "smp2", "ap1", "smp_signing")
+ISSUING_CA = "CN=vigie lab issuing CA"
+
+
+@dataclass
+class Lab:
+    faults: Faults
+    pem: Path
+    now: datetime
+    server: PkiServer
+
+    async def verdicts(self, **options: object) -> dict[str, ProbeResult]:
+        found = {}
+        async with outbound_client() as http:
+            # A fresh environment per look: each sees the server's current CRLs.
+            env = ProbeEnv(http=http, wall_clock=self.now.timestamp)
+            runner = Runner(PROBERS, env, ResultBook())
+            for name in LEAVES:
+                target = CertificateTarget.model_validate(
+                    {
+                        "file": str(self.pem / f"{name}.pem"),
+                        "trust_anchors": str(self.pem / "root.pem"),
+                        "intermediates": str(self.pem / "intermediate.pem"),
+                        "revocation": "crl",
+                        "warn_before": "1d",
+                        "timeout": 1.0,
+                        **options,
+                    }
+                )
+                (check,) = expand_certificates(target, CheckDefaults(timeout=1.0))
+                found[name] = await runner.run(check)
+        return found
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    faults, now = Faults(), datetime.now(UTC).replace(microsecond=0)
+    async with PkiServer(faults, clock=lambda: now) as server:
+        pki = LabPki.generate(server.url, now=now)
+        server.attach(pki)
+        pki.write_pem_files(tmp_path)
+        yield Lab(faults, tmp_path, now, server)
+
+
+async def test_a_healthy_path_is_ok_with_its_crls_checked(lab: Lab) -> None:
+    results = await lab.verdicts()
+    assert {name: str(r.reason) for name, r in results.items()} == dict.fromkeys(LEAVES, "ok")
+    assert lab.server.served["crl/root"] >= 1
+    assert lab.server.served["crl/intermediate"] >= 1
+
+
+@pytest.mark.parametrize("profile", ["rfc5280", "webpki"])
+async def test_a_revoked_intermediate_fails_every_leaf_under_it_by_name(
+    lab: Lab, profile: str
+) -> None:
+    lab.faults.inject(FaultKind.CERT_REVOKED, "intermediate")
+    results = await lab.verdicts(profile=profile)
+    for name, result in results.items():
+        assert result.reason is FailureReason.CERTIFICATE_REVOKED, (name, result.detail)
+        assert ISSUING_CA in result.detail
+        assert "intermediate" in result.detail
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["crl-unreachable", "revoked-too"])
+async def test_an_unreachable_crl_leaves_every_leaf_undetermined(lab: Lab, revoked: bool) -> None:
+    if revoked:  # listed on the CRL nobody can read: still never `revoked`
+        lab.faults.inject(FaultKind.CERT_REVOKED, "intermediate")
+    lab.faults.inject(FaultKind.CRL_UNREACHABLE, "root")
+    results = await lab.verdicts()
+    for name, result in results.items():
+        assert result.reason is FailureReason.REVOCATION_UNDETERMINED, (name, result.detail)
+        assert "/crl/root" in result.detail
+        assert ISSUING_CA in result.detail
+        assert "undetermined" in result.detail
+
+
+async def test_a_revoked_leaf_names_the_leaf(lab: Lab) -> None:
+    lab.faults.inject(FaultKind.CERT_REVOKED, "smp1")
+    results = await lab.verdicts()
+    assert results["smp1"].reason is FailureReason.CERTIFICATE_REVOKED
+    assert "end-entity" in results["smp1"].detail
+    assert all(results[name].success for name in LEAVES if name != "smp1")
