@@ -88,12 +88,19 @@ class Runner:
                 break
             result = await self._attempt(check)
         duration = self._monotonic() - started
+        previous = self._book.get(check.key)
+        before = None if previous is None or previous.result is None else previous.result.reason
         self._book.record(check, result, duration, self._wall_clock())
-        log.debug(
+        # One event per run, carrying the check's labels: at info when the outcome changed
+        # (the first run included), at debug otherwise, so a steady agent stays quiet.
+        emit = log.debug if before is result.reason else log.info
+        emit(
             "check",
             kind=check.kind,
+            service=check.service,
             target=check.target,
             reason=str(result.reason),
+            previous=None if before is None else str(before),
             duration=round(duration, 6),
             detail=result.detail or None,
         )

@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 
 import pytest
 
@@ -51,3 +52,10 @@ def require_postgres_bin() -> str:
     bin_dir = os.path.dirname(server)
     require_program(os.path.join(bin_dir, "initdb"))
     return bin_dir
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a server started in another process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -52,14 +52,32 @@ class ServerConfig(StrictModel):
         DEFAULT_LISTEN,
         description="address of the HTTP server (/metrics, /healthz, /readyz, the API)",
     )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="most inbound connections held at once (lowered to keep descriptors "
+        "for probing); at the limit the oldest idle connection is closed, or a new one is "
+        "refused with 503",
+    )
+    idle_timeout: PositiveDuration = Field(
+        10.0,
+        description="a connection that sends no complete request headers within this long, "
+        "or stays idle this long between requests, is closed",
+    )
 
 
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="lowest level written"
+        "info", description="lowest level written by the agent's own loggers"
     )
     format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: console on a terminal, JSON lines otherwise"
+    )
+    loggers: dict[str, Literal["debug", "info", "warning", "error"]] = Field(
+        default_factory=dict,
+        description="level by logger name, over log.level (e.g. httpx: info); loggers of "
+        "libraries write warnings and worse unless named here",
     )
 
 

@@ -36,11 +36,17 @@ def system_resolver() -> tuple[str, int] | None:
 async def run_agent(
     config: VigieConfig, *, shard: tuple[int, int] = (0, 1), stop: asyncio.Event | None = None
 ) -> int:
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, loggers=config.log.loggers)
     try:
         # Inside the try: the store rejects an unsupported URL as soon as it is created.
         app = create_app(config, shard=shard, env=ProbeEnv(resolver=system_resolver()))
-        await serve(app, config.server.listen, stop=stop)
+        await serve(
+            app,
+            config.server.listen,
+            stop=stop,
+            max_connections=config.server.max_connections,
+            idle_timeout=config.server.idle_timeout,
+        )
     except OSError as exc:
         log.error("cannot_listen", listen=config.server.listen, error=exc.strerror or str(exc))
         return 1

@@ -292,3 +292,25 @@ def test_labelled_series_become_families_with_their_own_labels() -> None:
         if sample.name == "probe_dns_zone_serial"
     }
     assert samples == {"ns1": 7.0, "ns2": 8.0}
+
+
+async def test_a_check_logs_at_info_only_when_its_outcome_changes() -> None:
+    book = ResultBook()
+    failed = ProbeResult.failure(FailureReason.TIMEOUT, "slow")
+    runner = make_runner(book, scripted=ScriptedProber(OK, OK, failed, failed))
+    check = make_check(target="a.example")
+
+    with capture_logs() as logs:
+        for _ in range(4):
+            await runner.run(check)
+
+    events = [(e["log_level"], e["previous"], e["reason"]) for e in logs if e["event"] == "check"]
+    assert events == [
+        ("info", None, "ok"),
+        ("debug", "ok", "ok"),
+        ("info", "ok", "timeout"),
+        ("debug", "timeout", "timeout"),
+    ]
+    assert {(e["kind"], e["service"], e["target"]) for e in logs} == {
+        ("scripted", "sml", "a.example")
+    }
