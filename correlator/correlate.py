@@ -30,6 +30,7 @@ __all__ = [
     "Topology",
     "UpdateTicket",
     "decide",
+    "episode_recorded",
     "group_key",
     "group_master",
     "is_flapping",
@@ -119,17 +120,20 @@ def decide(
     `reopen_window` before the alert started → reopen it; otherwise create one that refers
     to the latest resolved or closed ticket. An episode already counted (the alert started
     no later than the latest `last_seen` of these tickets) changes nothing, and so does a
-    resolved alert: a recovery never creates a ticket.
+    resolved alert: a recovery never creates a ticket. Except when the ticket that counted
+    it was closed while its alert still fired: a live problem is never left without a
+    ticket, so the still-firing alert opens a new one that refers to the closed one.
     """
     if not alert.firing:
         return NoChange("the alert is resolved")
     records = sorted(tickets, key=lambda t: (t.created_at, t.id))
     if not records:
         return _create(alert, now, None, placement, flapping)
-    latest = max(records, key=lambda t: t.last_seen)
-    if alert.starts_at <= latest.last_seen:
-        # Counted already (a replay), or an older episode arriving late: either way the
-        # tickets know of a later one.
+    # On a tie, the unclosed ticket: it counted the episode after the closed one did.
+    latest = max(records, key=lambda t: (t.last_seen, t.state is not TicketState.CLOSED))
+    if episode_recorded(alert, latest.last_seen):
+        if latest.state is TicketState.CLOSED and latest.firing:
+            return _create(alert, now, latest.id, placement, flapping)
         return NoChange("episode already recorded", latest.id)
     active = [t for t in records if t.state in ACTIVE_STATES]
     if active:
@@ -146,6 +150,12 @@ def decide(
         if ticket.resolved_at is not None and alert.starts_at - ticket.resolved_at <= reopen_window:
             return ReopenTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, now, flapping)
     return _create(alert, now, finished[-1].id, placement, flapping)
+
+
+def episode_recorded(alert: Alert, last_seen: datetime) -> bool:
+    """Whether a firing `alert` is an episode a ticket whose latest is `last_seen` counted
+    already: a replay, or an older episode arriving late (the ticket knows a later one)."""
+    return alert.starts_at <= last_seen
 
 
 def _create(
@@ -258,13 +268,15 @@ def place(
 ) -> Placement:
     """Where a new ticket for `alert` goes.
 
-    A failing parent is the likelier root cause, so topology comes first: when an ancestor
-    of the alert's node has a firing alert (`firing_masters`: node → the master ticket of
-    its alert), the ticket hangs under that master and notifies nobody. Otherwise it joins
-    its group's master inside the window, or starts the group (`master_id` `None`).
+    A failing parent is the likelier root cause, so topology comes first: when the alert's
+    own node (another check of the same thing: the zone sweep beside the zone's health) or
+    an ancestor of it has a firing alert (`firing_masters`: node → the master ticket of its
+    alert), the ticket hangs under that master and notifies nobody: one incident, one page.
+    Otherwise it joins its group's master inside the window, or starts the group
+    (`master_id` `None`).
     """
     node = alert.labels.get(node_label, "")
-    for parent in topology.ancestors(node):
+    for parent in (node, *topology.ancestors(node)):
         if parent in firing_masters:
             return Placement(firing_masters[parent], notify=False, caused_by=parent)
     if not group_by:

@@ -44,6 +44,9 @@ log = structlog.get_logger("vigie.correlator")
 _CONFLICT_RETRIES = 5
 # Fingerprints whose recorded episode a process remembers before starting afresh.
 _KNOWN_LIMIT = 500_000
+# A close committed this long after its transaction read the clock is still seen (a
+# transaction takes milliseconds; a long one, seconds).
+_CLOSE_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -74,6 +77,11 @@ class Correlator:
         # agent recorded more) only sends an alert to the store, never keeps one away.
         self._seen: dict[str, datetime] = {}
         self._recovered: dict[str, datetime] = {}
+        # Knowledge stops being true when someone closes a ticket while its alert fires:
+        # the next firing occurrence opens a new ticket, so it must reach the store. The
+        # store instant up to which closes were looked for, and the data version then.
+        self._closes_checked_at: datetime | None = None
+        self._closes_checked_version: int | None = None
 
     @property
     def store(self) -> Store:
@@ -91,6 +99,7 @@ class Correlator:
         order and rarely deadlock (when they do, the batch runs again).
         """
         self.received[source] += len(alerts)
+        await self._forget_closed()
         fresh = sorted(
             (alert for alert in alerts if not self._known(alert)),
             key=lambda alert: alert.fingerprint,
@@ -103,6 +112,26 @@ class Correlator:
         if len(alerts) > len(fresh):
             result.counts["unchanged"] += len(alerts) - len(fresh)
         return result
+
+    async def _forget_closed(self) -> None:
+        """Forget what is known of the fingerprints whose ticket was closed since the last
+        look (by this process or another): a still-firing alert of theirs now opens a new
+        ticket. On a SQLite file an unchanged data version says nothing was written, and
+        the look costs no query."""
+        version = self._store.data_version()
+        if version is not None and version == self._closes_checked_version:
+            return
+        now = self._store.now()
+        if not self._seen:
+            closed: set[str] = set()  # nothing known, nothing to forget
+        else:
+            since = (self._closes_checked_at or now) - _CLOSE_MARGIN
+            async with self._store.transaction(write=False) as tx:
+                closed = await tx.fingerprints_closed_since(since)
+        for fingerprint in closed:
+            self._seen.pop(fingerprint, None)
+            self._recovered.pop(fingerprint, None)
+        self._closes_checked_at, self._closes_checked_version = now, version
 
     def _known(self, alert: Alert) -> bool:
         """Whether the store is known to have recorded this alert already (see `_seen`):

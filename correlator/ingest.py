@@ -24,6 +24,7 @@ from correlator.correlate import (
     Topology,
     UpdateTicket,
     decide,
+    episode_recorded,
     group_key,
     is_flapping,
     place,
@@ -109,12 +110,9 @@ class Batch:
         # Placement only matters for alerts that may open a ticket: those whose
         # fingerprint has no unclosed ticket, or only a resolved one.
         firing = [a for a in alerts if a.firing and self._may_open(a)]
-        ancestors = {
-            parent
-            for alert in firing
-            for parent in policy.topology.ancestors(alert.labels.get(policy.node_label, ""))
-        }
-        self._firing = await tx.firing_masters(ancestors)
+        nodes = {alert.labels.get(policy.node_label, "") for alert in firing}
+        ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
+        self._firing = await tx.firing_masters(nodes | ancestors)
         if policy.group_by:
             keys = {group_key(alert.labels, policy.group_by) for alert in firing}
             self._groups = await tx.group_masters(keys, tx.now - policy.group_window)
@@ -142,7 +140,7 @@ class Batch:
             return False
         record, firing = found
         if alert.firing:
-            return alert.starts_at > record.last_seen
+            return not episode_recorded(alert, record.last_seen)
         return firing and alert.starts_at >= record.last_seen
 
     def _may_open(self, alert: Alert) -> bool:
@@ -161,12 +159,16 @@ class Batch:
     def _record(self, fingerprint: str) -> tuple[TicketRecord, bool] | None:
         stored = self._current.get(fingerprint)
         if stored is not None:
-            return TicketRecord.of(stored.ticket), stored.correlation.firing
+            firing = stored.correlation.firing
+            return TicketRecord.of(stored.ticket, firing=firing), firing
         return self._records.get(fingerprint)
 
     async def _one(self, alert: Alert) -> None:
         found = self._record(alert.fingerprint)
         if not alert.firing:
+            if found is None and alert.fingerprint in self._closed:
+                await self._recovered_after_close(alert)
+                return
             if found is None or not found[1] or alert.ends_at is None:
                 self._result.counts["unchanged"] += 1
                 return
@@ -174,7 +176,8 @@ class Batch:
             return
         records = [found[0]] if found else []
         if found is None and alert.fingerprint in self._closed:
-            records.append(TicketRecord.of(self._closed[alert.fingerprint].ticket))
+            closed = self._closed[alert.fingerprint]
+            records.append(TicketRecord.of(closed.ticket, firing=closed.correlation.firing))
         now = self._tx.now
         command = decide(alert, records, now, reopen_window=self._policy.reopen_window)
         if isinstance(command, NoChange):
@@ -221,6 +224,21 @@ class Batch:
         self._firing.pop(correlation.node, None)
         self._result.counts["recovered"] += 1
 
+    async def _recovered_after_close(self, alert: Alert) -> None:
+        """The alert of a ticket closed while it fired stopped: no live problem is left
+        to open a new ticket for, should the old episode be heard of again."""
+        closed = self._closed[alert.fingerprint]
+        last_seen = closed.ticket.last_seen or closed.ticket.created_at
+        if not closed.correlation.firing or alert.ends_at is None or alert.starts_at < last_seen:
+            self._result.counts["unchanged"] += 1
+            return
+        correlation = dataclasses.replace(
+            closed.correlation, firing=False, recovered_at=alert.ends_at
+        )
+        await self._tx.update_correlation(closed.ticket.id, correlation)
+        self._closed[alert.fingerprint] = dataclasses.replace(closed, correlation=correlation)
+        self._result.counts["recovered"] += 1
+
     async def _occurrence(self, alert: Alert, stored: StoredTicket, *, reopened: bool) -> None:
         ticket, events = stored.ticket, list[AuditEvent]()
         now = self._tx.now
@@ -256,7 +274,7 @@ class Batch:
         node = alert.labels.get(policy.node_label, "")
         firing = {
             parent: self._firing[parent]
-            for parent in policy.topology.ancestors(node)
+            for parent in (node, *policy.topology.ancestors(node))
             if parent in self._firing
         }
         groups: Mapping[str, GroupMaster] = {}

@@ -36,6 +36,7 @@ __all__ = [
     "allowed_actions",
     "apply",
     "attach_known_error",
+    "check_resolvable",
     "comment",
     "created",
     "known_error_from",
@@ -286,6 +287,32 @@ def apply(
     # The effects name real fields; mypy cannot check a dict of them against Ticket.
     changed = dataclasses.replace(ticket, **changes)  # type: ignore[arg-type]
     return changed, _audit(ticket, changed, action, actor, at)
+
+
+def check_resolvable(ticket: Ticket, firing: Sequence[str]) -> None:
+    """Refuse to resolve `ticket` by hand while alerts still fire: its own (`firing` holds
+    its id) or those of the tickets under it (their ids).
+
+    A resolution says the problem is gone; while the alert that reports it fires, vigie
+    knows it is not, and a resolution would close the ticket a few business days later
+    over a live problem. The correlator resolves an alert's ticket by itself once every
+    alert has stayed clear for the quiet period; a desk that stops working on it closes it
+    instead (duplicate, withdrawn...), and a still-firing alert then opens a new ticket.
+    """
+    if not firing:
+        return
+    own = ticket.id in firing
+    others = sorted(set(firing) - {ticket.id})
+    which = "its alert" if own else ""
+    if others:
+        under = f"the alerts of {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}"
+        which = f"{which} and {under}" if own else under
+    raise _refuse(
+        ticket,
+        f"resolve is refused while {which} still fire{'s' if own and not others else ''}: "
+        "it resolves by itself once every alert stays clear for the quiet period, "
+        "or close it (a still-firing alert then opens a new ticket)",
+    )
 
 
 def created(ticket: Ticket, *, actor: str) -> list[AuditEvent]:

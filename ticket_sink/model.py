@@ -144,7 +144,8 @@ class TicketRecord:
     """What a decision needs to know of one ticket with the alert's fingerprint.
 
     `last_seen` is the start of the latest alert episode counted on the ticket: an alert
-    starting no later than it was already recorded.
+    starting no later than it was already recorded. `firing` is whether that episode's
+    alert still fired when last heard of (a ticket closed by hand can still be firing).
     """
 
     id: str
@@ -154,9 +155,10 @@ class TicketRecord:
     occurrences: int = 1
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    firing: bool = False
 
     @classmethod
-    def of(cls, ticket: Ticket) -> TicketRecord:
+    def of(cls, ticket: Ticket, *, firing: bool = False) -> TicketRecord:
         return cls(
             ticket.id,
             ticket.state,
@@ -165,6 +167,7 @@ class TicketRecord:
             ticket.occurrences,
             ticket.resolved_at,
             ticket.closed_at,
+            firing,
         )
 
 

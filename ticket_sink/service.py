@@ -20,6 +20,7 @@ from ticket_sink.lifecycle import (
     TransitionError,
     apply,
     attach_known_error,
+    check_resolvable,
     comment,
     created,
     known_error_from,
@@ -72,6 +73,15 @@ async def _get(tx: TicketTx, ticket_id: str, *, lock: bool = False) -> StoredTic
     if stored is None:
         raise _not_found(ticket_id)
     return stored
+
+
+async def _firing(tx: TicketTx, stored: StoredTicket) -> list[str]:
+    """The ids of `stored` and of the tickets under it whose alert fires now."""
+    firing = [stored.ticket.id] if stored.correlation.firing else []
+    if stored.ticket.master_id is None:
+        children = await tx.children(stored.ticket.id)
+        firing += [child.ticket.id for child in children if child.correlation.firing]
+    return firing
 
 
 class TicketService:
@@ -128,6 +138,8 @@ class TicketService:
         async with self.store.transaction(write=True) as tx:
             stored = await _get(tx, ticket_id, lock=True)
             try:
+                if action is Action.RESOLVE:
+                    check_resolvable(stored.ticket, await _firing(tx, stored))
                 ticket, events = apply(
                     stored.ticket,
                     action,

@@ -293,6 +293,7 @@ class TicketTx:
                 row.occurrences,
                 row.resolved_at,
                 row.closed_at,
+                row.firing,
             )
             found[row.fingerprint] = (record, row.firing)
         return found
@@ -313,6 +314,15 @@ class TicketTx:
             ):
                 latest[key] = stored
         return latest
+
+    async def fingerprints_closed_since(self, moment: datetime) -> set[str]:
+        """The fingerprints of the alert tickets whose last change, at or after `moment`,
+        left them closed (an indexed range of `updated_at`: cheap when few changed)."""
+        await self.flush()
+        query = sa.select(_T.c.fingerprint).where(
+            _T.c.updated_at >= moment, _T.c.state == "closed", _T.c.fingerprint != ""
+        )
+        return {row.fingerprint for row in (await self.connection.execute(query)).all()}
 
     async def children(self, master_id: str, *, unclosed_only: bool = True) -> list[StoredTicket]:
         where = _T.c.master_id == master_id
