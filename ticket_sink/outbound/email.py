@@ -134,22 +134,25 @@ class EmailSink:
             self._renderer.render("text", context),
             self._renderer.render("html", context),
         )
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.effective_port,
+            username=config.username,
+            password=None if config.password is None else config.password.get_secret_value(),
+            use_tls=config.security == "tls",
+            start_tls=config.security == "starttls",
+            tls_context=self._tls,
+            timeout=config.timeout_seconds,
+        )
         try:
-            await aiosmtplib.send(
-                message,
-                sender=config.from_address,
-                recipients=to,
-                hostname=config.host,
-                port=config.effective_port,
-                username=config.username,
-                password=None if config.password is None else config.password.get_secret_value(),
-                use_tls=config.security == "tls",
-                start_tls=config.security == "starttls",
-                tls_context=self._tls,
-                timeout=config.timeout_seconds,
-            )
+            await client.connect()
+            await client.send_message(message, sender=config.from_address, recipients=to)
         except aiosmtplib.SMTPException as exc:
             return _outcome_of_smtp_error(exc)
         except OSError as exc:
             return outcome_of_error(exc)
+        finally:
+            # Once DATA is accepted the server has the message: QUIT is a courtesy whose
+            # slow answer must never turn a delivered e-mail into a retry, sent twice.
+            client.close()
         return Outcome(Verdict.DELIVERED)

@@ -36,6 +36,7 @@ __all__ = [
     "NotificationRecord",
     "backlog",
     "claim_due",
+    "fail_removed_sinks",
     "notification_record_to_dict",
     "record_outcomes",
     "route_due",
@@ -106,6 +107,17 @@ async def route_due(tx: TicketTx, config: NotificationsConfig, *, limit: int) ->
     return len(rows)
 
 
+async def fail_removed_sinks(tx: TicketTx, sinks: Sequence[str]) -> int:
+    """Fail the undone deliveries of sinks no longer configured, saying so on the ticket
+    rather than leaving them to wait forever; how many comes back."""
+    result = await tx.connection.execute(
+        _D.update()
+        .where(_D.c.state.in_((PENDING, HELD)), _D.c.sink.not_in(list(sinks)))
+        .values(state=FAILED, next_attempt_at=None, last_error="sink removed", updated_at=tx.now)
+    )
+    return int(result.rowcount or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A delivery this agent is about to attempt; `attempts` counts this attempt and is
@@ -117,10 +129,16 @@ class Claimed:
 
 
 async def claim_due(
-    tx: TicketTx, config: NotificationsConfig, sinks: Sequence[str], *, limit: int
+    tx: TicketTx,
+    config: NotificationsConfig,
+    sinks: Sequence[str],
+    *,
+    limit: int,
+    only: str | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due deliveries (pending, or held whose hold ended). Those still
-    held (a silence was extended, quiet hours began) get their new hold instead."""
+    """Lease up to `limit` due deliveries (pending, or held whose hold ended), of sink
+    `only` or of any. Those still held (a silence was extended, quiet hours began) get
+    their new hold instead; those of a sink no longer in `sinks` fail."""
     now = tx.now
     query = (
         sa.select(_D.c.notification_id, _D.c.sink, _D.c.state, _D.c.attempts, _O.c.payload)
@@ -129,6 +147,8 @@ async def claim_due(
         .order_by(_D.c.next_attempt_at, _D.c.notification_id, _D.c.sink)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(_D.c.sink == only)
     rows = (await tx.connection.execute(_skip_locked(query, tx.connection, _D))).all()
     if not rows:
         return []

@@ -1,10 +1,14 @@
 """The outbox worker: routes due notifications, sends due deliveries, records outcomes.
 
-One round is: route (one transaction), claim (one transaction), send concurrently (no
-transaction open), record (one transaction). The worker never loses a notification to an
-error of its own: a sink that raises is recorded as a retry, a store that fails is tried
-again next round. `stop()` lets the round in progress finish (its transactions are never
-cut in half), then `run` returns.
+Routing runs once a round (one transaction). Sending runs in one lane per sink: claim
+that sink's due deliveries (one transaction), send them concurrently (no transaction
+open), record their outcomes (one transaction), until none is due. Lanes are independent,
+so a slow receiver delays only its own notifications, and every attempt has a total
+deadline, the sink's `timeout_seconds` (a client's timeout is per read: a receiver that
+answers one byte a second would never trip it). The worker never loses a notification
+to an error of its own: a sink that raises or overruns is recorded as a retry, a store
+that fails is tried again next round. `stop()` lets the lanes in progress finish (their
+transactions are never cut in half), then `run` returns.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from jinja2 import TemplateError
 from ticket_sink.outbound._base import Envelope, Sink
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.outbound.metrics import NotificationMetrics
-from ticket_sink.outbound.outbox import Claimed, backlog, claim_due, record_outcomes, route_due
+from ticket_sink.outbound.outbox import (
+    Claimed,
+    backlog,
+    claim_due,
+    fail_removed_sinks,
+    record_outcomes,
+    route_due,
+)
 from ticket_sink.outbound.retry import Outcome, Verdict
 from ticket_sink.outbound.routing import contacts_for
 from ticket_sink.store import Store, StoreError
@@ -29,6 +40,8 @@ __all__ = ["OutboxWorker", "ticket_link"]
 
 log = structlog.get_logger("ticket_sink.outbound")
 
+# A sink built outside the configuration (tests) gets the configuration's default.
+DEFAULT_DEADLINE_SECONDS = 10.0
 # Notifications routed per transaction: routing is cheap, so bigger than a send batch.
 ROUTE_BATCH = 500
 
@@ -53,6 +66,7 @@ class OutboxWorker:
         self._store = store
         self._config = config
         self._sinks = dict(sinks)
+        self._deadlines = {sink.name: sink.timeout_seconds for sink in config.sinks.all()}
         self.metrics = metrics or NotificationMetrics(self._sinks)
         self._stopping = asyncio.Event()
 
@@ -62,15 +76,18 @@ class OutboxWorker:
         while True:
             async with self._store.transaction(write=True) as tx:
                 routed = await route_due(tx, self._config, limit=ROUTE_BATCH)
+                if routed < ROUTE_BATCH:
+                    await fail_removed_sinks(tx, list(self._sinks))
             total += routed
             if routed < ROUTE_BATCH:
                 return total
 
-    async def send_once(self) -> int:
-        """Attempt one batch of due deliveries; how many were attempted comes back."""
+    async def send_once(self, sink: str | None = None) -> int:
+        """Attempt one batch of due deliveries, of `sink` or of every sink; how many were
+        attempted comes back."""
         async with self._store.transaction(write=True) as tx:
             claimed = await claim_due(
-                tx, self._config, list(self._sinks), limit=self._config.batch_size
+                tx, self._config, list(self._sinks), limit=self._config.batch_size, only=sink
             )
             now = tx.now
         if not claimed:
@@ -94,26 +111,54 @@ class OutboxWorker:
             )
         return len(claimed)
 
-    async def run_once(self) -> int:
-        """One round: route, then send until nothing is due. Returns deliveries attempted."""
-        await self.route_once()
+    async def drain(self, sink: str) -> int:
+        """Send `sink`'s due deliveries until none is due; how many were attempted."""
         attempted = 0
-        while sent := await self.send_once():
+        while sent := await self.send_once(sink):
             attempted += sent
             if sent < self._config.batch_size:
                 break
-        async with self._store.transaction(write=False) as tx:
-            self.metrics.set_backlog(await backlog(tx.connection))
+        return attempted
+
+    async def run_once(self) -> int:
+        """One round: route, then drain every sink's lane. Returns deliveries attempted."""
+        await self.route_once()
+        attempted = sum(await asyncio.gather(*(self.drain(name) for name in self._sinks)))
+        await self._measure_backlog()
         return attempted
 
     async def run(self) -> None:
         """Rounds `poll_interval_seconds` apart, until `stop()`. The first round waits one
-        interval too, so an agent's start-up (migrations, the first checks) comes first."""
-        while not await self._stopped_within(self._config.poll_interval_seconds):
-            try:
-                await self.run_once()
-            except StoreError as exc:  # the database may be back next round
-                log.warning("outbox_round_failed", error=str(exc))
+        interval too, so an agent's start-up (migrations, the first checks) comes first.
+        A sink whose lane is still busy from an earlier round keeps it; the others start
+        theirs."""
+        lanes: dict[str, asyncio.Task[int]] = {}
+        try:
+            while not await self._stopped_within(self._config.poll_interval_seconds):
+                try:
+                    await self.route_once()
+                    await self._measure_backlog()
+                except StoreError as exc:  # the database may be back next round
+                    log.warning("outbox_round_failed", error=str(exc))
+                    continue
+                for name in self._sinks:
+                    lane = lanes.get(name)
+                    if lane is None or lane.done():
+                        lanes[name] = asyncio.create_task(self._lane(name), name=f"outbox-{name}")
+        finally:
+            # Each attempt ends by its deadline, so the lanes finish soon.
+            await asyncio.gather(*lanes.values(), return_exceptions=True)
+
+    async def _lane(self, sink: str) -> int:
+        try:
+            return await self.drain(sink)
+        except StoreError as exc:  # the database may be back next round
+            log.warning("outbox_lane_failed", sink=sink, error=str(exc))
+            return 0
+
+    async def _measure_backlog(self) -> None:
+        async with self._store.transaction(write=False) as tx:
+            self.metrics.set_backlog(await backlog(tx.connection))
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -131,8 +176,12 @@ class OutboxWorker:
             ticket_link(self._config.external_url, notification.ticket.id),
             contacts_for(notification, self._config),
         )
+        deadline = self._deadlines.get(item.sink, DEFAULT_DEADLINE_SECONDS)
         try:
-            return await self._sinks[item.sink].send(envelope, now)
+            async with asyncio.timeout(deadline):
+                return await self._sinks[item.sink].send(envelope, now)
+        except TimeoutError:
+            return Outcome(Verdict.RETRY, f"no complete answer within {deadline:g}s")
         except TemplateError as exc:  # checked at load, so only odd ticket data gets here
             return Outcome(Verdict.FAILED, f"template error: {exc}")
         except Exception as exc:
