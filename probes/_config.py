@@ -6,6 +6,7 @@ application's configuration composes them. Unknown keys are rejected everywhere.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from pydantic import (
 from probes._base import CheckDefaults
 
 __all__ = [
+    "READ_FILES",
     "Duration",
     "HostPort",
     "Instant",
@@ -42,6 +44,10 @@ def _utc(value: datetime) -> datetime:
 
 # An instant such as 2027-03-01 or 2027-03-01T12:00:00+01:00; without a zone, UTC.
 Instant = Annotated[datetime, AfterValidator(_utc)]
+
+# Validation context key: true to read every file a configuration names in full (`vigie
+# config check`), not only to check that it is a readable regular file under its cap.
+READ_FILES = "read_files"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -116,6 +122,20 @@ def _parse_host_port(value: Any) -> str:
     return value
 
 
+# A host name's label (RFC 1123: letters, digits, inner hyphens; underscores as in
+# service names).
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        name = host.removesuffix(".")
+        return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
+    return True
+
+
 def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
     """('127.0.0.1', 53) from '127.0.0.1', '127.0.0.1:53', '[::1]:53' or 'ns1.example:53'."""
     text = value.strip()
@@ -128,6 +148,8 @@ def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
         host, port_text = text, ""
     if not host:
         raise ValueError(f"invalid address {value!r}: the host is empty")
+    if not _is_host(host):
+        raise ValueError(f"invalid address {value!r}: {host!r} is not an IP address or host name")
     if not port_text:
         return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:

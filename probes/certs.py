@@ -17,6 +17,8 @@ from typing import Annotated
 from cryptography import x509
 from pydantic import AfterValidator
 
+from probes.files import FileRefused, read_regular_file
+
 __all__ = [
     "CERTIFICATE_SUFFIXES",
     "CertificateFacts",
@@ -94,10 +96,9 @@ def read_certificates(path: Path) -> list[x509.Certificate]:
     found: list[x509.Certificate] = []
     for file in files:
         try:
-            size = file.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise CertificateParseError(f"{file.name}: {size} bytes, too large")
-            data = file.read_bytes()
+            data = read_regular_file(file, MAX_FILE_BYTES)
+        except FileRefused as exc:
+            raise CertificateParseError(f"{file.name}: {exc}") from None
         except OSError as exc:
             raise CertificateParseError(f"{file}: {exc.strerror or exc}") from None
         try:

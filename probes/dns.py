@@ -10,7 +10,7 @@ an exception, and a query never outlives the check's timeout (the runner enforce
 
 from __future__ import annotations
 
-import os
+import csv
 from collections.abc import Iterator
 from typing import Literal
 
@@ -21,14 +21,23 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
-from probes._config import HostPort, PositiveDuration, StrictModel, TargetBase, split_host_port
+from probes._config import (
+    READ_FILES,
+    HostPort,
+    PositiveDuration,
+    StrictModel,
+    TargetBase,
+    split_host_port,
+)
 from probes.dns_participant import ParticipantParams
 from probes.dns_servers import ZoneServers
-from probes.dns_sweep import SweepState
+from probes.dns_sweep import MAX_LIST_BYTES, ParticipantList, SweepState
 from probes.dns_zone import ZoneParams
+from probes.files import FileRefused, open_regular_file
 from probes.naming import NamingScheme, ParticipantId
 
 __all__ = [
@@ -70,7 +79,9 @@ class SweepConfig(StrictModel):
     """A participant list checked continuously, a batch at a time, at a bounded rate."""
 
     file: str | None = Field(
-        None, description="participant list (one identifier per line, or CSV); unset: no sweep"
+        None,
+        description="participant list (one identifier per line, or CSV; a regular file of "
+        "at most 128 MiB, lines of at most 4 KiB, read once); unset: no sweep",
     )
     format: Literal["lines", "csv"] = Field(
         "lines",
@@ -98,10 +109,33 @@ class SweepConfig(StrictModel):
     @field_validator("file")
     @classmethod
     def _readable(cls, value: str | None) -> str | None:
-        # Checked at load so that `vigie config check` finds a missing list.
-        if value is not None and not os.access(value, os.R_OK):
-            raise ValueError(f"cannot read participant list {value!r}")
+        # Checked at load so that `vigie config check` finds a missing list, a directory,
+        # a FIFO or a file over the cap; the first sweep reads it (once).
+        if value is not None:
+            try:
+                open_regular_file(value, MAX_LIST_BYTES).close()
+            except (OSError, FileRefused) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise ValueError(f"cannot read participant list {value!r}: {reason}") from None
         return value
+
+    @model_validator(mode="after")
+    def _list_reads(self, info: ValidationInfo) -> SweepConfig:
+        # `vigie config check` reads the whole list (READ_FILES in the context); the agent
+        # reads it once, in the first sweep, so a long list does not delay its start.
+        if self.file is not None and (info.context or {}).get(READ_FILES):
+            try:
+                ParticipantList.load(self.file, self.format)
+            except (OSError, ValueError, csv.Error) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                error = PydanticCustomError(
+                    "participant_list",
+                    "cannot read participant list {file}: {reason}",
+                    {"file": repr(self.file), "reason": str(reason)},
+                )
+                details = [InitErrorDetails(type=error, loc=("file",), input=self.file)]
+                raise ValidationError.from_exception_data(type(self).__name__, details) from None
+        return self
 
     @model_validator(mode="after")
     def _lookups_fit_a_batch(self) -> SweepConfig:

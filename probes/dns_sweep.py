@@ -23,9 +23,9 @@ import math
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from probes._base import Check, FailureReason, PhaseTimer, ProbeEnv, ProbeResult, Series
 from probes.dns_chain import ChainServers, OtherZone, follow_chain
@@ -33,13 +33,18 @@ from probes.dns_client import UdpChannel, tcp_exchange
 from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
 from probes.dns_servers import ZoneServers
 from probes.dns_wire import TYPE_A, TYPE_NAPTR, Message, bdxl_qname, build_query, encode_name
+from probes.files import open_regular_file
 from probes.naming import NamingScheme, ParticipantId
 
-__all__ = ["BUCKETS", "ParticipantList", "SweepState", "probe_sweep"]
+__all__ = ["BUCKETS", "MAX_LIST_BYTES", "ParticipantList", "SweepState", "probe_sweep"]
 
 # Lookup latency buckets (seconds): loopback answers in well under 1 ms, a far SML in tens.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _MAX_IN_FLIGHT = 128
+# A million identifiers with an expected SMP each take about 100 MB; a list is read once.
+MAX_LIST_BYTES = 128 * 1024 * 1024
+# An identifier is at most a few hundred characters, with its SMP's URL in a CSV row.
+MAX_LINE_BYTES = 4096
 _SEPARATOR = "::"
 
 
@@ -57,12 +62,14 @@ class ParticipantList:
 
     @classmethod
     def load(cls, path: str | Path, file_format: Literal["lines", "csv"]) -> ParticipantList:
+        """The list of a file (OSError, or ValueError saying what is wrong and where)."""
         ids: list[str] = []
         expected = array("I")
         smps: dict[str, int] = {}
         invalid = 0
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = csv.reader(handle) if file_format == "csv" else ([line] for line in handle)
+        with open_regular_file(path, MAX_LIST_BYTES) as handle:
+            lines = _text_lines(handle)
+            rows = csv.reader(lines) if file_format == "csv" else ([line] for line in lines)
             for row in rows:
                 text = row[0].strip() if row else ""
                 if not text or text.startswith("#"):
@@ -76,6 +83,17 @@ class ParticipantList:
                 smp = row[1].strip() if len(row) > 1 else ""
                 expected.append(smps.setdefault(smp, len(smps)) + 1 if smp else 0)
         return cls(ids, expected, list(smps), invalid)
+
+
+def _text_lines(handle: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, each checked: UTF-8, at most MAX_LINE_BYTES."""
+    for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(line) > MAX_LINE_BYTES:
+            raise ValueError(f"line {number}: longer than {MAX_LINE_BYTES:,} bytes")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"line {number}: not UTF-8 ({exc.reason})") from None
 
 
 class SweepState:
@@ -107,6 +125,7 @@ class SweepState:
         self.budget = cardinality_budget
         self.expect_smp = expect_smp
         self.participants = participants
+        self.loading: asyncio.Future[ParticipantList] | None = None  # reading `file`
         self.in_flight = in_flight
         self.other_zones = other_zones
         self.cursor = 0
@@ -316,11 +335,17 @@ async def probe_sweep(check: Check, env: ProbeEnv) -> ProbeResult:
     state: SweepState = check.params
     timer = PhaseTimer(env.monotonic)
     if state.participants is None and state.file is not None:
-        try:
-            state.participants = await asyncio.to_thread(
-                ParticipantList.load, state.file, state.file_format
+        if state.loading is None:
+            # One reading at a time, whatever happens to this run: a run that times out
+            # leaves the thread reading (it cannot be cancelled), and the next run waits
+            # for the same reading instead of starting another one.
+            state.loading = asyncio.ensure_future(
+                asyncio.to_thread(ParticipantList.load, state.file, state.file_format)
             )
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        try:
+            state.participants = await asyncio.shield(state.loading)
+        except (OSError, ValueError, csv.Error) as exc:
+            state.loading = None  # the next run reads the file again
             return ProbeResult.failure(
                 FailureReason.INTERNAL_ERROR, f"cannot read {state.file}: {exc}"
             )

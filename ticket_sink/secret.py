@@ -8,13 +8,18 @@ store URL and the notification sinks (passwords, signing keys, routing keys) nee
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, WithJsonSchema
 
-__all__ = ["Secret", "resolve_secret"]
+__all__ = ["MAX_SECRET_FILE_BYTES", "Secret", "resolve_secret"]
+
+# A token, a password or a key is far under this.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 def resolve_secret(value: Any) -> str:
@@ -33,10 +38,27 @@ def resolve_secret(value: Any) -> str:
         if source == "file" and isinstance(name, str):
             try:
                 # Files written by editors and secret managers end with a newline.
-                return Path(name).read_text(encoding="utf-8").rstrip("\r\n")
-            except (OSError, UnicodeError) as exc:
-                raise ValueError(f"cannot read secret file {name}: {exc}") from exc
+                return _read_small_file(Path(name)).decode("utf-8").rstrip("\r\n")
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise ValueError(f"cannot read secret file {name}: {reason}") from None
+            except UnicodeError as exc:
+                raise ValueError(f"cannot read secret file {name}: not UTF-8 ({exc})") from None
     raise ValueError("a secret is a string, {env: VARIABLE} or {file: PATH}")
+
+
+def _read_small_file(path: Path) -> bytes:
+    """A regular file of at most `MAX_SECRET_FILE_BYTES`: a FIFO would wait for a writer
+    forever and `/dev/zero` never ends (vigie's `probes.files` holds the same rule for the
+    probes' files; `ticket_sink` imports no other package of vigie)."""
+    info = path.stat()  # never blocks, whatever the path names
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_SECRET_FILE_BYTES:,} bytes")
+    return data
 
 
 Secret = Annotated[

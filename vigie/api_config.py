@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes._config import PositiveDuration, StrictModel
 from ticket_sink.api import AccessPolicy, ApiToken, Role
@@ -94,6 +95,27 @@ class ApiConfig(StrictModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"token names must be unique (repeated: {', '.join(duplicates)})")
+        return tokens
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_hashes(cls, tokens: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
+        # One token would otherwise carry two names and roles, and which one wins would
+        # depend on the order of the list.
+        first: dict[str, int] = {}
+        problems = []
+        for index, token in enumerate(tokens):
+            seen = first.setdefault(token.hash, index)
+            if seen != index:
+                error = PydanticCustomError(
+                    "duplicate_token",
+                    "the same token as api.tokens[{seen}] ({name}, {role}): "
+                    "a token has one name and one role",
+                    {"seen": seen, "name": tokens[seen].name, "role": tokens[seen].role},
+                )
+                problems.append(InitErrorDetails(type=error, loc=(index, "hash"), input="..."))
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
         return tokens
 
     def access_policy(self) -> AccessPolicy:

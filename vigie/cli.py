@@ -126,9 +126,9 @@ def _listen(text: str) -> str:
     return text
 
 
-def _load(path: str) -> VigieConfig | None:
+def _load(path: str, *, read_files: bool = False) -> VigieConfig | None:
     try:
-        return load_config(path)
+        return load_config(path, read_files=read_files)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem.render(exc.source), file=sys.stderr)
@@ -136,12 +136,19 @@ def _load(path: str) -> VigieConfig | None:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    config = _load(args.file)
+    config = _load(args.file, read_files=True)
     if config is None:
         return EXIT_USAGE
     kinds = Counter(check.kind for check in config.checks())
     summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "none"
     print(f"{args.file}: ok, {sum(kinds.values())} checks ({summary})")
+    if not kinds:
+        # Valid (an agent may only take alerts), but more often a wrong or empty file.
+        print(
+            f"{args.file}: warning: no targets, so the agent will probe nothing "
+            "(only alerts posted to its API make tickets)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -16,10 +16,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
-from probes._config import Duration, HostPort, PositiveDuration, StrictModel
+from probes._config import READ_FILES, Duration, HostPort, PositiveDuration, StrictModel
 from probes.capacity import CapacityTarget
 from probes.crl import CrlTarget
 from probes.dns import SmlTarget
+from probes.files import FileRefused, read_regular_file
 from probes.http import HttpTarget
 from probes.http_discovery import HttpDiscoveryTarget
 from probes.ocsp import OcspTarget
@@ -45,6 +46,8 @@ __all__ = [
 # The 9100-9999 range is taken by registered exporters; 8942 clashes with none of the
 # usual monitoring ports (9090 Prometheus, 9093 Alertmanager, 9115 blackbox, 3000 Grafana).
 DEFAULT_LISTEN = "127.0.0.1:8942"
+# Thousands of targets fit in a few hundred KiB; past this it is not a configuration.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 class ServerConfig(StrictModel):
@@ -210,6 +213,27 @@ class VigieConfig(StrictModel):
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
+    @model_validator(mode="after")
+    def _one_target_per_check(self) -> VigieConfig:
+        """Two targets that expand to the same check (its key: kind and target, what
+        sharding and the metrics know it by) would run it twice under one name: both
+        places are named, the second as the problem's location."""
+        defaults = self.check_defaults()
+        seen: dict[str, tuple[str, int]] = {}
+        problems: list[InitErrorDetails] = []
+        for section, spec in TARGETS.items():
+            for index, target in enumerate(getattr(self.targets, section)):
+                repeated: dict[str, None] = {}
+                for check in spec.expand(target, defaults):
+                    first = seen.setdefault(check.key, (section, index))
+                    if first != (section, index) or check.key in repeated:
+                        repeated.setdefault(check.key)
+                        problems.append(_duplicate_check(check.key, first, (section, index)))
+                    repeated.setdefault(check.key)
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
     def check_defaults(self) -> CheckDefaults:
         return CheckDefaults(self.defaults.interval, self.defaults.timeout, self.defaults.retries)
 
@@ -219,6 +243,16 @@ class VigieConfig(StrictModel):
         for section, spec in TARGETS.items():
             for target in getattr(self.targets, section):
                 yield from spec.expand(target, defaults)
+
+
+def _duplicate_check(key: str, first: tuple[str, int], here: tuple[str, int]) -> InitErrorDetails:
+    where = "this target" if first == here else f"targets.{first[0]}[{first[1]}]"
+    error = PydanticCustomError(
+        "duplicate_check",
+        "the check {key} is already made by {where}",
+        {"key": key, "where": where, "first": ("targets", *first)},
+    )
+    return InitErrorDetails(type=error, loc=("targets", *here), input=key)
 
 
 class ConfigProblem(StrictModel):
@@ -245,24 +279,26 @@ class ConfigError(Exception):
         super().__init__("\n".join(problem.render(source) for problem in self.problems))
 
 
-def load_config(path: str | Path) -> VigieConfig:
+def load_config(path: str | Path, *, read_files: bool = False) -> VigieConfig:
+    """`read_files`: also read in full the files the configuration names (participant
+    lists), as `vigie config check` does; the agent reads those once, when it needs them."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), [_problem("", "no such file")]) from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), [_problem("", "is a directory, not a file")]) from None
+    except FileRefused as exc:
+        raise ConfigError(str(path), [_problem("", str(exc))]) from None
     except PermissionError:
         raise ConfigError(str(path), [_problem("", "permission denied")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [_problem("", f"not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
         raise ConfigError(str(path), [_problem("", exc.strerror or str(exc))]) from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), read_files=read_files)
 
 
-def parse_config(text: str, source: str = "<config>") -> VigieConfig:
+def parse_config(text: str, source: str = "<config>", *, read_files: bool = False) -> VigieConfig:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
@@ -277,7 +313,7 @@ def parse_config(text: str, source: str = "<config>") -> VigieConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, [_problem("", "the top level must be a mapping of sections")])
     try:
-        return VigieConfig.model_validate(data)
+        return VigieConfig.model_validate(data, context={READ_FILES: read_files})
     except ValidationError as exc:
         problems = [_from_pydantic(error, root) for error in exc.errors()]
         raise ConfigError(source, problems) from None
@@ -296,6 +332,10 @@ def _from_pydantic(error: Any, root: yaml.Node | None) -> ConfigProblem:
         message = "unknown key (not a vigie option; check the spelling)"
     elif error["type"] == "missing":
         message = "field required"
+    elif error["type"] == "duplicate_check":
+        first_line = _line_of(root, list(error["ctx"]["first"]))
+        if first_line is not None and first_line != _line_of(root, loc):
+            message += f" (line {first_line})"
     message = message[:1].lower() + message[1:]
     return _problem(location, message, _line_of(root, loc))
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from probes import CheckDefaults
+from probes import CheckDefaults, ProbeEnv
 from probes.dns import SmlTarget, expand_sml
+from probes.dns_sweep import probe_sweep
 
 ZONE = "participant.sml.test.tech.peppol.org"
 PID = "iso6523-actorid-upis::0088:123abc"
@@ -84,3 +87,26 @@ def test_checks_of_one_zone_share_the_name_server_lookup(tmp_path: Path) -> None
 def test_invalid_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SmlTarget(zone=ZONE, **options)
+
+
+async def test_a_run_cancelled_while_the_list_loads_leaves_one_reading(tmp_path: Path) -> None:
+    """The runner cancels a run at its timeout, but a reading thread cannot be stopped:
+    the next run waits for that same reading instead of starting another (a large list
+    would otherwise be read again by every run, each in a new thread)."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"iso6523-actorid-upis::0088:{n}\n" for n in range(50_000)))
+    target = SmlTarget(zone=ZONE, nameservers=["127.0.0.1"], sweep={"file": str(listing)})
+    (check,) = [c for c in expand_sml(target, CheckDefaults()) if c.kind == "dns_sweep"]
+    state = check.params
+    first = asyncio.create_task(probe_sweep(check, ProbeEnv()))
+    await asyncio.sleep(0)
+    first.cancel()
+    reading = state.loading
+    assert reading is not None
+    second = asyncio.create_task(probe_sweep(check, ProbeEnv()))
+    await asyncio.sleep(0)
+    assert state.loading is reading
+    assert len(await reading) == 50_000
+    second.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(first, second)

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,30 @@ INVALID = [
     ),
     pytest.param("no_such_file.yaml", ["no_such_file.yaml: no such file"], id="missing-file"),
     pytest.param(
+        "same_token_twice.yaml",
+        [
+            "same_token_twice.yaml:8: api.tokens[1].hash: the same token as api.tokens[0] "
+            "(grafana, viewer): a token has one name and one role"
+        ],
+        id="same-token-twice",
+    ),
+    pytest.param(
+        "duplicate_targets.yaml",
+        [
+            "duplicate_targets.yaml:5: targets.http[2]: "
+            "the check http:https://smp.example.org/ is already made by targets.http[0] (line 3)"
+        ],
+        id="duplicate-targets",
+    ),
+    pytest.param(
+        "listen_not_a_host.yaml",
+        [
+            "listen_not_a_host.yaml:2: server.listen: invalid address 'not a host:80': "
+            "'not a host' is not an IP address or host name"
+        ],
+        id="listen-not-a-host",
+    ),
+    pytest.param(
         "refused_regex.yaml",
         [
             "refused_regex.yaml:8: notifications.routes[0].matchers: matcher host=~'(smp)\\\\1': "
@@ -165,12 +189,113 @@ def test_config_check_file_without_targets(
     path = tmp_path / "empty.yaml"
     path.write_text("log: {level: debug}\n", encoding="utf-8")
     assert main(["config", "check", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: ok, 0 checks (none)\n"
+    assert capsys.readouterr() == (
+        f"{path}: ok, 0 checks (none)\n",
+        f"{path}: warning: no targets, so the agent will probe nothing "
+        "(only alerts posted to its API make tickets)\n",
+    )
+
+
+def giant_line(path: Path) -> None:
+    path.write_bytes(b"iso6523-actorid-upis::0088:" + b"1" * 10_000 + b"\n")
+
+
+def sparse(size: int) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        with path.open("wb") as handle:
+            handle.truncate(size)
+
+    return make
+
+
+# A file the configuration names, made hostile: (what it is, the key that names it, the
+# message after "<file>:<line>: <key>: "). The secret is the store URL's.
+HOSTILE_FILES = [
+    pytest.param(
+        os.mkfifo, "secret", "cannot read secret file {path}: not a regular file", id="secret-fifo"
+    ),
+    pytest.param(
+        lambda path: path.symlink_to("/dev/zero"),
+        "secret",
+        "cannot read secret file {path}: not a regular file",
+        id="secret-dev-zero",
+    ),
+    pytest.param(
+        Path.mkdir,
+        "secret",
+        "cannot read secret file {path}: not a regular file",
+        id="secret-directory",
+    ),
+    pytest.param(
+        sparse(64 * 1024 + 1),
+        "secret",
+        "cannot read secret file {path}: larger than 65,536 bytes",
+        id="secret-huge",
+    ),
+    pytest.param(
+        Path.mkdir,
+        "sweep",
+        "cannot read participant list '{path}': is a directory, not a regular file",
+        id="list-directory",
+    ),
+    pytest.param(
+        os.mkfifo,
+        "sweep",
+        "cannot read participant list '{path}': is a FIFO, not a regular file",
+        id="list-fifo",
+    ),
+    pytest.param(
+        lambda path: path.write_bytes(b"iso6523-actorid-upis::0088:1\n\xe9t\xe9\n"),
+        "sweep",
+        "cannot read participant list '{path}': line 2: not UTF-8 (invalid continuation byte)",
+        id="list-not-utf8",
+    ),
+    pytest.param(
+        giant_line,
+        "sweep",
+        "cannot read participant list '{path}': line 1: longer than 4,096 bytes",
+        id="list-giant-line",
+    ),
+    pytest.param(
+        sparse(1 << 30),
+        "sweep",
+        "cannot read participant list '{path}': "
+        "is 1,073,741,824 bytes, more than the 134,217,728 allowed",
+        id="list-1GB",
+    ),
+]
+HOSTILE_CONFIG = {
+    "secret": ("store:\n  url: {{file: {path}}}\n", "2: store.url"),
+    "sweep": (
+        "targets:\n  sml:\n    - zone: acc.edelivery.tech.ec.europa.eu\n"
+        "      sweep: {{file: {path}}}\n",
+        "4: targets.sml[0].sweep.file",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "key", "message"), HOSTILE_FILES)
+def test_config_check_bounds_every_file_it_names(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], object],
+    key: str,
+    message: str,
+) -> None:
+    """Each is one located problem and exit 2, at once: nothing waits for a FIFO's writer
+    or reads /dev/zero or a 1 GB file."""
+    path = tmp_path / "named"
+    make(path)
+    text, where = HOSTILE_CONFIG[key]
+    config = tmp_path / "vigie.yaml"
+    config.write_text(text.format(path=path), encoding="utf-8")
+    assert main(["config", "check", str(config)]) == 2
+    assert capsys.readouterr().err == f"{config}:{where}: {message.format(path=path)}\n"
 
 
 def test_config_check_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"{tmp_path}: is a directory, not a file\n"
+    assert capsys.readouterr().err == f"{tmp_path}: is a directory, not a regular file\n"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ this module checks the loader's own contract.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -266,7 +267,18 @@ def test_load_config_locates_problems_in_the_file(tmp_path: Path) -> None:
     ("make", "message"),
     [
         pytest.param(lambda path: None, "no such file", id="missing"),
-        pytest.param(lambda path: path.mkdir(), "is a directory, not a file", id="directory"),
+        pytest.param(
+            lambda path: path.mkdir(), "is a directory, not a regular file", id="directory"
+        ),
+        pytest.param(lambda path: os.mkfifo(path), "is a FIFO, not a regular file", id="fifo"),
+        pytest.param(
+            lambda path: path.symlink_to("/dev/zero"), "is a device, not a regular file", id="zero"
+        ),
+        pytest.param(
+            lambda path: path.write_bytes(b"#" * (16 * 1024 * 1024 + 1)),
+            "is 16,777,217 bytes, more than the 16,777,216 allowed",
+            id="huge",
+        ),
         pytest.param(
             lambda path: path.write_bytes(b"log:\n  level: \xe9t\xe9\n"),
             "not UTF-8 text (invalid continuation byte)",
