@@ -1,9 +1,14 @@
 """CRL checks: fetch each CRL at most once per refresh interval, verify it, look for serials.
 
 One check per CRL URL (configured, or a CRL distribution point of a monitored
-certificate). A CRL that cannot be fetched, parsed or verified is reported as such and is
-never read as revoked or as good: `revoked` is only ever reported from a CRL that was
-fetched, parsed and whose signature verifies against a configured issuer.
+certificate); each monitored certificate is watched by the checks of its own distribution
+points, or by the configured URL when it names none. A CRL that cannot be fetched, parsed
+or verified is reported as such and is never read as revoked or as good: `revoked` is only
+ever reported from a CRL that was fetched, parsed, whose signature verifies against a
+configured issuer, that RFC 5280 allows to be used (`crl_unusable`: an unrecognised
+critical extension, a delta CRL, an indirect CRL, a signer without cRLSign) and whose
+scope covers the certificate (`crl_not_authoritative`: another issuer's certificate, an
+issuing distribution point that excludes it).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -30,10 +36,11 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import Duration, PositiveDuration, TargetBase
+from probes._config import Duration, Instant, PositiveDuration, TargetBase
 from probes.cert_checks import cert_name, common_name, serial_hex
-from probes.certs import CertificateParseError, read_certificates
+from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.crl_fetch import MEBIBYTE, CrlCache, Fetched, crl_cache, fetch_crl
+from probes.crl_scope import not_covered, scope_of, unusable
 
 __all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "http_url", "judge", "probe_crl"]
 
@@ -80,6 +87,15 @@ class CrlTarget(TargetBase):
     max_size: int = Field(
         20 * MEBIBYTE, ge=1024, le=2**30, description="largest CRL downloaded, in bytes"
     )
+    trust_anchors: CertificatesPath | None = Field(
+        None,
+        description="root CAs the CRL's signer must chain to (RFC 5280 path validation); "
+        "unset: a configured issuer is trusted as it is",
+    )
+    at: Instant | None = Field(
+        None, description="judge as of this instant (ISO 8601, UTC without a zone) instead of now"
+    )
+    _anchors: tuple[x509.Certificate, ...] = PrivateAttr(())
     _issuers: tuple[x509.Certificate, ...] = PrivateAttr(())
     _monitored: tuple[x509.Certificate, ...] = PrivateAttr(())
 
@@ -101,6 +117,8 @@ class CrlTarget(TargetBase):
 
         self._issuers = read("issuer", self.issuer)
         self._monitored = read("monitored", self.monitored)
+        if self.trust_anchors is not None:
+            self._anchors = tuple(read_certificates(self.trust_anchors))
         if not problems:
             if self._monitored and not self._issuers:
                 message = "monitored certificates need an issuer to trust a CRL listing them"
@@ -120,6 +138,15 @@ class CrlTarget(TargetBase):
                 if url not in urls:
                     urls.append(url)
         return urls
+
+    def monitored_by(self, url: str) -> tuple[x509.Certificate, ...]:
+        """The monitored certificates the check of `url` watches: those naming it as a
+        distribution point, and for the configured URL those naming none."""
+        return tuple(
+            cert
+            for cert in self._monitored
+            if url in crl_urls(cert) or (url == self.url and not crl_urls(cert))
+        )
 
 
 def _problem(name: str, message: str, value: object) -> InitErrorDetails:
@@ -148,14 +175,16 @@ class CrlParams:
     warn_before: float
     refresh: float
     max_size: int
+    anchors: tuple[x509.Certificate, ...] = ()
+    at: datetime | None = None
 
 
 def expand_crl(target: CrlTarget, defaults: CheckDefaults) -> Iterator[Check]:
     timing = target.timing(defaults)
     for url in target.distribution_points():
         params = CrlParams(
-            url, target._issuers, target._monitored,
-            target.warn_before, target.refresh, target.max_size,
+            url, target._issuers, target.monitored_by(url),
+            target.warn_before, target.refresh, target.max_size, target._anchors, target.at,
         )  # fmt: skip
         yield Check("crl", "pki", url, params, timing.interval, timing.timeout, timing.retries)
 
@@ -174,9 +203,41 @@ async def probe_crl(check: Check, env: ProbeEnv) -> ProbeResult:
 
     fetched = await cache.get(params.url, params.refresh, env.monotonic(), fetch)
     timer.lap("fetch")
-    result = judge(fetched, params, env.wall_clock(), cache)
+    now = params.at.timestamp() if params.at is not None else env.wall_clock()
+    result = judge(fetched, params, now, cache)
+    if result.reason not in _REFUSED and params.anchors and fetched.crl is not None:
+        problem = await _signer_path(fetched.crl, params, now)
+        if problem:
+            result = dataclasses.replace(
+                result, reason=FailureReason.CRL_UNUSABLE, detail=problem, series=()
+            )
     timer.lap("verify")
     return dataclasses.replace(result, phases=timer.phases)
+
+
+_REFUSED = frozenset(
+    {
+        FailureReason.CRL_UNREACHABLE,
+        FailureReason.CRL_HTTP_ERROR,
+        FailureReason.CRL_TOO_LARGE,
+        FailureReason.CRL_MALFORMED,
+        FailureReason.CRL_BAD_SIGNATURE,
+        FailureReason.CRL_UNUSABLE,
+    }
+)
+
+
+async def _signer_path(crl: x509.CertificateRevocationList, params: CrlParams, now: float) -> str:
+    """Why the CRL's signer does not chain to the trust anchors, or "" when it does."""
+    from probes.cert_path import PathOptions, judge_path
+
+    signer = next(cert for cert in params.issuers if cert.subject == crl.issuer)
+    others = [cert for cert in params.issuers if cert is not signer]
+    at = datetime.fromtimestamp(now, UTC)
+    verdict = await judge_path(signer, others, params.anchors, at=at, options=PathOptions())
+    if verdict.ok:
+        return ""
+    return f"the CRL's signer {crl.issuer.rfc4514_string()}: {verdict.reason}: {verdict.detail}"
 
 
 def judge(fetched: Fetched, params: CrlParams, now: float, cache: CrlCache) -> ProbeResult:
@@ -202,17 +263,30 @@ def judge(fetched: Fetched, params: CrlParams, now: float, cache: CrlCache) -> P
     verified, why = _verify(fetched, crl, params.issuers)
     if not verified:
         return ProbeResult(FailureReason.CRL_BAD_SIGNATURE, why, values=values)
-    # Serials are unique per issuer only: a certificate of another CA is not in this CRL.
-    mine = [cert for cert in params.monitored if cert.issuer == crl.issuer]
-    listed_flags = [cert.serial_number in fetched.serials for cert in mine]
+    refusal = unusable(crl, params.issuers, fetched.entry_problem)
+    if refusal:
+        return ProbeResult(FailureReason.CRL_UNUSABLE, refusal, values=values)
+    scope = scope_of(crl)
+    mine, outside = [], []
+    for cert in params.monitored:
+        listed = cert.serial_number in fetched.serials and cert.issuer == crl.issuer
+        why = not_covered(crl, scope, cert, listed)
+        if why:
+            outside.append(f"{cert_name(cert)} ({why})")
+        else:
+            mine.append((cert, listed))
     series = tuple(
-        Series("certificate_revoked", _cert_labels(cert), float(flag))
-        for cert, flag in zip(mine, listed_flags, strict=True)
+        Series("certificate_revoked", _cert_labels(cert), float(flag)) for cert, flag in mine
     )
-    listed = [cert_name(cert) for cert, flag in zip(mine, listed_flags, strict=True) if flag]
-    if listed:
-        detail = f"listed: {', '.join(listed)}"
+    listed_names = [cert_name(cert) for cert, flag in mine if flag]
+    if listed_names:
+        detail = f"listed: {', '.join(listed_names)}"
         return ProbeResult(FailureReason.CERTIFICATE_REVOKED, detail, values=values, series=series)
+    if outside:
+        detail = f"cannot speak for {'; '.join(outside)}"
+        return ProbeResult(
+            FailureReason.CRL_NOT_AUTHORITATIVE, detail, values=values, series=series
+        )
     if number is not None:
         previous = fetched.previous_number
         if previous is not None and number < previous:

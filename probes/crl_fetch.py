@@ -18,6 +18,7 @@ from typing import Literal
 
 import httpx
 from cryptography import x509
+from cryptography.x509.oid import CRLEntryExtensionOID
 
 from probes._base import FailureReason, ProbeEnv
 
@@ -26,6 +27,7 @@ __all__ = [
     "Fetched",
     "HttpOutcome",
     "crl_cache",
+    "entry_problem",
     "fetch_crl",
     "fetch_http",
     "parse_crl",
@@ -126,6 +128,9 @@ class Fetched:
     previous_number: int | None = None
     # Signature verdicts by issuer fingerprint, so N checks verify a CRL once.
     verdicts: dict[bytes, bool] = field(default_factory=dict, compare=False)
+    # Why RFC 5280 forbids using any of its entries ("" when none forbids it): an entry
+    # extension that is critical and not understood.
+    entry_problem: str = ""
 
 
 _HTTP_REASONS = {
@@ -151,15 +156,42 @@ async def fetch_crl(url: str, env: ProbeEnv, max_size: int, budget: float) -> Fe
     body = outcome.body
     try:
         if len(body) > THREAD_PARSE_BYTES:
-            crl, serials = await asyncio.to_thread(parse_crl_serials, body)
+            crl, serials, problem = await asyncio.to_thread(_parse, body)
         else:
-            crl, serials = parse_crl_serials(body)
+            crl, serials, problem = _parse(body)
     except ValueError as exc:
         return Fetched(FailureReason.CRL_MALFORMED, str(exc)[:200], fetched_at=now)
     return Fetched(
         FailureReason.OK, crl=crl, serials=serials, size=len(body),
-        duration=outcome.duration, fetched_at=now,
+        duration=outcome.duration, fetched_at=now, entry_problem=problem,
     )  # fmt: skip
+
+
+def _parse(data: bytes) -> tuple[x509.CertificateRevocationList, frozenset[int], str]:
+    crl, serials = parse_crl_serials(data)
+    return crl, serials, entry_problem(crl)
+
+
+# Entry extensions a CRL check understands (RFC 5280 5.3). certificateIssuer belongs to
+# indirect CRLs, which the CRL check does not use (the whole-path verdict does).
+_ENTRY_EXTENSIONS = frozenset(
+    {CRLEntryExtensionOID.CRL_REASON, CRLEntryExtensionOID.INVALIDITY_DATE}
+)
+
+
+def entry_problem(crl: x509.CertificateRevocationList) -> str:
+    """Why no entry of `crl` may be used: an unrecognised critical entry extension (RFC
+    5280 5.3 forbids using such a CRL for any certificate), or "" when none is."""
+    for entry in crl:
+        try:
+            extensions = entry.extensions
+        except ValueError as exc:
+            return f"an entry's extensions cannot be parsed: {str(exc)[:120]}"
+        for extension in extensions:
+            if extension.critical and extension.oid not in _ENTRY_EXTENSIONS:
+                oid = extension.oid.dotted_string
+                return f"entry {entry.serial_number:x} has critical extension {oid}, not understood"
+    return ""
 
 
 def parse_crl_serials(

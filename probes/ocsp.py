@@ -28,7 +28,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from pydantic import Field, PrivateAttr, model_validator
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
-from probes._config import TargetBase
+from probes._config import Instant, TargetBase
 from probes.cert_checks import cert_name, serial_hex
 from probes.certs import CertificateParseError, read_certificates
 from probes.crl import FETCH_SHARE, HttpUrl
@@ -73,6 +73,9 @@ class OcspTarget(TargetBase):
     )
     nonce: bool = Field(
         False, description="send a nonce; an answer echoing another one is rejected"
+    )
+    at: Instant | None = Field(
+        None, description="judge as of this instant (ISO 8601, UTC without a zone) instead of now"
     )
     _cert: x509.Certificate | None = PrivateAttr(None)
     _issuer: x509.Certificate | None = PrivateAttr(None)
@@ -119,6 +122,7 @@ class OcspParams:
     issuer: x509.Certificate
     method: Literal["post", "get"] = "post"
     nonce: bool = False
+    at: datetime | None = None
 
 
 def expand_ocsp(target: OcspTarget, defaults: CheckDefaults) -> Iterator[Check]:
@@ -126,7 +130,7 @@ def expand_ocsp(target: OcspTarget, defaults: CheckDefaults) -> Iterator[Check]:
     assert target._issuer is not None
     timing = target.timing(defaults)
     url = target.url or ocsp_urls(target._cert)[0]
-    params = OcspParams(url, target._cert, target._issuer, target.method, target.nonce)
+    params = OcspParams(url, target._cert, target._issuer, target.method, target.nonce, target.at)
     name = f"{serial_hex(target._cert)}@{url}"
     yield Check("ocsp", "pki", name, params, timing.interval, timing.timeout, timing.retries)
 
@@ -171,7 +175,7 @@ async def probe_ocsp(check: Check, env: ProbeEnv) -> ProbeResult:
     if outcome.problem is not None:
         reason = _HTTP_REASONS[outcome.problem]
         return ProbeResult.failure(reason, outcome.detail, phases=timer.phases)
-    now = datetime.fromtimestamp(env.wall_clock(), UTC)
+    now = params.at or datetime.fromtimestamp(env.wall_clock(), UTC)
     result = judge(outcome.body, params, request, nonce, now)
     timer.lap("verify")
     return dataclasses.replace(result, phases=timer.phases)

@@ -277,14 +277,20 @@ def _crl_arguments(parser: argparse.ArgumentParser) -> None:
         help="certificate file or directory whose serials must not be listed (repeatable)",
     )  # fmt: skip
     parser.add_argument("--warn-before", default="6h", help="crl_expiring margin (default 6h)")
+    parser.add_argument(
+        "--trust-anchors", metavar="PEM",
+        help="root CAs the CRL's signer must chain to (RFC 5280 path validation)",
+    )  # fmt: skip
+    _at_argument(parser)
 
 
 def _crl_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     from probes.crl import CrlTarget, expand_crl
 
     target = CrlTarget(
-        url=args.url, issuer=args.issuer, monitored=args.monitored, warn_before=args.warn_before
-    )
+        url=args.url, issuer=args.issuer, monitored=args.monitored,
+        warn_before=args.warn_before, trust_anchors=args.trust_anchors, at=args.at,
+    )  # fmt: skip
     return next(iter(expand_crl(target, defaults)))
 
 
@@ -293,12 +299,15 @@ def _ocsp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer", required=True, metavar="PEM", help="its issuer's certificate")
     parser.add_argument("--url", help="the responder (default: the certificate's AIA OCSP URL)")
     parser.add_argument("--method", choices=("post", "get"), default="post")
+    _at_argument(parser)
 
 
 def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     from probes.ocsp import OcspTarget, expand_ocsp
 
-    target = OcspTarget(certificate=args.cert, issuer=args.issuer, url=args.url, method=args.method)
+    target = OcspTarget(
+        certificate=args.cert, issuer=args.issuer, url=args.url, method=args.method, at=args.at
+    )
     (check,) = expand_ocsp(target, defaults)
     return check
 

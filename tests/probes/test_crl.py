@@ -54,7 +54,7 @@ def params(
     pki: LabPki,
     url: str = "http://127.0.0.1:9/crl/intermediate.crl",
     *,
-    monitored: tuple[str, ...] = ("smp1", "ap1", "intermediate"),
+    monitored: tuple[str, ...] = ("smp1", "ap1"),
     issuers: tuple[str, ...] = ("root", "intermediate"),
     max_size: int = 20 * MIB,
 ) -> CrlParams:
@@ -141,7 +141,8 @@ def test_without_an_issuer_freshness_is_checked_but_nothing_is_reported_revoked(
 
 def test_serials_of_another_ca_are_not_looked_up(pki: LabPki) -> None:
     # The root's CRL lists the intermediate; smp1's serial is only meaningful to its own CA.
-    result = verdict(crl_der(pki, ca="root", revoked=("intermediate",)), pki)
+    der = crl_der(pki, ca="root", revoked=("intermediate",))
+    result = verdict(der, pki, monitored=("smp1", "ap1", "intermediate"))
     assert result.reason is FailureReason.CERTIFICATE_REVOKED
     assert [(s.labels["cn"], s.value) for s in result.series] == [("vigie lab issuing CA", 1.0)]
 
@@ -236,7 +237,12 @@ def test_monitored_certificates_become_one_check_per_distinct_distribution_point
         pki.crl_url("intermediate"),
     ]
     assert {check.kind for check in checks} == {"crl"}
-    assert len(checks[0].params.monitored) == 3
+    # Each certificate is watched by its own distribution point's check.
+    watched = [[cert.subject.rfc4514_string() for cert in c.params.monitored] for c in checks]
+    assert watched == [
+        ["CN=vigie lab issuing CA,O=vigie lab"],
+        ["CN=smp1.edelivery.test,O=vigie lab", "CN=ap1.edelivery.test,O=vigie lab"],
+    ]
 
 
 def _defaults() -> Any:
