@@ -37,6 +37,7 @@ from vigie.correlation import AlertPump
 from vigie.http import outbound_client
 from vigie.metrics import build_registry
 from vigie.notifications import notifications_context
+from vigie.readiness import StoreWatch
 from vigie.scheduler import Scheduler, in_shard
 from vigie.ticket_metrics import TicketCollector
 
@@ -60,10 +61,10 @@ STORE = web.AppKey("store", Store)
 SCHEDULER = web.AppKey("scheduler", list[Scheduler])
 CORRELATOR = web.AppKey("correlator", Correlator)
 PUMP = web.AppKey("pump", AlertPump)
+STORE_WATCH = web.AppKey("store_watch", list[StoreWatch])
 
 # How long shutdown waits for in-flight checks after cancelling them.
 _STOP_GRACE_SECONDS = 2.0
-_HEARTBEAT_SECONDS = 30.0
 
 
 def create_app(
@@ -80,6 +81,7 @@ def create_app(
     app[SCHEDULER] = scheduler_ref
     app[REGISTRY] = build_registry(book, scheduler_ref, shard)
     app[STORE] = Store(config.store.url.get_secret_value())
+    app[STORE_WATCH] = []
     app.cleanup_ctx.append(_store_context(shard))
     notification_metrics = NotificationMetrics()
     app[REGISTRY].register(notification_metrics)
@@ -167,11 +169,14 @@ def _store_context(shard: tuple[int, int]) -> CleanupContext:
         await store.register_agent(
             agent_id, socket.gethostname(), f"{shard[0]}/{shard[1]}", __version__
         )
-        heartbeat = asyncio.create_task(_heartbeat(store, agent_id), name="vigie-heartbeat")
+        watch = StoreWatch(store, agent_id, app[CONFIG].server.readiness_interval)
+        app[STORE_WATCH].append(watch)
+        heartbeat = asyncio.create_task(watch.run(), name="vigie-heartbeat")
         log.info("store_open", store=repr(store), agent_id=agent_id)
         try:
             yield
         finally:
+            app[STORE_WATCH].clear()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -180,15 +185,6 @@ def _store_context(shard: tuple[int, int]) -> CleanupContext:
             await store.close()
 
     return context
-
-
-async def _heartbeat(store: Store, agent_id: str) -> None:
-    while True:
-        await asyncio.sleep(_HEARTBEAT_SECONDS)
-        try:
-            await store.heartbeat(agent_id)
-        except StoreError as exc:  # the next beat may succeed; readiness shows the store
-            log.warning("heartbeat_failed", error=str(exc))
 
 
 async def _correlator_context(app: web.Application) -> AsyncIterator[None]:
@@ -261,11 +257,12 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    """Ready once the store is open and the scheduler dispatches checks."""
+    """Ready while the store takes writes (as last seen by the store watch, never asked
+    here) and the scheduler dispatches checks."""
     app = request.app
-    schedulers = app[SCHEDULER]
+    schedulers, watches = app[SCHEDULER], app[STORE_WATCH]
     components = {
-        "store": app[STORE].is_open,
+        "store": app[STORE].is_open and bool(watches) and watches[0].writable,
         "scheduler": bool(schedulers) and schedulers[0].running,
     }
     ready = all(components.values())

@@ -68,6 +68,11 @@ class ServerConfig(StrictModel):
         description="a connection that sends no complete request headers within this long, "
         "or stays idle this long between requests, is closed",
     )
+    readiness_interval: PositiveDuration = Field(
+        5.0,
+        description="how often the agent writes its heartbeat to the store; /readyz answers "
+        "503 from the first failed write until one succeeds",
+    )
 
 
 class LogConfig(StrictModel):
