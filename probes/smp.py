@@ -366,7 +366,8 @@ async def _metadata(run: _Run, values: dict[str, float]) -> None:
             # CPU work (canonicalization, a public-key operation) off the event loop.
             signed, verified = await asyncio.to_thread(_read_signed, root, params, now)
         except DocumentError as exc:
-            run.metadata.append(MetadataFacts(document_type, url))
+            judged = CertificateFacts.of(exc.signer) if exc.signer is not None else None
+            run.metadata.append(MetadataFacts(document_type, url, signer=judged))
             raise _Stop(exc.reason, f"metadata of {document_type}: {exc.detail}") from None
         run.timer.lap("verify")
         signer = CertificateFacts.of(verified.signer) if verified is not None else None

@@ -61,10 +61,14 @@ _MAX_CHAIN_DEPTH = 8
 
 
 class DocumentError(Exception):
-    def __init__(self, reason: FailureReason, detail: str) -> None:
+    def __init__(
+        self, reason: FailureReason, detail: str, signer: x509.Certificate | None = None
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        # The signer of a verified signature that was judged wrong (expired, untrusted).
+        self.signer = signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +251,7 @@ def verify_signature(
             FailureReason.SMP_SIGNER_EXPIRED,
             f"signer {_subject(signer)} is valid {signer.not_valid_before_utc:%Y-%m-%d} "
             f"to {signer.not_valid_after_utc:%Y-%m-%d}",
+            signer,
         )
     if anchors is not None:
         others = [certificate for certificate in certificates if certificate is not signer]
@@ -285,6 +290,7 @@ def _check_trust(
         raise DocumentError(
             FailureReason.SMP_UNTRUSTED_SIGNER,
             f"signer {_subject(signer)} does not chain to the trust anchors: {exc}",
+            signer,
         ) from None
 
 

@@ -68,3 +68,36 @@ async def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str) -
     assert (code, out) == (2, "")
     assert message in err
     assert len(err.splitlines()) == 1
+
+
+async def test_the_text_shows_what_was_found(lab: Lab) -> None:
+    code, out, _ = await vigie(*smp_args(lab, "--document-type", "first"))
+    assert code == 0, out
+    assert lab.access_point is not None
+    assert f"url {lab.access_point.url}/as4" in out  # the endpoint URL
+    assert "transport_profile peppol-transport-as4-v2_0" in out
+    assert "not_after 20" in out  # certificate dates in ISO 8601
+
+
+@pytest.mark.parametrize(
+    ("at", "reason"),
+    [
+        pytest.param("2001-01-01T00:00:00Z", "smp_signer_expired", id="before-the-signer"),
+        pytest.param(None, "ok", id="now"),
+    ],
+)
+async def test_at_judges_the_signer_as_of_that_instant(
+    lab: Lab, at: str | None, reason: str
+) -> None:
+    extra = ["--at", at] if at else []
+    code, out, _ = await vigie(*smp_args(lab, "--document-type", "first", "--json", *extra))
+    document = json.loads(out)
+    assert (code, document["reason"]) == (0 if reason == "ok" else 1, reason), document
+    (metadata,) = document["findings"]["metadata"]
+    assert metadata["signer"]["not_after"] > "2026"  # ISO 8601 text, comparable
+
+
+async def test_a_bad_at_is_a_usage_error(lab: Lab) -> None:
+    code, out, err = await vigie(*smp_args(lab, "--at", "yesterday"))
+    assert (code, out) == (2, "")
+    assert "ISO 8601" in err
