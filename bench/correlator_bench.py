@@ -4,7 +4,7 @@
     # defaults: 10,000 label sets, 200,000 alerts, 100,000 open tickets
 
 Prints one line per figure:
-- pure dedupe: alerts/s through `correlator.correlate.decide` with LABEL_SETS distinct
+- pure dedupe: alerts/s through `correlator.decide.decide` with LABEL_SETS distinct
   alerts cycling against their tickets' records (the decision only, one core);
 - end to end: alerts/s through `Correlator.ingest` into a SQLite file, batches of 1,000,
   ALERTS alerts cycling over LABEL_SETS label sets (every batch committed before `ingest`
@@ -27,8 +27,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from correlator.correlate import TicketRecord, decide
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
+from correlator.decide import TicketRecord, decide
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.model import Severity, TicketState

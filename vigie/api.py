@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from correlator.driver import Correlator
+from correlator.correlator import Correlator
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.api import (

@@ -20,8 +20,8 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from correlator.driver import Correlator
-from correlator.feed import ProbeAlerts
+from correlator.correlator import Correlator
+from correlator.probe_alerts import ProbeAlerts
 from probes import PROBERS, Check, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.http_client import close_endpoint_clients
 from probes.http_discovery import FINDINGS_KEY, findings_view

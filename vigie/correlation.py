@@ -2,9 +2,9 @@
 alerts go to the store in batches, and the sweep (auto-resolve, SLA actions) and the
 ticket metrics' snapshot run on a timer.
 
-It owns no decision: `correlator.feed` and `correlator.driver` decide. It must never lose
-an alert to a store outage (a failed batch is kept and tried again, up to a bound that is
-logged when reached) and never block a probe on the store.
+It owns no decision: `correlator.probe_alerts` and the correlator's `decide` do. It must
+never lose an alert to a store outage (a failed batch is kept and tried again, up to a
+bound that is logged when reached) and never block a probe on the store.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from correlator.driver import Correlator
-from correlator.feed import ProbeAlerts
+from correlator.correlator import Correlator
+from correlator.probe_alerts import ProbeAlerts
 from correlator.rules import Alert
 from probes import Check, ProbeResult
 from ticket_sink import StoreError

@@ -24,8 +24,8 @@ from pydantic import (
     field_validator,
 )
 
-from correlator.correlate import Topology
-from correlator.driver import CorrelationPolicy
+from correlator.correlator import CorrelationPolicy
+from correlator.decide import Topology
 from correlator.rules import DEFAULT_RULES, Rule
 from probes._config import Duration, PositiveDuration, StrictModel, parse_duration
 from probes.dns import SmlTarget

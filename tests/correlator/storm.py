@@ -9,7 +9,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.model import Severity

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
 from ticket_sink import Store, schema
 from ticket_sink.lifecycle import Action, apply

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from correlator.driver import Correlator
+from correlator.correlator import Correlator
 from correlator.rules import Alert
 from tests.correlator.test_desk_scenario import Clock, act
 from ticket_sink import Store, schema

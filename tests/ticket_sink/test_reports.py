@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.model import Severity

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from correlator.correlate import Topology
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
+from correlator.decide import Topology
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.model import Severity

@@ -1,5 +1,5 @@
-"""Correlation decisions: what an alert does to the tickets (update, reopen, create, nothing),
-under which master a new ticket hangs (topology, then grouping), and whether it flaps.
+"""Correlation decisions: what an alert does to the tickets (update, reopen, create, nothing)
+and under which master a new ticket hangs (topology, then grouping).
 
 Pure functions over plain records with `now` passed in; a driver reads the records from
 the store and carries out the command. They must never read a clock or the store, and
@@ -33,9 +33,7 @@ __all__ = [
     "episode_recorded",
     "group_key",
     "group_master",
-    "is_flapping",
     "place",
-    "recent_changes",
 ]
 
 
@@ -283,18 +281,3 @@ def place(
         return Placement()
     key = group_key(alert.labels, group_by)
     return Placement(group_master(key, groups, now, group_window), group_key=key)
-
-
-# -- flapping --
-
-
-def recent_changes(changes: Iterable[datetime], now: datetime, window: timedelta) -> list[datetime]:
-    """The state changes inside `(now - window, now]`, oldest first: what to keep."""
-    return sorted(at for at in changes if now - window < at <= now)
-
-
-def is_flapping(
-    changes: Iterable[datetime], now: datetime, *, window: timedelta, max_changes: int
-) -> bool:
-    """More than `max_changes` state changes inside `(now - window, now]`."""
-    return len(recent_changes(changes, now, window)) > max_changes

@@ -7,10 +7,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from correlator.correlate import (
+from correlator.decide import (
     CreateTicket,
     GroupMaster,
     NoChange,
@@ -23,12 +21,11 @@ from correlator.correlate import (
     decide,
     group_key,
     group_master,
-    is_flapping,
     place,
-    recent_changes,
 )
 from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
+from ticket_sink.flapping import is_flapping, recent_changes
 from ticket_sink.model import Severity, Ticket, TicketState, TicketType
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -170,6 +167,29 @@ DECISIONS = [
         UpdateTicket("T2", 2, _at(100)),
         id="active-wins-over-closed",
     ),
+    pytest.param(
+        _alert(100),
+        [dataclasses.replace(_ticket("T1", TicketState.CLOSED, 100, closed=110), firing=True)],
+        CreateTicket(
+            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(100), refers_to="T1"
+        ),
+        id="closed-while-firing-the-same-episode-opens-a-new-ticket",
+    ),
+    pytest.param(
+        _alert(100),
+        [
+            dataclasses.replace(_ticket("T1", TicketState.CLOSED, 100, closed=110), firing=True),
+            _ticket("T2", TicketState.NEW, 100),
+        ],
+        NoChange("episode already recorded", "T2"),
+        id="closed-while-firing-then-reopened-as-a-new-ticket-is-recorded",
+    ),
+    pytest.param(
+        _alert(100),
+        [_ticket("T1", TicketState.CLOSED, 100, closed=110)],
+        NoChange("episode already recorded", "T1"),
+        id="closed-after-the-alert-cleared-a-late-copy-changes-nothing",
+    ),
 ]
 
 
@@ -203,133 +223,8 @@ def test_record_of_a_ticket_without_last_seen_uses_its_creation() -> None:
     )
 
 
-# -- a small store, to replay streams of alerts and people's actions --
-
-
-class Store:
-    def __init__(self) -> None:
-        self.tickets: dict[str, list[TicketRecord]] = {}
-        self.created = 0
-
-    def records(self, fp: str) -> list[TicketRecord]:
-        return self.tickets.setdefault(fp, [])
-
-    def apply(self, fp: str, command: TicketCommand) -> None:
-        records = self.records(fp)
-        if isinstance(command, CreateTicket):
-            self.created += 1
-            records.append(
-                TicketRecord(f"T{self.created}", TicketState.NEW, command.at, command.last_seen)
-            )
-            return
-        if isinstance(command, NoChange):
-            return
-        index = next(i for i, t in enumerate(records) if t.id == command.ticket_id)
-        ticket = records[index]
-        changes: dict[str, object] = {
-            "occurrences": command.occurrences,
-            "last_seen": command.last_seen,
-        }
-        if isinstance(command, ReopenTicket):
-            changes.update(state=TicketState.OPEN, resolved_at=None)
-        records[index] = dataclasses.replace(ticket, **changes)  # type: ignore[arg-type]
-
-    def resolve(self, fp: str, at: datetime) -> None:
-        for i, ticket in enumerate(self.records(fp)):
-            if ticket.state is TicketState.OPEN or ticket.state is TicketState.NEW:
-                self.records(fp)[i] = dataclasses.replace(
-                    ticket, state=TicketState.RESOLVED, resolved_at=at
-                )
-
-    def close(self, fp: str, at: datetime) -> None:
-        for i, ticket in enumerate(self.records(fp)):
-            if ticket.state is TicketState.RESOLVED:
-                self.records(fp)[i] = dataclasses.replace(
-                    ticket, state=TicketState.CLOSED, closed_at=at
-                )
-
-
-SERVERS = ["ns1", "ns2"]
-events = st.lists(
-    st.tuples(
-        st.integers(1, 90),  # minutes since the previous event
-        st.sampled_from(["alert", "alert", "alert", "resolve", "close"]),
-        st.sampled_from(SERVERS),
-        st.integers(0, 30),  # how long before the event the episode started
-        st.booleans(),  # resolved alert
-    ),
-    max_size=30,
-)
-
-
-def _labels(server: str) -> dict[str, str]:
-    return {**LABELS, "target": server}
-
-
-def _run(store: Store, stream: list[tuple[int, str, str, int, bool]]) -> list[Alert]:
-    """Play the events; check on the way that no create happens beside an active ticket."""
-    now, sent = T0, []
-    for gap, what, server, age, resolved in stream:
-        now += timedelta(minutes=gap)
-        fp = fingerprint(_labels(server))
-        if what == "resolve":
-            store.resolve(fp, now)
-        elif what == "close":
-            store.close(fp, now)
-        else:
-            starts = now - timedelta(minutes=age)
-            alert = Alert(_labels(server), {}, Severity.MAJOR, starts, now if resolved else None)
-            sent.append(alert)
-            command = decide(alert, store.records(fp), now, reopen_window=WINDOW)
-            if isinstance(command, CreateTicket):
-                active = [t for t in store.records(fp) if t.state in ACTIVE_STATES]
-                assert active == []
-            store.apply(fp, command)
-        for fp, records in store.tickets.items():
-            assert sum(t.state in ACTIVE_STATES for t in records) <= 1, fp
-    return sent
-
-
-@given(events)
-def test_never_two_active_tickets_for_one_fingerprint(
-    stream: list[tuple[int, str, str, int, bool]],
-) -> None:
-    _run(Store(), stream)
-
-
-@given(events, st.integers(0, 600))
-def test_replaying_alerts_changes_nothing(
-    stream: list[tuple[int, str, str, int, bool]], later: int
-) -> None:
-    store = Store()
-    sent = _run(store, stream)
-    now = T0 + timedelta(days=3, minutes=later)
-    for alert in sent:
-        command = decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW)
-        assert isinstance(command, NoChange), command
-
-
-@given(events)
-def test_each_alert_decided_twice_in_a_row_acts_once(
-    stream: list[tuple[int, str, str, int, bool]],
-) -> None:
-    """Two agents (or a retried webhook) deciding the same alert: the second is a no-op."""
-    store, now = Store(), T0
-    for gap, _, server, age, resolved in stream:
-        now += timedelta(minutes=gap)
-        alert = Alert(
-            _labels(server),
-            {},
-            Severity.MAJOR,
-            now - timedelta(minutes=age),
-            now if resolved else None,
-        )
-        store.apply(
-            alert.fingerprint,
-            decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW),
-        )
-        again = decide(alert, store.records(alert.fingerprint), now, reopen_window=WINDOW)
-        assert isinstance(again, NoChange)
+# Streams of alerts and people's actions are replayed through the production executor on
+# a real store: tests/correlator/test_correlator_properties.py.
 
 
 # -- grouping --

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from correlator.correlate import Topology
-from correlator.driver import CorrelationPolicy, Correlator
+from correlator.correlator import CorrelationPolicy, Correlator
+from correlator.decide import Topology
 from correlator.rules import Alert
 from ticket_sink import Store, schema
 from ticket_sink.model import Severity, TicketState

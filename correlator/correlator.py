@@ -1,39 +1,29 @@
-"""The correlator's driver: carries out the pure decisions of `correlator.correlate` on
-the ticket store, and runs the periodic sweep (auto-resolve, SLA escalations, reminders,
-closing).
+"""`Correlator`: feeds alerts into the ticket store through the pure decisions of
+`correlator.decide` (carried out by `correlator.executor`), remembers which episodes the
+store holds, and runs the periodic sweep of `ticket_sink.sweep` between its ingests.
 
 Each `ingest` call is one store transaction: when it returns, every ticket it created or
 changed, their audit events and their outbox notifications are committed together. It
 must never hold a decision across transactions (another agent may have written since), and
 never write for an alert that changes nothing: repeats of a firing alert are the common
 case, and repeats of what the store is known to hold cost no read at all. One batch's
-decisions are `correlator.ingest.Batch`.
+decisions are carried out by `correlator.executor.Batch`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
-from correlator.correlate import is_flapping
-from correlator.ingest import ACTOR, Batch, CorrelationPolicy, IngestResult
+from correlator.executor import Batch, CorrelationPolicy, IngestResult
 from correlator.rules import Alert
-from ticket_sink import Store, StoreConflict, StoredTicket, TicketTx
-from ticket_sink.lifecycle import Action, apply, resolve_children
-from ticket_sink.model import (
-    ACTIVE_STATES,
-    AuditEvent,
-    NotificationEvent,
-    Ticket,
-    TicketState,
-)
-from ticket_sink.sla import SlaPolicy, auto_actions
+from ticket_sink import Store, StoreConflict
+from ticket_sink.sla import SlaPolicy
+from ticket_sink.sweep import SweepPolicy, SweepResult, sweep
 
 __all__ = ["CorrelationPolicy", "Correlator", "IngestResult", "SweepResult"]
 
@@ -49,12 +39,6 @@ _KNOWN_LIMIT = 500_000
 _CLOSE_MARGIN = timedelta(minutes=1)
 
 
-@dataclass(slots=True)
-class SweepResult:
-    resolved: list[str] = field(default_factory=list)
-    actions: Counter[str] = field(default_factory=Counter)
-
-
 class Correlator:
     """Feeds alerts into the store's tickets; one per process, sharing the app's store."""
 
@@ -62,6 +46,9 @@ class Correlator:
         self._store = store
         self._sla = policy
         self._policy = correlation
+        self._sweep = SweepPolicy(
+            correlation.quiet_period, correlation.flap_window, correlation.flap_max_changes
+        )
         # Alerts received, by source (probe, alertmanager, api), for the metrics.
         self.received: Counter[str] = Counter()
         # This process's ingests and sweeps write one after the other. The database
@@ -179,117 +166,7 @@ class Correlator:
             return result
 
     async def sweep(self) -> SweepResult:
-        """Auto-resolve recovered tickets, then do what the SLA calls for."""
-        result = SweepResult()
+        """Auto-resolve recovered tickets, then do what the SLA calls for
+        (`ticket_sink.sweep`), in one transaction between this process's ingests."""
         async with self._writing, self._store.transaction() as tx:
-            await self._auto_resolve(tx, result)
-            await self._sla_actions(tx, result)
-        return result
-
-    async def _auto_resolve(self, tx: TicketTx, result: SweepResult) -> None:
-        now, quiet = tx.now, self._policy.quiet_period
-        for stored in await tx.recovered_before(now - quiet):
-            ticket = stored.ticket
-            if ticket.state not in ACTIVE_STATES or ticket.id in result.resolved:
-                continue
-            changes = stored.correlation.alert_changes
-            if is_flapping(
-                changes,
-                now,
-                window=self._policy.flap_window,
-                max_changes=self._policy.flap_max_changes,
-            ):
-                continue  # a flapping ticket stays open until it is stable
-            children = await tx.children(ticket.id)
-            if any(_still_failing(child, now, quiet) for child in children):
-                continue
-            resolution = f"recovered: every alert stayed clear for {_span(quiet)}"
-            resolved, events = _resolve(ticket, resolution, now)
-            flag = dataclasses.replace(stored.correlation, flapping=False)
-            await tx.save(resolved, events, flag)
-            result.resolved.append(ticket.id)
-            for child, child_events in resolve_children(
-                resolved, [c.ticket for c in children], actor=ACTOR, at=now
-            ):
-                await tx.save(child, child_events)
-                result.resolved.append(child.id)
-            if ticket.master_id is None and stored.correlation.notify:
-                await tx.enqueue(
-                    NotificationEvent.RESOLVED, resolved, children=len(children), detail=resolution
-                )
-
-    async def _sla_candidates(self, tx: TicketTx) -> list[StoredTicket]:
-        """Business time never runs faster than wall time, so nothing can be due before
-        the same span of wall time has passed: at risk after `at_risk_fraction` of the
-        shortest target, a reminder or closing after that many (calendar) days."""
-        now, sla = tx.now, self._sla
-        clocks_before = {}
-        for severity, target in sla.targets.items():
-            goals = [
-                target.least_business_time(goal)
-                for goal in (target.response, target.resolution)
-                if goal is not None
-            ]
-            if goals:
-                clocks_before[int(severity)] = now - min(goals) * sla.at_risk_fraction
-        return await tx.sla_candidates(
-            clocks_before=clocks_before,
-            hold_before=now - timedelta(days=sla.remind_every_business_days),
-            resolved_before=now - timedelta(days=sla.close_resolved_after_business_days),
-        )
-
-    async def _sla_actions(self, tx: TicketTx, result: SweepResult) -> None:
-        now = tx.now
-        # Children follow their master; closing after a resolution is their own.
-        for stored in await self._sla_candidates(tx):
-            ticket = stored.ticket
-            for action in auto_actions(ticket, self._sla, now):
-                ticket, events = apply(
-                    ticket,
-                    action.action,
-                    actor=ACTOR,
-                    at=action.at,
-                    reason=action.reason,
-                    mark=action.mark,
-                )
-                await tx.save(ticket, events)
-                result.actions[action.action.value] += 1
-                if not stored.correlation.notify or ticket.master_id is not None:
-                    continue
-                for event in _sla_events(action.action, action.mark):
-                    await tx.enqueue(event, ticket, detail=action.why)
-
-
-def _sla_events(action: Action, mark: str | None) -> list[NotificationEvent]:
-    if action is Action.ESCALATE:
-        condition = (
-            NotificationEvent.SLA_BREACHED
-            if mark and mark.endswith("breached")
-            else (NotificationEvent.SLA_AT_RISK)
-        )
-        return [NotificationEvent.ESCALATED, condition]
-    if action is Action.REMIND:
-        return [NotificationEvent.REMINDER]
-    return []
-
-
-def _still_failing(child: StoredTicket, now: datetime, quiet: timedelta) -> bool:
-    if child.ticket.state not in ACTIVE_STATES:
-        return False
-    recovered = child.correlation.recovered_at
-    return child.correlation.firing or recovered is None or now - recovered < quiet
-
-
-def _resolve(ticket: Ticket, resolution: str, at: datetime) -> tuple[Ticket, list[AuditEvent]]:
-    events: list[AuditEvent] = []
-    if ticket.state is TicketState.NEW:
-        ticket, events = apply(ticket, Action.ACKNOWLEDGE, actor=ACTOR, at=at)
-    ticket, resolved = apply(ticket, Action.RESOLVE, actor=ACTOR, at=at, resolution=resolution)
-    return ticket, events + resolved
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
+            return await sweep(tx, self._sla, self._sweep)

@@ -1,5 +1,5 @@
-"""One `ingest` of the correlator: the decisions of `correlator.correlate` for a batch of
-alerts, carried out inside one store transaction.
+"""The executor of one `ingest` of the correlator: the decisions of `correlator.decide` for
+a batch of alerts, carried out inside one store transaction.
 
 `Batch` reads what the batch needs once (the unclosed tickets of its fingerprints, what
 placement needs), decides alert by alert, and leaves the writes buffered in the
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from correlator.correlate import (
+from correlator.decide import (
     CreateTicket,
     GroupMaster,
     NoChange,
@@ -26,12 +26,11 @@ from correlator.correlate import (
     decide,
     episode_recorded,
     group_key,
-    is_flapping,
     place,
-    recent_changes,
 )
 from correlator.rules import Alert
 from ticket_sink import Correlation, StoredTicket, TicketTx
+from ticket_sink.flapping import is_flapping, recent_changes
 from ticket_sink.lifecycle import (
     Action,
     apply,
@@ -47,11 +46,12 @@ from ticket_sink.model import (
     TicketState,
     TicketType,
 )
+from ticket_sink.sweep import AUTOMATION
 from ticket_sink.tickets import new_ticket_id
 
 __all__ = ["ACTOR", "Batch", "CorrelationPolicy", "IngestResult"]
 
-ACTOR = "correlator"
+ACTOR = AUTOMATION
 
 
 @dataclass(frozen=True, slots=True)
