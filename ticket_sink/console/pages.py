@@ -344,7 +344,7 @@ class Console:
             if stored is None:
                 raise Refusal(404, f"No ticket {ticket_id}.")
             ticket = stored.ticket
-            children = [child.ticket for child in await tx.children(ticket.id, unclosed_only=False)]
+            clocked, more_children = await reads.children_of(tx, ticket.id)
             master = None if ticket.master_id is None else await tx.get(ticket.master_id)
             history = await queries.history_of(tx, ticket.id, newest=200)
             notes = await queries.comments_of(tx, ticket.id)
@@ -355,7 +355,7 @@ class Console:
         timeline = _timeline(history, notes, notifications)
         policy = self.api.policy
         children_rows = sorted(
-            ((child, pressing_clock(child, policy, now)) for child in children),
+            ((child, pressing_clock(child, policy, now)) for child in clocked),
             key=lambda pair: urgency(*pair),
         )
         actions = [
@@ -372,6 +372,7 @@ class Console:
             clocks=clock_views(ticket, policy, now),
             contacts=policy.contacts.get(ticket.escalation_level, ()),
             children=children_rows,
+            more_children=more_children,
             master=None if master is None else master.ticket,
             timeline=timeline,
             recurrences=recurrences,
@@ -588,6 +589,11 @@ class IncidentView:
             values = value if isinstance(value, list) else [value]
             pairs += [(key, item) for item in values if item not in (None, "", 0, False)]
         return CONSOLE_PREFIX + "/" + ("?" + urlencode(pairs) if pairs else "")
+
+    @property
+    def active(self) -> int:
+        """How many filters the URL sets."""
+        return sum(1 for key, value in self.params.items() if value and key != "page")
 
     def has(self, key: str, value: Any) -> bool:
         current = self.params.get(key)

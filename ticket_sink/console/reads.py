@@ -16,16 +16,55 @@ import sqlalchemy as sa
 
 from ticket_sink import schema
 from ticket_sink.api.queries import MAX_SCANNED_ROWS, TicketFilter, where_clauses
-from ticket_sink.model import Ticket
+from ticket_sink.model import Severity, Ticket, TicketState
 from ticket_sink.tickets import TicketTx
 
-__all__ = ["IncidentFilter", "IncidentPage", "incidents", "recurrences", "similar_tickets"]
+__all__ = [
+    "CLOCKED_CHILDREN",
+    "IncidentFilter",
+    "IncidentPage",
+    "TicketLine",
+    "children_of",
+    "incidents",
+    "recurrences",
+    "similar_tickets",
+]
 
 _T = schema.tickets
 _E = schema.ticket_events
 CHILDREN_SHOWN = 10  # per master on the incidents page; the ticket page shows them all
 SIMILAR_SHOWN = 8
+SIMILAR_CANDIDATES = 100
+# On a ticket's page, the most urgent children get live SLA clocks; a master's thousand
+# children are listed, but planning each one's clocks would cost more than the page.
+CLOCKED_CHILDREN = 50
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLine:
+    """What a list of related tickets shows of each one (children, similar tickets)."""
+
+    id: str
+    title: str
+    state: TicketState
+    severity: Severity
+    created_at: Any
+    resolution: str | None
+
+
+_LINE = (_T.c.id, _T.c.title, _T.c.state, _T.c.severity, _T.c.created_at, _T.c.resolution)
+
+
+def _line(row: Any) -> TicketLine:
+    return TicketLine(
+        row.id,
+        row.title,
+        TicketState(row.state),
+        Severity(row.severity),
+        row.created_at,
+        row.resolution,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,36 +119,44 @@ async def incidents(tx: TicketTx, where: IncidentFilter, *, page: int, size: int
         query = query.offset(page * size).limit(size + 1)
         found = [row.id for row in (await tx.connection.execute(query)).all()]
         chosen, more = found[:size], len(found) > size
-        total_query = sa.select(sa.func.count()).select_from(_T).where(*top)
-        total = int((await tx.connection.execute(total_query)).scalar() or 0)
+        total = 0
+    counts = await _counts(tx, where)
+    if not matchers:
+        total = (
+            sum(counts.get(state, 0) for state in where.tickets.states)
+            if where.tickets.states
+            else sum(counts.values())
+        )
     tickets = await tx.get_many(chosen)
     masters = [tickets[ticket_id].ticket for ticket_id in chosen]
     children, child_counts = await _children(tx, [m.id for m in masters], where)
-    counts = await _counts(tx, where)
     return IncidentPage(masters, children, child_counts, counts, more, scanned, total)
 
 
 async def _children(
     tx: TicketTx, master_ids: Sequence[str], where: IncidentFilter
 ) -> tuple[dict[str, list[Ticket]], dict[str, int]]:
+    """The most urgent CHILDREN_SHOWN children of each master in a state the page shows,
+    and how many it has in those states. Filtered here rather than in SQL, so that the
+    database reads the master index alone, not every ticket in those states."""
     if not master_ids:
         return {}, {}
-    states = list(where.tickets.states)
-    scope = [_T.c.master_id.in_(list(master_ids))]
-    if states:
-        scope.append(_T.c.state.in_(states))
-    rank = (
-        sa.func.row_number().over(partition_by=_T.c.master_id, order_by=list(_URGENT)).label("rank")
+    states = set(where.tickets.states)
+    query = (
+        sa.select(_T.c.id, _T.c.master_id, _T.c.state)
+        .where(_T.c.master_id.in_(list(master_ids)))
+        .order_by(*_URGENT)
     )
-    ranked = sa.select(_T.c.id, _T.c.master_id, rank).where(*scope).subquery()
-    query = sa.select(ranked.c.id, ranked.c.master_id).where(ranked.c.rank <= CHILDREN_SHOWN)
-    rows = (await tx.connection.execute(query.order_by(ranked.c.master_id, ranked.c.rank))).all()
-    found = await tx.get_many([row.id for row in rows])
-    children: dict[str, list[Ticket]] = {}
-    for row in rows:
-        children.setdefault(row.master_id, []).append(found[row.id].ticket)
-    count_query = sa.select(_T.c.master_id, sa.func.count()).where(*scope).group_by(_T.c.master_id)
-    counts = {row[0]: int(row[1]) for row in (await tx.connection.execute(count_query)).all()}
+    shown: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for row in (await tx.connection.execute(query)).all():
+        if states and row.state not in states:
+            continue
+        counts[row.master_id] = counts.get(row.master_id, 0) + 1
+        if counts[row.master_id] <= CHILDREN_SHOWN:
+            shown.setdefault(row.master_id, []).append(row.id)
+    found = await tx.get_many([child for ids in shown.values() for child in ids])
+    children = {master: [found[child].ticket for child in ids] for master, ids in shown.items()}
     return children, counts
 
 
@@ -122,6 +169,16 @@ async def _counts(tx: TicketTx, where: IncidentFilter) -> dict[str, int]:
         .group_by(_T.c.state)
     )
     return {row[0]: int(row[1]) for row in (await tx.connection.execute(query)).all()}
+
+
+async def children_of(tx: TicketTx, master_id: str) -> tuple[list[Ticket], list[TicketLine]]:
+    """Every child of a master, most urgent first: the first CLOCKED_CHILDREN whole (for
+    their SLA clocks), the others as lines."""
+    query = sa.select(*_LINE).where(_T.c.master_id == master_id).order_by(*_URGENT)
+    lines = [_line(row) for row in (await tx.connection.execute(query)).all()]
+    head = [line.id for line in lines[:CLOCKED_CHILDREN]]
+    found = await tx.get_many(head)
+    return [found[ticket_id].ticket for ticket_id in head], lines[CLOCKED_CHILDREN:]
 
 
 async def recurrences(tx: TicketTx, ticket: Ticket) -> list[Ticket]:
@@ -139,7 +196,7 @@ def _words(title: str) -> set[str]:
     return {word.lower() for word in _WORD.findall(title)}
 
 
-async def similar_tickets(tx: TicketTx, ticket: Ticket) -> list[Ticket]:
+async def similar_tickets(tx: TicketTx, ticket: Ticket) -> list[TicketLine]:
     """Tickets with the same fingerprint, or sharing title words, closed ones included,
     ranked by the labels and words they share (the desk's "search for similar" step)."""
     words = sorted(_words(ticket.title), key=len, reverse=True)[:4]
@@ -149,20 +206,18 @@ async def similar_tickets(tx: TicketTx, ticket: Ticket) -> list[Ticket]:
     if not alike:
         return []
     query = (
-        sa.select(_T.c.id)
+        sa.select(*_LINE, _T.c.labels, _T.c.fingerprint)
         .where(sa.or_(*alike), _T.c.id != ticket.id)
         .order_by(_T.c.created_at.desc())
-        .limit(200)
+        .limit(SIMILAR_CANDIDATES)
     )
-    ids = [row.id for row in (await tx.connection.execute(query)).all()]
-    found = await tx.get_many(ids)
+    rows = (await tx.connection.execute(query)).all()
     own_labels = set(ticket.labels.items())
     own_words = set(words)
 
-    def score(other: Ticket) -> tuple[int, int]:
-        shared = len(own_labels & set(other.labels.items())) + len(own_words & _words(other.title))
-        same = 10 if ticket.fingerprint and other.fingerprint == ticket.fingerprint else 0
-        return (-(shared + same), -int(other.created_at.timestamp()))
+    def score(row: Any) -> tuple[int, float]:
+        shared = len(own_labels & set(row.labels.items())) + len(own_words & _words(row.title))
+        same = 10 if ticket.fingerprint and row.fingerprint == ticket.fingerprint else 0
+        return (-(shared + same), -row.created_at.timestamp())
 
-    ranked = sorted((stored.ticket for stored in found.values()), key=score)
-    return ranked[:SIMILAR_SHOWN]
+    return [_line(row) for row in sorted(rows, key=score)[:SIMILAR_SHOWN]]

@@ -223,7 +223,10 @@
         break;
       case "r": if (!focus("#resolution") && !focus("#bulk-resolution")) { return; } break;
       case "c": if (!focus("#comment")) { return; } break;
-      case "/": if (!focus("#q")) { return; } break;
+      case "/":
+        if ($(".filterbox")) { $(".filterbox").open = true; }
+        if (!focus("#q")) { return; }
+        break;
       case "g": pendingG = true; break;
       default: return;
     }
