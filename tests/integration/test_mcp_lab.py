@@ -90,6 +90,11 @@ async def test_a_lab_fault_is_found_read_and_acknowledged_over_mcp(lab: Lab, age
         detail = answer(await client.call_tool("get_ticket", {"id": ticket["id"]}))
         assert detail["ticket"]["labels"]["reason"] == "crl_unreachable"
         assert "acknowledge" in detail["allowed_actions"]
+        checks = answer(await client.call_tool("latest_checks", {"failing_only": True}))
+        failing = checks["items"][0]
+        assert failing["success"] is False
+        assert failing["reason"] == "crl_unreachable"
+        assert failing["finished_at"].endswith("Z")  # ISO 8601, not a Unix time
 
         seen: list[dict[str, Any]] = []
         stream = asyncio.create_task(events_of(agent, ticket["id"], seen))

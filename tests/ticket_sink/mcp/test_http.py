@@ -257,6 +257,17 @@ async def test_a_host_that_is_not_allowed_is_refused(agent: Agent) -> None:
     assert origin.status_code == 403
 
 
+async def test_an_oversized_request_is_refused_before_it_is_read_whole(agent: Agent) -> None:
+    arguments = {"id": "T1", "text": "x" * (2 * 1024 * 1024)}  # over api.max_body_bytes
+    call = {**INITIALIZE, "method": "tools/call", "params": {"name": "comment_ticket"}}
+    call["params"]["arguments"] = arguments
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        response = await http.post(
+            f"{agent.url}/mcp", json=call, headers={**MCP_HEADERS, **agent.headers(Role.ADMIN)}
+        )
+    assert response.status_code == 413
+
+
 async def test_anonymous_reads_see_the_read_tools_only(tmp_path: Path) -> None:
     async with (
         serve(agent_config(tmp_path, anonymous_read=True)) as agent,
