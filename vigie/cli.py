@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from probes._config import split_host_port
 from vigie import __version__
 from vigie.config import ConfigError, VigieConfig, load_config
+from vigie.diagnose_cli import add_diagnose_command
 from vigie.mcp_cli import add_mcp_command
 from vigie.probe_cli import add_probe_commands
 from vigie.scheduler import parse_shard
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.set_defaults(handler=_lab)
 
     add_probe_commands(commands)
+    add_diagnose_command(commands)
     add_ticket_commands(commands)
     add_mcp_command(commands)
     return parser

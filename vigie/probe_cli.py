@@ -24,7 +24,17 @@ from probes.dns import SmlTarget, expand_sml
 from vigie.http import outbound_client
 from vigie.logs import configure_logging
 
-__all__ = ["PROBE_COMMANDS", "ProbeCommand", "add_probe_commands", "print_result"]
+__all__ = [
+    "PROBE_COMMANDS",
+    "ProbeCommand",
+    "add_probe_commands",
+    "at_argument",
+    "first_line",
+    "instant",
+    "other_zone_argument",
+    "parse_other_zones",
+    "print_result",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,13 +74,28 @@ def _sml_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server", metavar="HOST:PORT", help="name server to ask (default: the zone's own)"
     )
+    other_zone_argument(parser)
+    parser.add_argument("--expect-smp", metavar="URL", help="the SMP the participant must use")
+    parser.add_argument("--rate", type=float, default=1000.0, help="sweep lookups per second")
+
+
+def other_zone_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--other-zone", action="append", default=[], metavar="ZONE=HOST:PORT",
         help="name server of a zone a CNAME/DNAME chain leads into (repeatable; "
         "default: the resolver)",
     )  # fmt: skip
-    parser.add_argument("--expect-smp", metavar="URL", help="the SMP the participant must use")
-    parser.add_argument("--rate", type=float, default=1000.0, help="sweep lookups per second")
+
+
+def parse_other_zones(entries: list[str]) -> dict[str, list[str]]:
+    """`--other-zone` values as SmlTarget.other_zones: zone -> its name servers."""
+    other_zones: dict[str, list[str]] = {}
+    for entry in entries:
+        zone, separator, server = entry.partition("=")
+        if not separator or not zone or not server:
+            raise ValueError(f"--other-zone {entry!r}: expected ZONE=HOST:PORT")
+        other_zones.setdefault(zone, []).append(server)
+    return other_zones
 
 
 def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
@@ -79,12 +104,7 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
 
     scheme = NamingScheme.NAPTR if args.naming == "bdxl" else NamingScheme.CNAME
     servers = [args.server] if args.server else []
-    other_zones: dict[str, list[str]] = {}
-    for entry in args.other_zone:
-        zone, separator, server = entry.partition("=")
-        if not separator or not zone or not server:
-            raise ValueError(f"--other-zone {entry!r}: expected ZONE=HOST:PORT")
-        other_zones.setdefault(zone, []).append(server)
+    other_zones = parse_other_zones(args.other_zone)
     if args.participant is not None:
         canary = {"id": args.participant, "expect_smp": args.expect_smp}
         target = SmlTarget(
@@ -170,10 +190,7 @@ def _smp_arguments(parser: argparse.ArgumentParser) -> None:
         "--accept-sha1", action="store_true",
         help="accept SHA-1 signatures (SMPs before specification 1.3.0) as not weak",
     )  # fmt: skip
-    parser.add_argument(
-        "--at", metavar="TIME",
-        help="judge the signature and its signer as of this ISO 8601 time (default: now)",
-    )  # fmt: skip
+    at_argument(parser)
     parser.add_argument("--health", choices=("domismp", "phoss", "oxalis"))
     parser.add_argument("--max-body", type=int, default=2 * 1024 * 1024, help="bytes (2 MiB)")
 
@@ -195,12 +212,12 @@ def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     (check,) = expand_smp(target, defaults)
     if args.at is not None:
         check = dataclasses.replace(
-            check, params=dataclasses.replace(check.params, at=_instant(args.at))
+            check, params=dataclasses.replace(check.params, at=instant(args.at))
         )
     return check
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
     """An ISO 8601 time (a date alone is its midnight); without an offset, UTC."""
     try:
         instant = datetime.fromisoformat(text.strip())
@@ -233,10 +250,10 @@ def _cert_arguments(parser: argparse.ArgumentParser) -> None:
         help="a CRL to use beside the distribution points (repeatable)",
     )  # fmt: skip
     parser.add_argument("--intermediates", help="CA certificates to build paths with")
-    _at_argument(parser)
+    at_argument(parser)
 
 
-def _at_argument(parser: argparse.ArgumentParser) -> None:
+def at_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--at", metavar="TIME",
         help="judge as of this instant (ISO 8601, e.g. 2027-03-01 or 2027-03-01T12:00Z; UTC "
@@ -281,7 +298,7 @@ def _crl_arguments(parser: argparse.ArgumentParser) -> None:
         "--trust-anchors", metavar="PEM",
         help="root CAs the CRL's signer must chain to (RFC 5280 path validation)",
     )  # fmt: skip
-    _at_argument(parser)
+    at_argument(parser)
 
 
 def _crl_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
@@ -299,7 +316,7 @@ def _ocsp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer", required=True, metavar="PEM", help="its issuer's certificate")
     parser.add_argument("--url", help="the responder (default: the certificate's AIA OCSP URL)")
     parser.add_argument("--method", choices=("post", "get"), default="post")
-    _at_argument(parser)
+    at_argument(parser)
 
 
 def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
@@ -448,7 +465,7 @@ def _handler(command: ProbeCommand) -> Callable[[argparse.Namespace], int]:
                 raise ValueError("--timeout must be longer than 0s")
             check = command.build(args, CheckDefaults(interval=timeout, timeout=timeout))
         except ValueError as exc:
-            print(f"vigie probe {command.name}: {_first_line(exc)}", file=sys.stderr)
+            print(f"vigie probe {command.name}: {first_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         result = asyncio.run(_run(check))
         print_result(check, result, as_json=args.json)
@@ -500,7 +517,7 @@ def result_document(check: Check, result: ProbeResult) -> dict[str, Any]:
     }
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     # pydantic's messages span several lines; the first names the problem.
     text = str(exc)
     if hasattr(exc, "errors"):

@@ -34,6 +34,7 @@ class FaultKind(StrEnum):
     SMP_SLOW = "smp_slow"  # target: endpoint; params: delay (seconds, default 2)
     SMP_5XX = "smp_5xx"  # target: endpoint; params: status (default 503)
     SMP_SATURATED = "smp_saturated"  # target: endpoint; params: capacity (concurrent, default 2)
+    SMP_BAD_SIGNATURE = "smp_bad_signature"  # target: SMP; metadata altered after signing
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,8 @@ class Lab(LabService):
             return [self.zone.participant(i) for i in range(min(5, len(self.zone)))]
         if kind in (FaultKind.CRL_STALE, FaultKind.CRL_UNREACHABLE, FaultKind.CRL_BAD_SIGNATURE):
             return [ROOT, INTERMEDIATE]
+        if kind is FaultKind.SMP_BAD_SIGNATURE:
+            return list(SMP_NAMES)
         if kind in (FaultKind.CRL_LISTS_MONITORED, FaultKind.CERT_REVOKED):
             return [*SMP_NAMES, ACCESS_POINT_NAME]
         return [*SMP_NAMES, ACCESS_POINT_NAME]

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from probes.naming import ParticipantId
 from vigie.lab.endpoint import LabHttpsServer
-from vigie.lab.faults import Faults
+from vigie.lab.faults import FaultKind, Faults
 from vigie.lab.smp_xml import (
     DOCUMENT_TYPES,
     SigningKey,
@@ -116,6 +116,10 @@ class LabSmp(LabHttpsServer):
             return web.Response(body=body, content_type=_XML, charset="utf-8")
         if len(segments) == 3 and segments[1] == "services" and segments[2] in DOCUMENT_TYPES:
             body = await self._signed_metadata(participant, segments[2])
+            if self.faults.get(FaultKind.SMP_BAD_SIGNATURE, self.name) is not None:
+                # Altered after signing, as a proxy or a broken SMP would: the signature
+                # no longer covers what is served.
+                body = body.replace(b"/as4<", b"/as4-altered<", 1)
             return web.Response(body=body, content_type=_XML, charset="utf-8")
         raise web.HTTPNotFound(text="no such service metadata\n")
 
