@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from correlator.correlator import CorrelationPolicy, Correlator
-from correlator.decide import TicketRecord, decide
+from correlator.decide import Snapshot, TicketRecord, decide
 from correlator.rules import Alert
 from ticket_sink import Store
 from ticket_sink.model import Severity, TicketState
@@ -65,16 +65,16 @@ def make_alerts(count: int, prefix: str = "p") -> list[Alert]:
 
 def pure(label_sets: int, total: int) -> float:
     alerts = make_alerts(label_sets)
-    records = {
-        a.fingerprint: [TicketRecord(f"T{i}", TicketState.NEW, T0, T0)]
+    snapshots = {
+        a.fingerprint: Snapshot((TicketRecord(f"T{i}", TicketState.NEW, T0, T0, firing=True),))
         for i, a in enumerate(alerts)
     }
-    window = timedelta(hours=1)
+    policy = CorrelationPolicy()
     now = T0 + timedelta(minutes=1)
     started = time.process_time()
     for index in range(total):
         alert = alerts[index % label_sets]
-        decide(alert, records[alert.fingerprint], now, reopen_window=window)
+        decide(alert, snapshots[alert.fingerprint], now, policy)
     return total / (time.process_time() - started)
 
 

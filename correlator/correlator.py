@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from correlator.executor import Batch, CorrelationPolicy, IngestResult
+from correlator.decide import CorrelationPolicy, episode_recorded
+from correlator.executor import Batch, IngestResult
 from correlator.rules import Alert
 from ticket_sink import Store, StoreConflict
 from ticket_sink.sla import SlaPolicy
@@ -126,8 +127,10 @@ class Correlator:
         seen = self._seen.get(alert.fingerprint)
         if seen is None:
             return False
-        if alert.firing or alert.starts_at < seen:
-            return alert.starts_at <= seen
+        if alert.firing:
+            return episode_recorded(alert, seen)
+        if alert.starts_at < seen:
+            return True  # the end of an older episode
         # The end of the latest known episode: known once its recovery is recorded.
         return alert.starts_at == seen and self._recovered.get(alert.fingerprint) == seen
 

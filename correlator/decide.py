@@ -1,11 +1,12 @@
 """Correlation decisions: what an alert does to the tickets (update, reopen, create, nothing)
 and under which master a new ticket hangs (topology, then grouping).
 
-Pure functions over plain records with `now` passed in; a driver reads the records from
-the store and carries out the command. They must never read a clock or the store, and
-never decide two creations for one fingerprint while an unclosed ticket exists. Every
-decision is idempotent: replaying an alert whose command was already carried out decides
-`NoChange`.
+Pure functions over a read-only `Snapshot` of the store with `now` passed in; `decide`
+returns a complete command (placement, notification, flapping, occurrence count
+included), which `correlator.executor` carries out without deciding anything. They must
+never read a clock or the store, and never decide two creations for one fingerprint while
+an unclosed ticket exists. Every decision is idempotent: replaying an alert whose command
+was already carried out decides `NoChange`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ from datetime import datetime, timedelta
 
 from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
+from ticket_sink.flapping import is_flapping, recent_changes
 from ticket_sink.model import ACTIVE_STATES, Severity, TicketRecord, TicketState
 
 __all__ = [
+    "CorrelationPolicy",
     "CreateTicket",
     "GroupMaster",
     "NoChange",
     "Placement",
+    "RecoverTicket",
     "ReopenTicket",
+    "Snapshot",
     "TicketCommand",
     "TicketRecord",
     "Topology",
@@ -38,6 +43,52 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class CorrelationPolicy:
+    """How alerts become tickets; the defaults are the documented configuration defaults."""
+
+    reopen_window: timedelta = timedelta(hours=1)
+    group_by: tuple[str, ...] = ("service", "alertname")
+    group_window: timedelta = timedelta(minutes=5)
+    # A new master's notification waits this long so its group can gather first.
+    group_wait: timedelta = timedelta(seconds=30)
+    quiet_period: timedelta = timedelta(minutes=2)
+    flap_window: timedelta = timedelta(minutes=30)
+    flap_max_changes: int = 6
+    topology: Topology = field(default_factory=lambda: Topology())
+    node_label: str = "target"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMaster:
+    """The master ticket of a group, opened at `opened_at` on `node`; it gathers for
+    `window`."""
+
+    ticket_id: str
+    opened_at: datetime
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What `decide` knows of the store for one alert, read-only.
+
+    `tickets`: the fingerprint's unclosed ticket, and its latest closed one (or only the
+    latter when there is no unclosed one). `alert_changes`, `flapping` and `notifies` are
+    the correlator's bookkeeping of the latest of them (its alert's recent flips, its
+    flapping flag, whether it notifies on its own). For placing a new ticket:
+    `firing_masters` maps the alert's node and its ancestors, where a firing ticket is
+    worked, to that ticket's master; `groups` the gathering groups by key.
+    """
+
+    tickets: Sequence[TicketRecord] = ()
+    alert_changes: Sequence[datetime] = ()
+    flapping: bool = False
+    notifies: bool = True
+    firing_masters: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, GroupMaster] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class NoChange:
     why: str
     ticket_id: str | None = None
@@ -46,28 +97,50 @@ class NoChange:
 @dataclass(frozen=True, slots=True)
 class UpdateTicket:
     """Record one more occurrence; `occurrences` is the new total (so applying it twice is
-    harmless)."""
+    harmless). `alert_changes` is the new list of the alert's recent flips when the alert
+    was clear until now, `None` when it kept firing (nothing flipped)."""
 
     ticket_id: str
     occurrences: int
     last_seen: datetime
     flapping: bool = False
+    alert_changes: tuple[datetime, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ReopenTicket:
     """A resolved ticket's problem came back inside the reopen window: back to `open` at
-    `at`."""
+    `at`; `notify` says whether a reopening notification goes out (a master that notifies
+    on its own)."""
 
     ticket_id: str
     occurrences: int
     last_seen: datetime
     at: datetime
     flapping: bool = False
+    alert_changes: tuple[datetime, ...] | None = None
+    notify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverTicket:
+    """The ticket's alert stopped firing at `recovered_at` (once per episode)."""
+
+    ticket_id: str
+    recovered_at: datetime
+    alert_changes: tuple[datetime, ...]
+    flapping: bool
 
 
 @dataclass(frozen=True, slots=True)
 class CreateTicket:
+    """A new ticket, placed: under `master_id` (its own master when `None`), in group
+    `group_key`, caused by the failing node `caused_by`. `notify_at` is when its creation
+    is announced (`None`: never, a ticket under a master is told through it). `closes` is
+    a resolved ticket of the fingerprint to close first (a recurrence after the reopen
+    window); `adopts` says the alert's node has dependants whose masters now hang under
+    this ticket's master."""
+
     fingerprint: str
     labels: Mapping[str, str]
     severity: Severity
@@ -78,9 +151,14 @@ class CreateTicket:
     master_id: str | None = None
     notify: bool = True
     flapping: bool = False
+    group_key: str | None = None
+    caused_by: str | None = None
+    notify_at: datetime | None = None
+    closes: str | None = None
+    adopts: bool = False
 
 
-TicketCommand = NoChange | UpdateTicket | ReopenTicket | CreateTicket
+TicketCommand = NoChange | UpdateTicket | ReopenTicket | RecoverTicket | CreateTicket
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,39 +182,41 @@ def _title(alert: Alert) -> str:
 
 
 def decide(
-    alert: Alert,
-    tickets: Iterable[TicketRecord],
-    now: datetime,
-    *,
-    reopen_window: timedelta,
-    placement: Placement = Placement(),
-    flapping: bool = False,
+    alert: Alert, snapshot: Snapshot, now: datetime, policy: CorrelationPolicy
 ) -> TicketCommand:
-    """The command for `alert`, given the tickets with its fingerprint (any state).
+    """The complete command for `alert`, given what the store holds (`snapshot`).
 
     Same fingerprint + an active ticket → update it; + a ticket resolved no longer than
     `reopen_window` before the alert started → reopen it; otherwise create one that refers
-    to the latest resolved or closed ticket. An episode already counted (the alert started
-    no later than the latest `last_seen` of these tickets) changes nothing, and so does a
-    resolved alert: a recovery never creates a ticket. Except when the ticket that counted
-    it was closed while its alert still fired: a live problem is never left without a
-    ticket, so the still-firing alert opens a new one that refers to the closed one.
+    to the latest resolved or closed ticket (closing a resolved one first), placed by
+    topology, then grouping. An episode already counted (the alert started no later than
+    the latest `last_seen` of these tickets) changes nothing, except when the ticket that
+    counted it was closed while its alert still fired: a live problem is never left
+    without a ticket, so the still-firing alert opens a new one that refers to the closed
+    one. A resolved alert records the recovery of its episode once and never creates a
+    ticket. Every flip of the alert counts toward flapping.
     """
-    if not alert.firing:
-        return NoChange("the alert is resolved")
-    records = sorted(tickets, key=lambda t: (t.created_at, t.id))
-    if not records:
-        return _create(alert, now, None, placement, flapping)
+    records = sorted(snapshot.tickets, key=lambda t: (t.created_at, t.id))
     # On a tie, the unclosed ticket: it counted the episode after the closed one did.
-    latest = max(records, key=lambda t: (t.last_seen, t.state is not TicketState.CLOSED))
+    latest = max(
+        records, key=lambda t: (t.last_seen, t.state is not TicketState.CLOSED), default=None
+    )
+    if not alert.firing:
+        return _recovery(alert, latest, snapshot, now, policy)
+    if latest is None:
+        return _create(alert, snapshot, now, policy, None, None)
     if episode_recorded(alert, latest.last_seen):
         if latest.state is TicketState.CLOSED and latest.firing:
-            return _create(alert, now, latest.id, placement, flapping)
+            return _create(alert, snapshot, now, policy, latest.id, None)
         return NoChange("episode already recorded", latest.id)
+    changes, flapping = (None, snapshot.flapping)
+    if not latest.firing:
+        flipped = _flipped(snapshot, alert.starts_at, now, policy)
+        changes, flapping = flipped[0], snapshot.flapping or flipped[1]
     active = [t for t in records if t.state in ACTIVE_STATES]
     if active:
         ticket = active[0]  # the oldest, should a race ever have made two
-        return UpdateTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, flapping)
+        return UpdateTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, flapping, changes)
 
     def finished_at(ticket: TicketRecord) -> datetime:
         return ticket.closed_at or ticket.resolved_at or ticket.last_seen
@@ -145,9 +225,49 @@ def decide(
     resolved = [t for t in finished if t.state is TicketState.RESOLVED]
     if resolved:
         ticket = resolved[-1]
-        if ticket.resolved_at is not None and alert.starts_at - ticket.resolved_at <= reopen_window:
-            return ReopenTicket(ticket.id, ticket.occurrences + 1, alert.starts_at, now, flapping)
-    return _create(alert, now, finished[-1].id, placement, flapping)
+        if (
+            ticket.resolved_at is not None
+            and alert.starts_at - ticket.resolved_at <= policy.reopen_window
+        ):
+            return ReopenTicket(
+                ticket.id,
+                ticket.occurrences + 1,
+                alert.starts_at,
+                now,
+                flapping,
+                changes,
+                notify=snapshot.notifies,
+            )
+    closes = resolved[-1].id if resolved else None
+    return _create(alert, snapshot, now, policy, finished[-1].id, closes)
+
+
+def _flipped(
+    snapshot: Snapshot, at: datetime, now: datetime, policy: CorrelationPolicy
+) -> tuple[tuple[datetime, ...], bool]:
+    """The alert's recent flips with one more at `at`, and whether that is flapping."""
+    window = policy.flap_window
+    changes = (*recent_changes(snapshot.alert_changes, now, window), at)
+    flapping = is_flapping(changes, now, window=window, max_changes=policy.flap_max_changes)
+    return changes, flapping
+
+
+def _recovery(
+    alert: Alert,
+    latest: TicketRecord | None,
+    snapshot: Snapshot,
+    now: datetime,
+    policy: CorrelationPolicy,
+) -> TicketCommand:
+    """A resolved alert: the latest ticket's alert stopped firing, once per episode (a
+    ticket closed while it fired included: a late copy of that episode then opens
+    nothing)."""
+    if latest is None or not latest.firing or alert.ends_at is None:
+        return NoChange("the alert is resolved")
+    if alert.starts_at < latest.last_seen:
+        return NoChange("the end of an older episode", latest.id)
+    changes, flipped = _flipped(snapshot, alert.ends_at, now, policy)
+    return RecoverTicket(latest.id, alert.ends_at, changes, snapshot.flapping or flipped)
 
 
 def episode_recorded(alert: Alert, last_seen: datetime) -> bool:
@@ -157,8 +277,35 @@ def episode_recorded(alert: Alert, last_seen: datetime) -> bool:
 
 
 def _create(
-    alert: Alert, now: datetime, refers_to: str | None, placement: Placement, flapping: bool
+    alert: Alert,
+    snapshot: Snapshot,
+    now: datetime,
+    policy: CorrelationPolicy,
+    refers_to: str | None,
+    closes: str | None,
 ) -> CreateTicket:
+    placement = place(
+        alert,
+        now,
+        topology=policy.topology,
+        firing_masters=snapshot.firing_masters,
+        group_by=policy.group_by,
+        groups=snapshot.groups,
+        group_window=policy.group_window,
+        node_label=policy.node_label,
+    )
+    node = alert.labels.get(policy.node_label, "")
+    dependants = policy.topology.dependants(node)
+    if placement.master_id is not None and placement.caused_by is None:
+        # Joining a group whose master depends on this node (the zone, joining the group
+        # of one of its name servers): the likelier root cause leads the group instead,
+        # and the old master moves under it (`adopts`).
+        joined = next(
+            (g for g in snapshot.groups.values() if g.ticket_id == placement.master_id), None
+        )
+        if joined is not None and joined.node in dependants:
+            placement = Placement(None, placement.notify, placement.group_key)
+    notifies = placement.master_id is None and placement.notify
     return CreateTicket(
         alert.fingerprint,
         alert.labels,
@@ -169,7 +316,11 @@ def _create(
         refers_to=refers_to,
         master_id=placement.master_id,
         notify=placement.notify,
-        flapping=flapping,
+        group_key=placement.group_key,
+        caused_by=placement.caused_by,
+        notify_at=now + policy.group_wait if notifies else None,
+        closes=closes,
+        adopts=bool(dependants),
     )
 
 
@@ -180,14 +331,6 @@ def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
     """The group of an alert: the fingerprint of its `group_by` labels (absent ones left out,
     as Alertmanager does)."""
     return fingerprint({name: labels[name] for name in group_by if name in labels})
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMaster:
-    """The master ticket of a group, opened at `opened_at`; it gathers for `window`."""
-
-    ticket_id: str
-    opened_at: datetime
 
 
 def group_master(

@@ -1,36 +1,37 @@
-"""The executor of one `ingest` of the correlator: the decisions of `correlator.decide` for
+"""The executor of one `ingest` of the correlator: the commands of `correlator.decide` for
 a batch of alerts, carried out inside one store transaction.
 
-`Batch` reads what the batch needs once (the unclosed tickets of its fingerprints, what
-placement needs), decides alert by alert, and leaves the writes buffered in the
-transaction. It must never commit, retry or remember across batches: `Correlator` does.
+`Batch` reads what the batch's decisions need once (the tickets of its fingerprints, the
+firing masters and gathering groups placement looks at), keeps that snapshot up to date
+as it writes, and carries each command out exactly as decided. It must never decide
+anything itself (no rule about episodes, placement, flapping or notifications is written
+here), never commit, retry or remember across batches: `Correlator` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from correlator.decide import (
+    CorrelationPolicy,
     CreateTicket,
     GroupMaster,
     NoChange,
-    Placement,
+    RecoverTicket,
     ReopenTicket,
+    Snapshot,
+    TicketCommand,
     TicketRecord,
-    Topology,
     UpdateTicket,
     decide,
-    episode_recorded,
     group_key,
-    place,
 )
 from correlator.rules import Alert
 from ticket_sink import Correlation, StoredTicket, TicketTx
-from ticket_sink.flapping import is_flapping, recent_changes
 from ticket_sink.lifecycle import (
     Action,
     apply,
@@ -43,7 +44,6 @@ from ticket_sink.model import (
     KnownError,
     NotificationEvent,
     Ticket,
-    TicketState,
     TicketType,
 )
 from ticket_sink.sweep import AUTOMATION
@@ -52,22 +52,6 @@ from ticket_sink.tickets import new_ticket_id
 __all__ = ["ACTOR", "Batch", "CorrelationPolicy", "IngestResult"]
 
 ACTOR = AUTOMATION
-
-
-@dataclass(frozen=True, slots=True)
-class CorrelationPolicy:
-    """How alerts become tickets; the defaults are the documented configuration defaults."""
-
-    reopen_window: timedelta = timedelta(hours=1)
-    group_by: tuple[str, ...] = ("service", "alertname")
-    group_window: timedelta = timedelta(minutes=5)
-    # A new master's notification waits this long so its group can gather first.
-    group_wait: timedelta = timedelta(seconds=30)
-    quiet_period: timedelta = timedelta(minutes=2)
-    flap_window: timedelta = timedelta(minutes=30)
-    flap_max_changes: int = 6
-    topology: Topology = field(default_factory=Topology)
-    node_label: str = "target"
 
 
 @dataclass(slots=True)
@@ -79,6 +63,14 @@ class IngestResult:
     created: list[str] = field(default_factory=list)
 
 
+def _changes_a_ticket(command: TicketCommand) -> bool:
+    """Whether carrying `command` out changes an existing ticket (whose whole row the
+    batch then needs)."""
+    if isinstance(command, CreateTicket):
+        return command.closes is not None
+    return not isinstance(command, NoChange)
+
+
 class Batch:
     """One `ingest` call's work inside its transaction."""
 
@@ -87,37 +79,43 @@ class Batch:
         self._policy = policy
         self._source = source
         self._result = IngestResult()
-        self._current: dict[str, StoredTicket] = {}
+        # The batch's view of the store, kept up to date as it writes (the writes stay
+        # buffered until the end): each fingerprint's unclosed ticket, as a light record
+        # (with whether its alert fires) and, for those a command changes, whole; the
+        # latest closed ticket of the fingerprints with no unclosed one; node → the
+        # master of its firing ticket; group key → its gathering master.
         self._records: dict[str, tuple[TicketRecord, bool]] = {}
+        self._current: dict[str, StoredTicket] = {}
         self._closed: dict[str, StoredTicket] = {}
-        self._known_errors: list[KnownError] | None = None
-        # What placement needs, read once for the whole batch and kept up to date as the
-        # batch creates and moves tickets (so the writes stay buffered until the end):
-        # node → the master of its firing ticket, for the batch's ancestor nodes; group
-        # key → (master id, opened at) of the groups still gathering.
         self._firing: dict[str, str] = {}
-        self._groups: dict[str, tuple[str, datetime]] = {}
+        self._groups: dict[str, GroupMaster] = {}
+        self._known_errors: list[KnownError] | None = None
 
     async def run(self, alerts: Sequence[Alert]) -> IngestResult:
-        tx, policy = self._tx, self._policy
+        tx, policy, now = self._tx, self._policy, self._tx.now
         fingerprints = {alert.fingerprint for alert in alerts}
         self._records = await tx.unclosed_records(fingerprints)
-        # Whole rows only for the tickets an alert may change; repeats need none.
-        self._current = await tx.unclosed_by_fingerprint(
-            {alert.fingerprint for alert in alerts if self._may_change(alert)}
-        )
         self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
-        # Placement only matters for alerts that may open a ticket: those whose
-        # fingerprint has no unclosed ticket, or only a resolved one.
-        firing = [a for a in alerts if a.firing and self._may_open(a)]
-        nodes = {alert.labels.get(policy.node_label, "") for alert in firing}
+        # Decided once on what is read so far, to read the rest in bulk: whole rows for the
+        # tickets a command changes (repeats need none), placement for those it creates.
+        # What these first decisions miss is read when the command is carried out.
+        first = [(alert, decide(alert, self._snapshot(alert), now, policy)) for alert in alerts]
+        self._current = await tx.unclosed_by_fingerprint(
+            {alert.fingerprint for alert, command in first if _changes_a_ticket(command)}
+        )
+        creating = [alert for alert, command in first if isinstance(command, CreateTicket)]
+        nodes = {alert.labels.get(policy.node_label, "") for alert in creating}
         ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
         self._firing = await tx.firing_masters(nodes | ancestors)
         if policy.group_by:
-            keys = {group_key(alert.labels, policy.group_by) for alert in firing}
-            self._groups = await tx.group_masters(keys, tx.now - policy.group_window)
+            keys = {group_key(alert.labels, policy.group_by) for alert in creating}
+            found = await tx.group_masters(keys, now - policy.group_window)
+            self._groups = {
+                key: GroupMaster(ticket_id, opened, node)
+                for key, (ticket_id, opened, node) in found.items()
+            }
         for alert in alerts:
-            await self._one(alert)
+            await self._carry_out(alert.fingerprint, await self._decide(alert))
         return self._result
 
     def observed(self) -> dict[str, tuple[datetime, bool]]:
@@ -132,116 +130,106 @@ class Batch:
             found[fp] = (ticket.last_seen or ticket.created_at, stored.correlation.firing)
         return found
 
-    def _may_change(self, alert: Alert) -> bool:
-        """Whether `alert` may change its unclosed ticket (judged from the light record);
-        a repeat of the episode already recorded may not."""
-        found = self._records.get(alert.fingerprint)
-        if found is None:
-            return False
-        record, firing = found
-        if alert.firing:
-            return not episode_recorded(alert, record.last_seen)
-        return firing and alert.starts_at >= record.last_seen
+    # -- the snapshot decisions read --
 
-    def _may_open(self, alert: Alert) -> bool:
-        found = self._records.get(alert.fingerprint)
-        return found is None or found[0].state is TicketState.RESOLVED
-
-    async def _stored(self, fingerprint: str) -> StoredTicket | None:
-        """The whole unclosed ticket of `fingerprint`, read now if the batch lacks it."""
+    def _snapshot(self, alert: Alert) -> Snapshot:
+        fingerprint, policy = alert.fingerprint, self._policy
+        tickets: list[TicketRecord] = []
+        bookkeeping: Correlation | None = None
         stored = self._current.get(fingerprint)
-        if stored is None and fingerprint in self._records:
+        if stored is not None:
+            tickets.append(TicketRecord.of(stored.ticket, firing=stored.correlation.firing))
+            bookkeeping = stored.correlation
+        elif fingerprint in self._records:
+            tickets.append(self._records[fingerprint][0])
+        closed = self._closed.get(fingerprint)
+        if closed is not None and not tickets:
+            tickets.append(TicketRecord.of(closed.ticket, firing=closed.correlation.firing))
+            bookkeeping = closed.correlation
+        node = alert.labels.get(policy.node_label, "")
+        firing = {
+            parent: self._firing[parent]
+            for parent in (node, *policy.topology.ancestors(node))
+            if parent in self._firing
+        }
+        groups = {}
+        if policy.group_by:
+            key = group_key(alert.labels, policy.group_by)
+            if key in self._groups:
+                groups = {key: self._groups[key]}
+        if bookkeeping is None:
+            return Snapshot(tuple(tickets), firing_masters=firing, groups=groups)
+        return Snapshot(
+            tuple(tickets),
+            bookkeeping.alert_changes,
+            bookkeeping.flapping,
+            bookkeeping.notify,
+            firing,
+            groups,
+        )
+
+    async def _decide(self, alert: Alert) -> TicketCommand:
+        """The command for `alert`, on a snapshot with the whole row of the ticket it
+        changes (read now if the first decisions did not foresee it)."""
+        command = decide(alert, self._snapshot(alert), self._tx.now, self._policy)
+        fingerprint = alert.fingerprint
+        if (
+            _changes_a_ticket(command)
+            and fingerprint in self._records
+            and fingerprint not in self._current
+        ):
             stored = await self._tx.get(self._records[fingerprint][0].id)
             if stored is not None:
                 self._current[fingerprint] = stored
-        return stored
+                command = decide(alert, self._snapshot(alert), self._tx.now, self._policy)
+        return command
 
-    def _record(self, fingerprint: str) -> tuple[TicketRecord, bool] | None:
-        stored = self._current.get(fingerprint)
-        if stored is not None:
-            firing = stored.correlation.firing
-            return TicketRecord.of(stored.ticket, firing=firing), firing
-        return self._records.get(fingerprint)
+    # -- carrying commands out --
 
-    async def _one(self, alert: Alert) -> None:
-        found = self._record(alert.fingerprint)
-        if not alert.firing:
-            if found is None and alert.fingerprint in self._closed:
-                await self._recovered_after_close(alert)
-                return
-            if found is None or not found[1] or alert.ends_at is None:
-                self._result.counts["unchanged"] += 1
-                return
-            await self._recovered(alert, await self._stored(alert.fingerprint))
-            return
-        records = [found[0]] if found else []
-        if found is None and alert.fingerprint in self._closed:
-            closed = self._closed[alert.fingerprint]
-            records.append(TicketRecord.of(closed.ticket, firing=closed.correlation.firing))
-        now = self._tx.now
-        command = decide(alert, records, now, reopen_window=self._policy.reopen_window)
+    async def _carry_out(self, fingerprint: str, command: TicketCommand) -> None:
         if isinstance(command, NoChange):
             self._result.counts["unchanged"] += 1
-            return
-        stored = await self._stored(alert.fingerprint)
-        if isinstance(command, UpdateTicket):
-            assert stored is not None
-            await self._occurrence(alert, stored, reopened=False)
-        elif isinstance(command, ReopenTicket):
-            assert stored is not None
-            await self._occurrence(alert, stored, reopened=True)
-        elif isinstance(command, CreateTicket):
-            await self._create(alert, command, stored)
+        elif isinstance(command, RecoverTicket):
+            await self._recover(fingerprint, command)
+        elif isinstance(command, UpdateTicket | ReopenTicket):
+            await self._occurrence(fingerprint, command)
+        else:
+            await self._create(command)
 
-    def _flips(self, correlation: Correlation, at: datetime) -> tuple[tuple[datetime, ...], bool]:
-        """The recent alert flips with one more at `at`, and whether that is flapping."""
-        window = self._policy.flap_window
-        changes = (*recent_changes(correlation.alert_changes, self._tx.now, window), at)
-        flapping = is_flapping(
-            changes, self._tx.now, window=window, max_changes=self._policy.flap_max_changes
-        )
-        return changes, flapping
+    def _ticket_of(self, fingerprint: str, ticket_id: str) -> tuple[StoredTicket, bool]:
+        """The whole row of the ticket of `fingerprint` a command names, and whether it is
+        closed (the batch read it before deciding: `_decide`)."""
+        for stored, closed in (
+            (self._current.get(fingerprint), False),
+            (self._closed.get(fingerprint), True),
+        ):
+            if stored is not None and stored.ticket.id == ticket_id:
+                return stored, closed
+        raise AssertionError(f"a command names ticket {ticket_id}, which the batch never read")
 
-    async def _recovered(self, alert: Alert, stored: StoredTicket | None) -> None:
-        """A resolved alert: the ticket's alert stopped firing (once per episode)."""
-        if stored is None or not stored.correlation.firing or alert.ends_at is None:
-            self._result.counts["unchanged"] += 1
-            return
-        last_seen = stored.ticket.last_seen or stored.ticket.created_at
-        if alert.starts_at < last_seen:
-            self._result.counts["unchanged"] += 1  # the end of an older episode
-            return
-        changes, flapping = self._flips(stored.correlation, alert.ends_at)
+    async def _recover(self, fingerprint: str, command: RecoverTicket) -> None:
+        stored, closed = self._ticket_of(fingerprint, command.ticket_id)
         correlation = dataclasses.replace(
             stored.correlation,
             firing=False,
-            recovered_at=alert.ends_at,
-            alert_changes=changes,
-            flapping=stored.correlation.flapping or flapping,
+            recovered_at=command.recovered_at,
+            alert_changes=command.alert_changes,
+            flapping=command.flapping,
         )
-        await self._tx.update_correlation(stored.ticket.id, correlation)
-        self._current[alert.fingerprint] = dataclasses.replace(stored, correlation=correlation)
-        self._firing.pop(correlation.node, None)
+        await self._tx.update_correlation(command.ticket_id, correlation)
+        recovered = dataclasses.replace(stored, correlation=correlation)
+        if closed:
+            self._closed[fingerprint] = recovered
+        else:
+            self._current[fingerprint] = recovered
+            self._firing.pop(correlation.node, None)
         self._result.counts["recovered"] += 1
 
-    async def _recovered_after_close(self, alert: Alert) -> None:
-        """The alert of a ticket closed while it fired stopped: no live problem is left
-        to open a new ticket for, should the old episode be heard of again."""
-        closed = self._closed[alert.fingerprint]
-        last_seen = closed.ticket.last_seen or closed.ticket.created_at
-        if not closed.correlation.firing or alert.ends_at is None or alert.starts_at < last_seen:
-            self._result.counts["unchanged"] += 1
-            return
-        correlation = dataclasses.replace(
-            closed.correlation, firing=False, recovered_at=alert.ends_at
-        )
-        await self._tx.update_correlation(closed.ticket.id, correlation)
-        self._closed[alert.fingerprint] = dataclasses.replace(closed, correlation=correlation)
-        self._result.counts["recovered"] += 1
-
-    async def _occurrence(self, alert: Alert, stored: StoredTicket, *, reopened: bool) -> None:
+    async def _occurrence(self, fingerprint: str, command: UpdateTicket | ReopenTicket) -> None:
+        stored, _ = self._ticket_of(fingerprint, command.ticket_id)
         ticket, events = stored.ticket, list[AuditEvent]()
         now = self._tx.now
+        reopened = isinstance(command, ReopenTicket)
         if reopened:
             ticket, events = apply(ticket, Action.REJECT_RESOLUTION, actor=ACTOR, at=now)
             events = [dataclasses.replace(e, action="reopen") for e in events]
@@ -249,74 +237,51 @@ class Batch:
             ticket,
             Action.RECORD_OCCURRENCE,
             actor=ACTOR,
-            at=max(alert.starts_at, ticket.created_at),
+            at=max(command.last_seen, ticket.created_at),
         )
-        ticket = dataclasses.replace(ticket, last_seen=alert.starts_at)
+        ticket = dataclasses.replace(
+            ticket, occurrences=command.occurrences, last_seen=command.last_seen
+        )
         correlation = stored.correlation
-        changes, flapping = correlation.alert_changes, correlation.flapping
-        if not correlation.firing:
-            changes, flipped = self._flips(correlation, alert.starts_at)
-            flapping = flapping or flipped
         correlation = dataclasses.replace(
-            correlation, firing=True, recovered_at=None, alert_changes=changes, flapping=flapping
+            correlation,
+            firing=True,
+            recovered_at=None,
+            alert_changes=(
+                correlation.alert_changes
+                if command.alert_changes is None
+                else command.alert_changes
+            ),
+            flapping=command.flapping,
         )
         await self._tx.save(ticket, events + counted, correlation)
-        self._current[alert.fingerprint] = StoredTicket(ticket, correlation, now)
+        self._current[fingerprint] = StoredTicket(ticket, correlation, now)
         self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
         self._result.counts["reopened" if reopened else "updated"] += 1
-        if reopened and ticket.master_id is None and correlation.notify:
+        if isinstance(command, ReopenTicket) and command.notify and ticket.master_id is None:
             await self._tx.enqueue(
-                NotificationEvent.REOPENED, ticket, detail=alert.labels.get("reason", "")
+                NotificationEvent.REOPENED, ticket, detail=ticket.labels.get("reason", "")
             )
 
-    def _placement(self, alert: Alert) -> Placement:
-        policy, tx = self._policy, self._tx
-        node = alert.labels.get(policy.node_label, "")
-        firing = {
-            parent: self._firing[parent]
-            for parent in (node, *policy.topology.ancestors(node))
-            if parent in self._firing
-        }
-        groups: Mapping[str, GroupMaster] = {}
-        if policy.group_by and not firing:
-            key = group_key(alert.labels, policy.group_by)
-            if key in self._groups:
-                ticket_id, opened = self._groups[key]
-                groups = {key: GroupMaster(ticket_id, opened)}
-        return place(
-            alert,
-            tx.now,
-            topology=policy.topology,
-            firing_masters=firing,
-            group_by=policy.group_by,
-            groups=groups,
-            group_window=policy.group_window,
-            node_label=policy.node_label,
-        )
-
-    async def _create(
-        self, alert: Alert, command: CreateTicket, stored: StoredTicket | None
-    ) -> None:
+    async def _create(self, command: CreateTicket) -> None:
         tx, now = self._tx, self._tx.now
-        if stored is not None and stored.ticket.state is TicketState.RESOLVED:
+        if command.closes is not None:
             # The recurrence came after the reopen window: the resolution stands, and the
             # new ticket refers to the closed one (one unclosed ticket per fingerprint).
+            resolved, _ = self._ticket_of(command.fingerprint, command.closes)
             closed, events = apply(
-                stored.ticket, Action.CLOSE, actor=ACTOR, at=now, reason=CloseReason.RESOLVED
+                resolved.ticket, Action.CLOSE, actor=ACTOR, at=now, reason=CloseReason.RESOLVED
             )
             await tx.save(closed, events)
-        placement = self._placement(alert)
-        if placement.master_id is not None and placement.caused_by is None:
-            placement = await self._parent_leads_group(alert, placement)
         ticket = Ticket(
             id=new_ticket_id(),
             fingerprint=command.fingerprint,
             title=command.title,
             type=TicketType.INCIDENT,
             severity=command.severity,
-            created_at=now,
+            created_at=command.at,
             labels=dict(command.labels),
-            master_id=placement.master_id,
+            master_id=command.master_id,
             refers_to=command.refers_to,
             last_seen=command.last_seen,
         )
@@ -326,38 +291,25 @@ class Batch:
         ticket, attached = attach_known_error(ticket, self._known_errors, actor=ACTOR, at=now)
         correlation = Correlation.for_labels(
             ticket.labels,
-            group_key=placement.group_key,
-            caused_by=placement.caused_by,
-            notify=placement.notify,
+            group_key=command.group_key,
+            caused_by=command.caused_by,
+            notify=command.notify,
             firing=True,
+            flapping=command.flapping,
             alert_changes=(command.last_seen,),
             reporter=self._source,
         )
         await tx.insert(ticket, correlation, events + attached)
         self._current[command.fingerprint] = StoredTicket(ticket, correlation, now)
         self._firing.setdefault(correlation.node, ticket.master_id or ticket.id)
-        if ticket.master_id is None and placement.group_key is not None:
-            self._groups[placement.group_key] = (ticket.id, now)
+        if ticket.master_id is None and command.group_key is not None:
+            self._groups[command.group_key] = GroupMaster(ticket.id, now, correlation.node)
         self._result.counts["created"] += 1
         self._result.created.append(ticket.id)
-        await self._adopt_dependants(ticket, correlation)
-        if ticket.master_id is None and correlation.notify:
-            await tx.enqueue(
-                NotificationEvent.CREATED, ticket, due_at=now + self._policy.group_wait
-            )
-
-    async def _parent_leads_group(self, alert: Alert, placement: Placement) -> Placement:
-        """A ticket that joins a group whose master depends on it (the zone, joining the
-        group of one of its name servers) leads the group instead: the likelier root cause
-        is the master, and the old master moves under it (`_adopt_dependants`)."""
-        node = alert.labels.get(self._policy.node_label, "")
-        dependants = set(self._policy.topology.dependants(node))
-        if not dependants or placement.master_id is None:
-            return placement
-        master = await self._tx.get(placement.master_id)
-        if master is None or master.correlation.node not in dependants:
-            return placement
-        return dataclasses.replace(placement, master_id=None)
+        if command.adopts:
+            await self._adopt_dependants(ticket, correlation)
+        if command.notify_at is not None:
+            await tx.enqueue(NotificationEvent.CREATED, ticket, due_at=command.notify_at)
 
     async def _adopt_dependants(self, ticket: Ticket, correlation: Correlation) -> None:
         """A parent started failing after its dependants: their tickets (and whatever hangs
@@ -377,4 +329,4 @@ class Batch:
         # The moved masters lead nothing any more: their nodes' failures and their groups
         # now belong to the new master.
         self._firing = {n: master_id if m in moved_ids else m for n, m in self._firing.items()}
-        self._groups = {k: v for k, v in self._groups.items() if v[0] not in moved_ids}
+        self._groups = {k: v for k, v in self._groups.items() if v.ticket_id not in moved_ids}

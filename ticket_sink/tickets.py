@@ -359,13 +359,14 @@ class TicketTx:
 
     async def group_masters(
         self, keys: Collection[str], since: datetime
-    ) -> dict[str, tuple[str, datetime]]:
-        """The newest active master ticket of each group opened at or after `since`."""
+    ) -> dict[str, tuple[str, datetime, str]]:
+        """The newest active master ticket of each group opened at or after `since`: its
+        id, creation and node."""
         await self.flush()
         if not keys:
             return {}
         query = (
-            sa.select(_T.c.group_key, _T.c.id, _T.c.created_at)
+            sa.select(_T.c.group_key, _T.c.id, _T.c.created_at, _T.c.node)
             .where(
                 _T.c.group_key.in_(list(keys)),
                 _T.c.master_id.is_(None),
@@ -374,9 +375,9 @@ class TicketTx:
             )
             .order_by(_T.c.created_at)
         )
-        found: dict[str, tuple[str, datetime]] = {}
-        for key, ticket_id, created_at in (await self.connection.execute(query)).all():
-            found[key] = (ticket_id, created_at)
+        found: dict[str, tuple[str, datetime, str]] = {}
+        for key, ticket_id, created_at, node in (await self.connection.execute(query)).all():
+            found[key] = (ticket_id, created_at, node)
         return found
 
     async def masters_at_nodes(self, nodes: Collection[str]) -> list[StoredTicket]:

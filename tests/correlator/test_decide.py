@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from correlator.decide import (
+    CorrelationPolicy,
     CreateTicket,
     GroupMaster,
     NoChange,
     Placement,
+    RecoverTicket,
     ReopenTicket,
+    Snapshot,
     TicketCommand,
     TicketRecord,
     Topology,
@@ -30,6 +34,7 @@ from ticket_sink.model import Severity, Ticket, TicketState, TicketType
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=1)
+POLICY = CorrelationPolicy(reopen_window=WINDOW, group_by=())
 LABELS = {
     "alertname": "SmlNameServerFailing",
     "kind": "dns_soa",
@@ -129,7 +134,14 @@ DECISIONS = [
         _alert(110.5),
         [_ticket("T1", TicketState.RESOLVED, 10, resolved=50)],
         CreateTicket(
-            fingerprint(LABELS), LABELS, Severity.MAJOR, "", NOW, _at(110.5), refers_to="T1"
+            fingerprint(LABELS),
+            LABELS,
+            Severity.MAJOR,
+            "",
+            NOW,
+            _at(110.5),
+            refers_to="T1",
+            closes="T1",
         ),
         id="resolved-outside-window-creates-referring",
     ),
@@ -193,24 +205,75 @@ DECISIONS = [
 ]
 
 
-def _without_title(command: TicketCommand) -> TicketCommand:
+def _which(command: TicketCommand) -> TicketCommand:
+    """The command, less what the table above leaves to the tests below: the title, the
+    alert's flips, when a creation is announced."""
     if isinstance(command, CreateTicket):
         assert command.title
-        return dataclasses.replace(command, title="")
+        assert command.notify_at == NOW + POLICY.group_wait
+        return dataclasses.replace(command, title="", notify_at=None)
+    if isinstance(command, UpdateTicket | ReopenTicket):
+        return dataclasses.replace(command, alert_changes=None)
     return command
+
+
+def _decide(alert: Alert, tickets: list[TicketRecord], **snapshot: Any) -> TicketCommand:
+    return decide(alert, Snapshot(tuple(tickets), **snapshot), NOW, POLICY)
 
 
 @pytest.mark.parametrize(("alert", "tickets", "expected"), DECISIONS)
 def test_decide(alert: Alert, tickets: list[TicketRecord], expected: TicketCommand) -> None:
-    command = decide(alert, tickets, NOW, reopen_window=WINDOW)
-    assert _without_title(command) == expected
+    assert _which(_decide(alert, tickets)) == expected
 
 
-def test_create_carries_placement_and_flapping() -> None:
-    placement = Placement("M1", notify=False, caused_by="zone")
-    command = decide(_alert(1), [], NOW, reopen_window=WINDOW, placement=placement, flapping=True)
+def test_create_is_placed_by_topology_and_notifies_nobody_under_a_parent() -> None:
+    topology = Topology.from_edges([("zone", LABELS["target"])])
+    policy = dataclasses.replace(POLICY, topology=topology)
+    snapshot = Snapshot(firing_masters={"zone": "M1"})
+    command = decide(_alert(1), snapshot, NOW, policy)
     assert isinstance(command, CreateTicket)
-    assert (command.master_id, command.notify, command.flapping) == ("M1", False, True)
+    assert (command.master_id, command.notify, command.caused_by) == ("M1", False, "zone")
+    assert command.notify_at is None
+    assert not command.adopts  # the alert's node has no dependants
+
+
+def test_a_parent_joining_the_group_of_its_dependant_leads_it() -> None:
+    topology = Topology.from_edges([(LABELS["target"], "p1")])
+    policy = dataclasses.replace(POLICY, topology=topology, group_by=("service",))
+    key = group_key(LABELS, ("service",))
+    snapshot = Snapshot(groups={key: GroupMaster("M-P1", _at(499), "p1")})
+    command = decide(_alert(1), snapshot, NOW, policy)
+    assert isinstance(command, CreateTicket)
+    assert (command.master_id, command.group_key, command.adopts) == (None, key, True)
+    assert command.notify_at == NOW + policy.group_wait
+
+
+def test_an_alert_that_fires_again_counts_a_flip_and_may_flap() -> None:
+    ticket = _ticket("T1", TicketState.OPEN, 10)  # its alert is clear
+    flips = [_at(minutes) for minutes in (480, 485, 490, 492, 494, 496)]
+    command = _decide(_alert(499), [ticket], alert_changes=flips)
+    assert command == UpdateTicket("T1", 2, _at(499), True, (*flips, _at(499)))
+    still = dataclasses.replace(ticket, firing=True, last_seen=_at(100))
+    assert _decide(_alert(499), [still], alert_changes=flips) == UpdateTicket(
+        "T1", 2, _at(499), False, None
+    )
+
+
+def test_a_resolved_alert_records_the_recovery_of_its_episode_once() -> None:
+    firing = dataclasses.replace(_ticket("T1", TicketState.OPEN, 10), firing=True)
+    assert _decide(_alert(10, end=120), [firing]) == RecoverTicket(
+        "T1", _at(120), (_at(120),), False
+    )
+    assert _decide(_alert(5, end=120), [firing]) == NoChange("the end of an older episode", "T1")
+    clear = dataclasses.replace(firing, firing=False)
+    assert _decide(_alert(10, end=120), [clear]) == NoChange("the alert is resolved")
+
+
+def test_a_reopening_notifies_only_a_master_that_notifies() -> None:
+    resolved = _ticket("T1", TicketState.RESOLVED, 10, resolved=50)
+    command = _decide(_alert(100), [resolved], notifies=False)
+    assert isinstance(command, ReopenTicket)
+    assert not command.notify
 
 
 def test_record_of_a_ticket_without_last_seen_uses_its_creation() -> None:
@@ -218,9 +281,7 @@ def test_record_of_a_ticket_without_last_seen_uses_its_creation() -> None:
     record = TicketRecord.of(ticket)
     assert record.last_seen == T0
     assert record.state is TicketState.NEW
-    assert decide(_alert(0), [record], NOW, reopen_window=WINDOW) == NoChange(
-        "episode already recorded", "T1"
-    )
+    assert _decide(_alert(0), [record]) == NoChange("episode already recorded", "T1")
 
 
 # Streams of alerts and people's actions are replayed through the production executor on
