@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictInt, Tag
 
-from ticket_sink.api.models import IsoTime, Labels
+from ticket_sink.api.models import AlertTime, Labels, SeverityIn, in_time_range
 from ticket_sink.model import Severity
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "AlertsAccepted",
     "AlertsIn",
     "IncomingAlert",
+    "RejectedAlert",
     "VigieAlert",
     "VigieAlerts",
     "incoming_alerts",
@@ -67,9 +68,9 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: Labels
     annotations: Annotations = Field(default_factory=dict)
-    startsAt: IsoTime
+    startsAt: AlertTime
     # Firing alerts carry 0001-01-01T00:00:00Z or a guess of Alertmanager's: `status` says.
-    endsAt: IsoTime | None = None
+    endsAt: AlertTime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
 
@@ -97,9 +98,9 @@ class VigieAlert(BaseModel):
 
     labels: Labels
     annotations: Annotations = Field(default_factory=dict)
-    severity: Severity | None = Field(None, description="default: from the severity label")
-    starts_at: IsoTime | None = Field(None, description="default: when received")
-    ends_at: IsoTime | None = Field(None, description="set: the alert stopped firing")
+    severity: SeverityIn | None = Field(None, description="default: from the severity label")
+    starts_at: AlertTime | None = Field(None, description="default: when received")
+    ends_at: AlertTime | None = Field(None, description="set: the alert stopped firing")
 
 
 class VigieAlerts(BaseModel):
@@ -122,39 +123,87 @@ AlertsIn = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedAlert:
+    """An alert of a batch left out, and why; the others of the batch are taken."""
+
+    index: int
+    field: str  # dotted, as in a problem's `field`: alerts[3].startsAt
+    detail: str
+
+
+class RejectedAlertOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(description="position in the request's alerts")
+    field: str = Field(description="the offending input, dotted")
+    detail: str
+
+
 class AlertsAccepted(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    accepted: int = Field(description="alerts received")
+    accepted: int = Field(description="alerts taken")
     firing: int
     resolved: int
+    rejected: list[RejectedAlertOut] = Field(
+        description="alerts left out (a time outside what the store can hold), with why; "
+        "answered 200 all the same, so Alertmanager does not retry the batch forever"
+    )
     summary: dict[str, int] = Field(description="what the correlator did, by outcome")
 
 
 def incoming_alerts(
     payload: AlertmanagerWebhook | VigieAlerts, *, now: datetime
-) -> tuple[str, list[IncomingAlert]]:
-    """The alerts of `payload`, and the source name the correlator records."""
+) -> tuple[str, list[IncomingAlert], list[RejectedAlert]]:
+    """The alerts of `payload`, the source name the correlator records, and the alerts
+    left out: one whose time the store cannot hold (an extreme offset, a year past 9000)
+    is rejected alone."""
+    taken: list[IncomingAlert] = []
+    rejected: list[RejectedAlert] = []
     if isinstance(payload, AlertmanagerWebhook):
-        return "alertmanager", [
-            IncomingAlert(
-                labels=dict(alert.labels),
-                annotations=dict(alert.annotations),
-                severity=severity_of(alert.labels),
-                starts_at=alert.startsAt.astimezone(UTC),
-                ends_at=(alert.endsAt or now).astimezone(UTC)
-                if alert.status == "resolved"
-                else None,
-            )
-            for alert in payload.alerts
-        ]
-    return "api", [
-        IncomingAlert(
-            labels=dict(alert.labels),
-            annotations=dict(alert.annotations),
-            severity=alert.severity or severity_of(alert.labels),
-            starts_at=(alert.starts_at or now).astimezone(UTC),
-            ends_at=None if alert.ends_at is None else alert.ends_at.astimezone(UTC),
+        for index, am in enumerate(payload.alerts):
+            resolved = am.status == "resolved"
+            # A firing alert's endsAt is Alertmanager's guess or its zero time: unused.
+            times = {"startsAt": am.startsAt, "endsAt": (am.endsAt or now) if resolved else None}
+            judged = _judged_times(index, times, rejected)
+            if judged is not None:
+                taken.append(
+                    IncomingAlert(
+                        labels=dict(am.labels),
+                        annotations=dict(am.annotations),
+                        severity=severity_of(am.labels),
+                        starts_at=judged["startsAt"] or now,
+                        ends_at=judged["endsAt"],
+                    )
+                )
+        return "alertmanager", taken, rejected
+    for index, alert in enumerate(payload.alerts):
+        judged = _judged_times(
+            index, {"starts_at": alert.starts_at or now, "ends_at": alert.ends_at}, rejected
         )
-        for alert in payload.alerts
-    ]
+        if judged is not None:
+            taken.append(
+                IncomingAlert(
+                    labels=dict(alert.labels),
+                    annotations=dict(alert.annotations),
+                    severity=alert.severity or severity_of(alert.labels),
+                    starts_at=judged["starts_at"] or now,
+                    ends_at=judged["ends_at"],
+                )
+            )
+    return "api", taken, rejected
+
+
+def _judged_times(
+    index: int, times: Mapping[str, datetime | None], rejected: list[RejectedAlert]
+) -> dict[str, datetime | None] | None:
+    """The times in UTC, or None after recording the alert as rejected."""
+    judged: dict[str, datetime | None] = {}
+    for name, value in times.items():
+        try:
+            judged[name] = None if value is None else in_time_range(value)
+        except ValueError as exc:
+            rejected.append(RejectedAlert(index, f"alerts[{index}].{name}", str(exc)))
+            return None
+    return judged

@@ -23,7 +23,7 @@ async def post_alerts(settings: ApiSettings, call: Call) -> web.Response:
     if settings.ingest is None:
         raise NotAvailable("alert ingestion is not available yet on this agent")
     payload: AlertmanagerWebhook | VigieAlerts = call.body
-    source, alerts = incoming_alerts(payload, now=datetime.now(UTC))
+    source, alerts, rejected = incoming_alerts(payload, now=datetime.now(UTC))
     summary = await settings.ingest(alerts, source) if alerts else {}
     firing = sum(alert.ends_at is None for alert in alerts)
     return json_response(
@@ -31,6 +31,10 @@ async def post_alerts(settings: ApiSettings, call: Call) -> web.Response:
             "accepted": len(alerts),
             "firing": firing,
             "resolved": len(alerts) - firing,
+            "rejected": [
+                {"index": alert.index, "field": alert.field, "detail": alert.detail}
+                for alert in rejected
+            ],
             "summary": dict(summary),
         }
     )

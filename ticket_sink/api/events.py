@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ticket_sink.api import queries
 from ticket_sink.api.framework import Call
-from ticket_sink.api.models import EventQuery
+from ticket_sink.api.models import MAX_EVENT_ID, EventQuery
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import event_view
@@ -73,10 +73,10 @@ def _start(call: Call) -> int | None:
             value = int(header.strip())
         except ValueError:
             value = -1
-        if value < 0:
+        if not 0 <= value <= MAX_EVENT_ID:
             raise Problem(
                 400,
-                "Last-Event-ID must be an event id (a non-negative integer)",
+                "Last-Event-ID must be an event id (an integer from 0 to 2^63-1)",
                 field="Last-Event-ID",
                 kind="invalid-input",
             )

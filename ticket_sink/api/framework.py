@@ -221,6 +221,20 @@ def is_tagged_union(adapter: TypeAdapter[Any]) -> bool:
     return bool(schema["type"] == "tagged-union")
 
 
+def _json_content_type(request: web.Request) -> None:
+    """415 for a body declared as anything but JSON (no Content-Type: taken as JSON)."""
+    if "Content-Type" not in request.headers:
+        return
+    media = request.content_type
+    if media != "application/json" and not media.endswith("+json"):
+        raise Problem(
+            415,
+            f"the body must be JSON (Content-Type: application/json), not {media}",
+            field="Content-Type",
+            kind="unsupported-media-type",
+        )
+
+
 def route(
     operation: Operation, policy: AccessPolicy, max_body_bytes: int
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -245,9 +259,11 @@ def route(
             if body_adapter is not None:
                 # Parsed and validated in one pass over the bytes, without a dict in between:
                 # for a batch of alerts this is most of what the request costs.
+                _json_content_type(request)
                 raw = await read_body(request, max_body_bytes)
                 try:
-                    body = body_adapter.validate_json(raw)
+                    # Strict: `true` is not a severity, "2" is not a number.
+                    body = body_adapter.validate_json(raw, strict=True)
                 except ValidationError as exc:
                     raise _body_problem(exc, tagged=tagged) from None
             return await operation.handler(Call(request, principal, body, query))

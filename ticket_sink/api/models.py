@@ -9,10 +9,11 @@ response would cost time on the hottest path for no gain. Nothing here does I/O.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -31,7 +32,9 @@ from ticket_sink.model import (
 )
 
 __all__ = [
+    "MAX_EVENT_ID",
     "PUBLIC_ACTIONS",
+    "AlertTime",
     "CommentCreate",
     "CommentOut",
     "DeliveryOut",
@@ -52,6 +55,7 @@ __all__ = [
     "RegexMatcher",
     "ReportOut",
     "ReportQuery",
+    "SeverityIn",
     "SilenceCreate",
     "SilenceList",
     "SilenceOut",
@@ -131,8 +135,42 @@ def _iso_time(value: object) -> datetime:
     raise ValueError(f"{value!r} is not an ISO 8601 time")
 
 
-# An ISO 8601 instant with its UTC offset (2025-03-30T01:00:00Z).
-IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+# What the store, the SLA arithmetic and the reports can hold and compute with: a time
+# outside is a client's mistake (a 400), never a store failure.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def in_time_range(value: datetime) -> datetime:
+    """`value` in UTC, or ValueError if it is outside [EARLIEST, LATEST)."""
+    try:
+        utc = value.astimezone(UTC)  # an extreme offset can carry it past year 9999
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(
+            f"{value.isoformat()} is out of range: times must fall between "
+            f"{EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+        )
+    return utc
+
+
+# An ISO 8601 instant with its UTC offset (2025-03-30T01:00:00Z) that the store can hold.
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(in_time_range)]
+# An instant of an incoming alert: judged alert by alert (`alert_models`), so one alert
+# with an odd time does not refuse the others of its batch.
+AlertTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+
+
+def _not_a_boolean(value: object) -> object:
+    # JSON `true` equals 1 to Python, and an IntEnum takes it even in strict mode.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {str(value).lower()}")
+    return value
+
+
+SeverityIn = Annotated[Severity, BeforeValidator(_not_a_boolean)]
+LevelIn = Annotated[EscalationLevel, BeforeValidator(_not_a_boolean)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 TicketId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -312,7 +350,7 @@ class TicketCreate(Strict):
     )
     description: Text = Field(description="what happens, since when, who is affected")
     type: TicketType
-    severity: Severity = Field(description="1 blocking, 2 major, 3 minor, 4 info")
+    severity: SeverityIn = Field(description="1 blocking, 2 major, 3 minor, 4 info")
     labels: Labels = Field(
         default_factory=dict,
         description="e.g. service, target: used by filters and the known-error base",
@@ -364,12 +402,12 @@ class Close(_Action):
 
 class Escalate(_Action):
     action: Literal["escalate"]
-    level: EscalationLevel | None = Field(None, description="default: one level up")
+    level: LevelIn | None = Field(None, description="default: one level up")
 
 
 class Deescalate(_Action):
     action: Literal["deescalate"]
-    level: EscalationLevel | None = Field(None, description="default: one level down")
+    level: LevelIn | None = Field(None, description="default: one level down")
 
 
 class Reassign(_Action):
@@ -435,7 +473,8 @@ class TicketListQuery(Strict):
         None, description="children of this ticket, or `none` for tickets under no master"
     )
     updated_since: IsoTime | None = None
-    text: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+    # No NUL: SQLite's string functions stop at one, so it would match every title.
+    text: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] | None = Field(
         None, description="case-insensitive substring of the title"
     )
     cursor: Annotated[str, Field(pattern=r"^[0-9]{1,16}\.[A-Za-z0-9]{1,64}$")] | None = Field(
@@ -444,10 +483,15 @@ class TicketListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
 
 
+# An event id is a 64-bit signed integer in the store.
+MAX_EVENT_ID = 2**63 - 1
+
+
 class EventQuery(Strict):
     after: int | None = Field(
         None,
         ge=0,
+        le=MAX_EVENT_ID,
         description="stream events after this id (the Last-Event-ID header wins); "
         "default: only changes from now on",
     )

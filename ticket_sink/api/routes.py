@@ -53,7 +53,7 @@ API_PREFIX = "/api/v1"
 # Problem statuses, by what an operation does.
 _READ = (400, 401, 403, 503)
 _READ_ONE = (400, 401, 403, 404, 503)
-_WRITE = (400, 401, 403, 404, 409, 413, 503)
+_WRITE = (400, 401, 403, 404, 409, 413, 415, 503)
 
 
 def _bind(

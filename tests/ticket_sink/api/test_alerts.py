@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.ticket_sink.api.conftest import RecordingIngest, auth
@@ -64,6 +65,7 @@ async def test_alertmanager_webhook(sqlite_client: Client, ingest: RecordingInge
         "accepted": 3,
         "firing": 2,
         "resolved": 1,
+        "rejected": [],
         "summary": {"created": 3},
     }
     ((source, alerts),) = ingest.batches
@@ -109,3 +111,45 @@ async def test_bad_alerts_name_the_field(sqlite_client: Client, ingest: Recordin
         assert response.status == 400, field
         assert (await response.json())["field"] == field
     assert ingest.batches == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("startsAt", "9999-12-31T23:59:59-23:59", id="past-year-9999-in-utc"),
+        pytest.param("startsAt", "0001-01-01T00:00:00+23:59", id="before-year-1-in-utc"),
+        pytest.param("startsAt", "9500-01-01T00:00:00Z", id="far-future"),
+        pytest.param("endsAt", "9999-12-31T23:59:59-23:59", id="resolved-extreme-end"),
+    ],
+)
+async def test_one_alert_with_an_extreme_time_is_rejected_alone(
+    sqlite_client: Client, ingest: RecordingIngest, field: str, value: str
+) -> None:
+    """Alertmanager retries a batch that failed for ever: the other alerts of the batch
+    are taken, and the answer says which one was left out and why."""
+    bad = {**WEBHOOK["alerts"][1], field: value}
+    body = {**WEBHOOK, "alerts": [WEBHOOK["alerts"][0], bad, WEBHOOK["alerts"][2]]}
+    response = await sqlite_client.post("/api/v1/alerts", json=body, headers=auth(Role.INGEST))
+
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert (answer["accepted"], answer["firing"], answer["resolved"]) == (2, 2, 0)
+    ((rejected),) = answer["rejected"]
+    assert (rejected["index"], rejected["field"]) == (1, f"alerts[1].{field}")
+    assert "is out of range" in rejected["detail"]
+    ((_, alerts),) = ingest.batches
+    assert [alert.labels["alertname"] for alert in alerts] == ["SmpDown", "Odd"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"alerts": [{"labels": {"a": "b"}, "severity": True}]}, "alerts[0].severity"),
+        pytest.param({"alerts": [{"labels": {"a": "b"}, "severity": "2"}]}, "alerts[0].severity"),
+    ],
+    ids=["true", "numeric-text"],
+)
+async def test_a_severity_is_a_number(sqlite_client: Client, body: Any, field: str) -> None:
+    response = await sqlite_client.post("/api/v1/alerts", json=body, headers=auth(Role.INGEST))
+    assert response.status == 400, await response.text()
+    assert (await response.json())["field"] == field

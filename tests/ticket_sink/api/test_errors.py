@@ -77,7 +77,9 @@ async def test_a_body_over_the_limit_without_a_length_is_413(sqlite_client: Clie
         for _ in range(10):
             yield b"x" * 1000
 
-    response = await sqlite_client.post("/api/v1/tickets", data=chunks(), headers=DESK)
+    response = await sqlite_client.post(
+        "/api/v1/tickets", data=chunks(), headers={**DESK, "Content-Type": "application/json"}
+    )
 
     assert response.status == 413
 
@@ -160,3 +162,69 @@ async def test_paths_outside_the_api_keep_their_own_errors(sqlite_client: Client
 
     assert response.status == 404
     assert response.content_type != "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+async def test_a_body_that_is_not_declared_json_is_415(
+    sqlite_client: Client, content_type: str
+) -> None:
+    body = b'{"title": "t", "description": "d", "type": "incident", "severity": 2}'
+    response = await sqlite_client.post(
+        "/api/v1/tickets", data=body, headers={**DESK, "Content-Type": content_type}
+    )
+    assert response.status == 415
+    assert (await response.json())["field"] == "Content-Type"
+
+
+async def test_a_severity_of_true_is_refused(sqlite_client: Client) -> None:
+    body = {"title": "t", "description": "d", "type": "incident", "severity": True}
+    response = await sqlite_client.post("/api/v1/tickets", json=body, headers=DESK)
+    assert response.status == 400
+    assert (await response.json())["detail"] == "severity: expected a number, not true"
+
+
+# Valid ISO 8601 whose offset carries them past what a datetime in UTC can hold.
+EXTREME_LATE = "9999-12-31T23:59:59-23:59"
+EXTREME_EARLY = "0001-01-01T00:00:00+23:59"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/reports", {"since": "0001-01-01T00:00:00+23:59"}, "since"),
+        (
+            "/api/v1/reports",
+            {"since": "2026-01-01T00:00:00Z", "until": "9999-12-31T23:59:59-23:59"},
+            "until",
+        ),
+        ("/api/v1/tickets", {"updated_since": "9999-12-31T23:59:59-23:59"}, "updated_since"),
+        ("/api/v1/tickets", {"text": "\x00"}, "text"),
+        ("/api/v1/events", {"after": "1" * 26}, "after"),
+    ],
+    ids=["report-since", "report-until", "updated-since", "nul-text", "event-id-26-digits"],
+)
+async def test_inputs_out_of_range_are_400_naming_the_field(
+    sqlite_client: Client, path: str, params: dict[str, str], field: str
+) -> None:
+    """Never a 503 "store unavailable" nor a status line inside a started stream."""
+    response = await sqlite_client.get(path, params=params, headers=auth(Role.VIEWER))
+    assert response.status == 400, await response.text()
+    assert (await response.json())["field"] == field
+
+
+async def test_a_silence_out_of_range_is_400(sqlite_client: Client) -> None:
+    matchers = [{"name": "zone", "op": "=", "value": "acc"}]
+    for times, field in [
+        ({"ends_at": "9999-12-31T23:59:59-23:59"}, "ends_at"),
+        (
+            {"starts_at": "0001-01-01T00:00:00+23:59", "ends_at": "2099-01-01T00:00:00Z"},
+            "starts_at",
+        ),
+    ]:
+        response = await sqlite_client.post(
+            "/api/v1/silences", json={"matchers": matchers, **times}, headers=DESK
+        )
+        assert response.status == 400, await response.text()
+        assert (await response.json())["field"] == field
