@@ -417,7 +417,8 @@ def place(
     (`master_id` `None`).
     """
     node = alert.labels.get(node_label, "")
-    for parent in (node, *topology.ancestors(node)):
+    # An alert without a node (no `target` label) is no check of anything in particular.
+    for parent in (node, *topology.ancestors(node)) if node else ():
         if parent in firing_masters:
             return Placement(firing_masters[parent], notify=False, caused_by=parent)
     if not group_by:

@@ -104,7 +104,7 @@ class Batch:
             {alert.fingerprint for alert, command in first if _changes_a_ticket(command)}
         )
         creating = [alert for alert, command in first if isinstance(command, CreateTicket)]
-        nodes = {alert.labels.get(policy.node_label, "") for alert in creating}
+        nodes = {alert.labels.get(policy.node_label, "") for alert in creating} - {""}
         ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
         self._firing = await tx.firing_masters(nodes | ancestors)
         if policy.group_by:
@@ -150,7 +150,7 @@ class Batch:
         firing = {
             parent: self._firing[parent]
             for parent in (node, *policy.topology.ancestors(node))
-            if parent in self._firing
+            if parent in self._firing and parent
         }
         groups = {}
         if policy.group_by:

@@ -237,6 +237,14 @@ def test_create_is_placed_by_topology_and_notifies_nobody_under_a_parent() -> No
     assert not command.adopts  # the alert's node has no dependants
 
 
+def test_alerts_without_a_target_are_not_one_node() -> None:
+    untargeted = {name: value for name, value in LABELS.items() if name != "target"}
+    alert = Alert(untargeted, {}, Severity.MAJOR, _at(1))
+    command = decide(alert, Snapshot(firing_masters={"": "M1"}), NOW, POLICY)
+    assert isinstance(command, CreateTicket)
+    assert (command.master_id, command.caused_by) == (None, None)
+
+
 def test_a_parent_joining_the_group_of_its_dependant_leads_it() -> None:
     topology = Topology.from_edges([(LABELS["target"], "p1")])
     policy = dataclasses.replace(POLICY, topology=topology, group_by=("service",))
