@@ -130,6 +130,9 @@ def configure_logging(
         logging.getLogger(name).setLevel(own_level)
     # aiohttp's access log is one line per scrape: noise even when aiohttp is asked for info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The path validator logs every CRL it could not use as a warning with a traceback;
+    # the check's verdict already says why, once, in its detail.
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
     for name, name_level in (loggers or {}).items():
         logging.getLogger(name).setLevel(name_level.upper())
 

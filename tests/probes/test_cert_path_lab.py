@@ -8,6 +8,8 @@ leaf `revocation_undetermined`, never revoked and never ok.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,3 +107,31 @@ async def test_a_revoked_leaf_names_the_leaf(lab: Lab) -> None:
     assert results["smp1"].reason is FailureReason.CERTIFICATE_REVOKED
     assert "end-entity" in results["smp1"].detail
     assert all(results[name].success for name in LEAVES if name != "smp1")
+
+
+def test_a_check_without_revocation_never_loads_the_rfc5280_validator(tmp_path: Path) -> None:
+    # The TLS checks' cost must not move: the validator and asn1crypto load only for
+    # checks that ask for the RFC 5280 profile or for revocation.
+    script = f"""
+import asyncio, sys
+from datetime import UTC, datetime
+from pathlib import Path
+import probes, vigie.app
+from probes import CheckDefaults, ProbeEnv
+from probes.x509 import CertificateTarget, expand_certificates, probe_x509
+from vigie.lab.pki import LabPki
+folder = Path({str(tmp_path)!r})
+LabPki.generate("http://127.0.0.1:9", now=datetime.now(UTC)).write_pem_files(folder)
+target = CertificateTarget(
+    file=folder / "smp1.chain.pem", trust_anchors=folder / "root.pem", profile="webpki"
+)
+(check,) = expand_certificates(target, CheckDefaults())
+result = asyncio.run(probe_x509(check, ProbeEnv()))
+assert result.success, result.detail
+print(sorted(name for name in ("pyhanko_certvalidator", "asn1crypto") if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
