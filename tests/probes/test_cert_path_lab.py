@@ -50,11 +50,13 @@ class Lab:
                         "intermediates": str(self.pem / "intermediate.pem"),
                         "revocation": "crl",
                         "warn_before": "1d",
-                        "timeout": 1.0,
+                        # Room for the validator's first import on a busy machine;
+                        # the unreachable CRL fails at once (connection dropped).
+                        "timeout": 10.0,
                         **options,
                     }
                 )
-                (check,) = expand_certificates(target, CheckDefaults(timeout=1.0))
+                (check,) = expand_certificates(target, CheckDefaults(timeout=10.0))
                 found[name] = await runner.run(check)
         return found
 
