@@ -189,6 +189,8 @@ deliveries = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The agent whose attempt is in flight (NULL when none is): a dead one's is taken over.
+    sa.Column("claimed_by", sa.Text, nullable=True),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_ticket_id", "ticket_id"),
 )

@@ -82,11 +82,13 @@ def create_app(
     app[REGISTRY] = build_registry(book, scheduler_ref, shard)
     app[STORE] = Store(config.store.url.get_secret_value())
     app[STORE_WATCH] = []
-    app.cleanup_ctx.append(_store_context(shard))
+    # The agent's row in the store: its heartbeats, and the mark on what its worker claims.
+    agent_id = uuid.uuid4().hex
+    app.cleanup_ctx.append(_store_context(shard, agent_id))
     notification_metrics = NotificationMetrics()
     app[REGISTRY].register(notification_metrics)
     app.cleanup_ctx.append(
-        notifications_context(app[STORE], config.notifications, notification_metrics)
+        notifications_context(app[STORE], config.notifications, notification_metrics, agent_id)
     )
     correlation = config.correlator
     correlator = Correlator(
@@ -161,11 +163,10 @@ def _check_rows(book: ResultBook) -> list[CheckRow]:
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-def _store_context(shard: tuple[int, int]) -> CleanupContext:
+def _store_context(shard: tuple[int, int], agent_id: str) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = app[STORE]
         await store.open()
-        agent_id = uuid.uuid4().hex
         await store.register_agent(
             agent_id, socket.gethostname(), f"{shard[0]}/{shard[1]}", __version__
         )

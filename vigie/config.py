@@ -32,6 +32,7 @@ from ticket_sink.store import to_async_url
 from vigie.api_config import ApiConfig
 from vigie.console_config import ConsoleConfig
 from vigie.correlation_config import CorrelatorConfig
+from vigie.readiness import WRITE_TIMEOUT_SECONDS
 from vigie.secrets import Secret
 
 __all__ = [
@@ -237,6 +238,28 @@ class VigieConfig(StrictModel):
                     repeated.setdefault(check.key)
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeats_outlive_death(self) -> VigieConfig:
+        # An agent is declared dead after dead_agent_seconds without a heartbeat: a live
+        # one must beat well within it, or its deliveries would be sent twice.
+        horizon = 3 * self.server.readiness_interval + WRITE_TIMEOUT_SECONDS
+        if self.notifications.dead_agent_seconds <= horizon:
+            message = (
+                f"must exceed three heartbeats (server.readiness_interval) and the write "
+                f"timeout: more than {horizon:g}s"
+            )
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("heartbeats", message),
+                        loc=("notifications", "dead_agent_seconds"),
+                        input=self.notifications.dead_agent_seconds,
+                    )
+                ],
+            )
         return self
 
     def check_defaults(self) -> CheckDefaults:

@@ -34,16 +34,17 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def notifications_context(
-    store: Store, config: NotificationsConfig, metrics: NotificationMetrics
+    store: Store, config: NotificationsConfig, metrics: NotificationMetrics, agent_id: str
 ) -> CleanupContext:
     """The worker's life in the app; `metrics` is registered by the app for its whole life,
-    so /metrics shows the families before the worker starts."""
+    so /metrics shows the families before the worker starts. `agent_id` is the agent's
+    registration in the store, marked on every claim."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         client = notification_client(proxy=config.proxy_url)
         sinks = build_sinks(config, client)
         metrics.declare(sinks)
-        worker = OutboxWorker(store, config, sinks, metrics=metrics)
+        worker = OutboxWorker(store, config, sinks, metrics=metrics, agent_id=agent_id)
         task = asyncio.create_task(worker.run(), name="vigie-notifications")
         log.info("notifications_started", sinks=sorted(sinks))
         try:

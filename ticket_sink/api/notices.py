@@ -1,8 +1,9 @@
 """Notifications over HTTP: what a ticket notified and where it was delivered, and the
 silences (maintenance windows) that hold notifications.
 
-Only reads and records through `ticket_sink.outbound`; it must never send anything or
-drop a notification (expiring a silence ends it now, and what it held is sent).
+Only reads and records through `ticket_sink.outbound` (a retry makes failed deliveries due
+again; the worker sends them); it must never send anything or drop a notification
+(expiring a silence ends it now, and what it held is sent).
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from ticket_sink.api.knowledge import parse_matchers
 from ticket_sink.api.models import SilenceCreate, SilenceQuery
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
-from ticket_sink.outbound.outbox import notification_record_to_dict, ticket_notifications
+from ticket_sink.outbound.outbox import (
+    notification_record_to_dict,
+    retry_failed,
+    ticket_notifications,
+)
 from ticket_sink.outbound.silences import (
     create_silence,
     expire_silence,
@@ -36,6 +41,20 @@ class NoticeHandlers:
                 raise Problem(404, f"no ticket {ticket_id}", kind="not-found")
         records = await ticket_notifications(self.settings.store, ticket_id)
         return json_response({"items": [notification_record_to_dict(r) for r in records]})
+
+    async def retry_notification(self, call: Call) -> web.Response:
+        ticket_id, notification_id = call.param("id"), call.param("notification_id")
+        async with self.settings.store.transaction(write=True) as tx:
+            retried = await retry_failed(tx, ticket_id, notification_id, actor=call.actor)
+        if retried is None:
+            raise Problem(
+                404, f"no notification {notification_id} of ticket {ticket_id}", kind="not-found"
+            )
+        if not retried:
+            raise Problem(409, "none of its deliveries failed: nothing to retry", kind="conflict")
+        records = await ticket_notifications(self.settings.store, ticket_id)
+        (record,) = [r for r in records if r.id == notification_id]
+        return json_response(notification_record_to_dict(record))
 
     async def list_silences(self, call: Call) -> web.Response:
         query: SilenceQuery = call.query

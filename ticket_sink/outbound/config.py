@@ -171,6 +171,13 @@ class NotificationsConfig(StrictModel):
         gt=0,
         description="a delivery being sent is retried after this long if its agent died",
     )
+    dead_agent_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="an agent whose heartbeat is older than this is dead: its deliveries "
+        "in flight are taken over at once rather than after claim_seconds (keep it above "
+        "three of every agent's server.readiness_interval)",
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
     @field_validator("escalation_contacts")

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ticket_sink import schema
 from ticket_sink.codec import iso, notification_from_dict, notification_to_dict
-from ticket_sink.model import Notification
+from ticket_sink.model import AuditEvent, Notification
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.outbound.retry import Outcome, RetryPolicy, Verdict, next_attempt_at
 from ticket_sink.outbound.routing import hold_until, plan, routes_by_sink
@@ -39,12 +39,14 @@ __all__ = [
     "fail_removed_sinks",
     "notification_record_to_dict",
     "record_outcomes",
+    "retry_failed",
     "route_due",
     "ticket_notifications",
 ]
 
 _O = schema.outbox
 _D = schema.deliveries
+_A = schema.agents
 
 PENDING, HELD, DELIVERED, FAILED = "pending", "held", "delivered", "failed"
 
@@ -113,7 +115,13 @@ async def fail_removed_sinks(tx: TicketTx, sinks: Sequence[str]) -> int:
     result = await tx.connection.execute(
         _D.update()
         .where(_D.c.state.in_((PENDING, HELD)), _D.c.sink.not_in(list(sinks)))
-        .values(state=FAILED, next_attempt_at=None, last_error="sink removed", updated_at=tx.now)
+        .values(
+            state=FAILED,
+            next_attempt_at=None,
+            last_error="sink removed",
+            claimed_by=None,
+            updated_at=tx.now,
+        )
     )
     return int(result.rowcount or 0)
 
@@ -135,15 +143,25 @@ async def claim_due(
     *,
     limit: int,
     only: str | None = None,
+    agent_id: str | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due deliveries (pending, or held whose hold ended), of sink
-    `only` or of any. Those still held (a silence was extended, quiet hours began) get
-    their new hold instead; those of a sink no longer in `sinks` fail."""
+    """Lease up to `limit` due deliveries (pending, or held whose hold ended, or claimed
+    by an agent known dead), of sink `only` or of any, for agent `agent_id`. Those still
+    held (a silence was extended, quiet hours began) get their new hold instead; those of
+    a sink no longer in `sinks` fail."""
     now = tx.now
+    due = _D.c.state.in_((PENDING, HELD)) & (_D.c.next_attempt_at <= now)
+    # An agent that stopped, or whose heartbeat is older than `dead_agent_seconds`, will
+    # never record the outcome of what it claimed: take its claims over now.
+    dead = sa.select(_A.c.id).where(
+        _A.c.stopped_at.is_not(None)
+        | (_A.c.last_seen_at < now - timedelta(seconds=config.dead_agent_seconds))
+    )
+    orphaned = (_D.c.state == PENDING) & _D.c.claimed_by.in_(dead)
     query = (
         sa.select(_D.c.notification_id, _D.c.sink, _D.c.state, _D.c.attempts, _O.c.payload)
         .join(_O, _O.c.id == _D.c.notification_id)
-        .where(_D.c.state.in_((PENDING, HELD)), _D.c.next_attempt_at <= now)
+        .where(due | orphaned)
         .order_by(_D.c.next_attempt_at, _D.c.notification_id, _D.c.sink)
         .limit(limit)
     )
@@ -160,14 +178,19 @@ async def claim_due(
         values: dict[str, Any]
         if row.sink not in sinks:
             # Its configuration was removed: say so on the ticket rather than wait forever.
-            values = {"state": FAILED, "next_attempt_at": None, "last_error": "sink removed"}
+            values = {
+                "state": FAILED,
+                "next_attempt_at": None,
+                "last_error": "sink removed",
+                "claimed_by": None,
+            }
         else:
             routes = routes_by_sink(notification, config).get(row.sink, [])
             held = hold_until(notification, routes, config, silences, now)
             if held is not None:
-                values = {"state": HELD, "next_attempt_at": held}
+                values = {"state": HELD, "next_attempt_at": held, "claimed_by": None}
             else:
-                values = {"state": PENDING, "attempts": row.attempts + 1}
+                values = {"state": PENDING, "attempts": row.attempts + 1, "claimed_by": agent_id}
                 values["next_attempt_at"] = lease_end
                 claimed.append(Claimed(notification, row.sink, row.attempts + 1))
         await tx.connection.execute(
@@ -210,10 +233,50 @@ async def record_outcomes(
                 _D.c.attempts == claimed.attempts,
                 _D.c.state == PENDING,
             )
-            .values(**values, updated_at=now)
+            .values(**values, claimed_by=None, updated_at=now)
         )
         labels.append(label if result.rowcount else "lost_claim")
     return labels
+
+
+async def retry_failed(
+    tx: TicketTx, ticket_id: str, notification_id: str, *, actor: str
+) -> list[str] | None:
+    """Make the failed deliveries of notification `notification_id` of ticket `ticket_id`
+    due now, with a fresh count of attempts, and record each on the ticket's audit trail.
+    The sinks retried come back (empty: none had failed); None: no such notification."""
+    known = await tx.connection.scalar(
+        sa.select(_O.c.id).where(_O.c.id == notification_id, _O.c.ticket_id == ticket_id)
+    )
+    if known is None:
+        return None
+    failed = (
+        await tx.connection.scalars(
+            sa.select(_D.c.sink)
+            .where(_D.c.notification_id == notification_id, _D.c.state == FAILED)
+            .order_by(_D.c.sink)
+        )
+    ).all()
+    if not failed:
+        return []
+    now = tx.now
+    await tx.connection.execute(
+        _D.update()
+        .where(_D.c.notification_id == notification_id, _D.c.state == FAILED)
+        .values(
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            claimed_by=None,
+            updated_at=now,
+        )
+    )
+    await tx.add_events(
+        AuditEvent(ticket_id, actor, now, "retry_delivery", f"delivery:{sink}", FAILED, PENDING)
+        for sink in failed
+    )
+    return list(failed)
 
 
 async def backlog(connection: AsyncConnection) -> dict[str, int]:

@@ -62,13 +62,17 @@ class OutboxWorker:
         sinks: Mapping[str, Sink],
         *,
         metrics: NotificationMetrics | None = None,
+        agent_id: str | None = None,
     ) -> None:
+        """`agent_id` is this agent's row in the store's agents table, recorded on what it
+        claims so that its claims are taken over early if it dies."""
         self._store = store
         self._config = config
         self._sinks = dict(sinks)
         self._deadlines = {sink.name: sink.timeout_seconds for sink in config.sinks.all()}
         self.metrics = metrics or NotificationMetrics(self._sinks)
         self._stopping = asyncio.Event()
+        self._agent_id = agent_id
 
     async def route_once(self) -> int:
         """Route every due notification; how many were routed comes back."""
@@ -87,7 +91,12 @@ class OutboxWorker:
         attempted comes back."""
         async with self._store.transaction(write=True) as tx:
             claimed = await claim_due(
-                tx, self._config, list(self._sinks), limit=self._config.batch_size, only=sink
+                tx,
+                self._config,
+                list(self._sinks),
+                limit=self._config.batch_size,
+                only=sink,
+                agent_id=self._agent_id,
             )
             now = tx.now
         if not claimed:

@@ -7,10 +7,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+import httpx
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.ticket_sink.api.conftest import NAMES, auth, report
+from tests.ticket_sink.api.conftest import (
+    NAMES,
+    RecordingIngest,
+    api_app,
+    api_settings,
+    auth,
+    report,
+)
+from tests.ticket_sink.outbound.receivers import receiver
+from ticket_sink import Store
 from ticket_sink.api import Role
+from ticket_sink.outbound import OutboxWorker, build_sinks
+from ticket_sink.outbound.config import NotificationsConfig
 
 Client = TestClient[Any, Any]
 VIEW = auth(Role.VIEWER)
@@ -69,3 +82,52 @@ async def test_bad_silences_are_refused_with_the_field(client: Client) -> None:
     assert viewer.status == 403
     unknown = await client.delete("/api/v1/silences/nope", headers=RESPOND)
     assert unknown.status == 404
+
+
+async def test_a_failed_delivery_is_retried_on_request(url: str, ingest: RecordingIngest) -> None:
+    """A receiver refused it for good (4xx); once fixed, a responder sends it again."""
+    store = Store(url)
+    answers = [400, 200]
+
+    async def by_script(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.json_response({}, status=answers.pop(0))
+
+    app = api_app(store, api_settings(store, ingest))
+    async with (
+        TestClient(TestServer(app, host="127.0.0.1", port=0)) as api,
+        receiver(by_script) as hook,
+        httpx.AsyncClient() as http,
+    ):
+        ticket = await report(api)
+        config = NotificationsConfig.model_validate(
+            {"sinks": {"webhook": [{"name": "desk", "url": hook.url}]}}
+        )
+        worker = OutboxWorker(store, config, build_sinks(config, http))
+        await worker.run_once()
+        path = f"/api/v1/tickets/{ticket['id']}/notifications"
+        (notice,) = (await (await api.get(path, headers=VIEW)).json())["items"]
+        assert [d["state"] for d in notice["deliveries"]] == ["failed"]
+        retry = f"{path}/{notice['id']}/retry"
+
+        assert (await api.post(retry, headers=VIEW)).status == 403
+        missing = await api.post(f"{path}/NOSUCH/retry", headers=RESPOND)
+        assert missing.status == 404
+        response = await api.post(retry, headers=RESPOND)
+        assert response.status == 200, await response.text()
+        (delivery,) = (await response.json())["deliveries"]
+        assert (delivery["state"], delivery["attempts"], delivery["last_error"]) == (
+            "pending",
+            0,
+            None,
+        )
+        assert (await api.post(retry, headers=RESPOND)).status == 409  # nothing failed now
+
+        assert await worker.run_once() == 1
+        (notice,) = (await (await api.get(path, headers=VIEW)).json())["items"]
+        detail = await (await api.get(f"/api/v1/tickets/{ticket['id']}", headers=VIEW)).json()
+    assert [(d["state"], d["attempts"]) for d in notice["deliveries"]] == [("delivered", 1)]
+    assert [request.json()["id"] for request in hook.requests] == [notice["id"]] * 2
+    retried = [e for e in detail["history"] if e["action"] == "retry_delivery"]
+    assert [(e["actor"], e["field"], e["before"], e["after"]) for e in retried] == [
+        (NAMES[Role.RESPONDER], "delivery:desk", "failed", "pending")
+    ]

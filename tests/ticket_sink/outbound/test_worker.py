@@ -292,3 +292,33 @@ async def test_an_agent_killed_mid_send_leaves_the_delivery_to_be_sent_again(
         assert await again.run_once() == 1
     assert list(a.ids) == [notification_id]
     assert await states(store, ticket.id) == [("created", "a", "delivered", 2)]
+
+
+@pytest.mark.parametrize(
+    ("fate", "taken_over"),
+    [
+        pytest.param("stopped", True, id="stopped-agent-claims-taken-at-once"),
+        pytest.param("silent", True, id="silent-agent-claims-taken-before-the-lease-ends"),
+        pytest.param("alive", False, id="live-agent-claims-kept"),
+    ],
+)
+async def test_the_claims_of_an_agent_known_dead_are_taken_over_early(
+    store: Store, clock: Clock, client: httpx.AsyncClient, fate: str, taken_over: bool
+) -> None:
+    ticket = await add_ticket(store, make_ticket())
+    (notification_id,) = await enqueue(store, ticket)
+    config = webhooks("http://127.0.0.1:9/", claim_seconds=300, dead_agent_seconds=60)
+    await store.register_agent("first", "host-a", "0/1", "test")
+    await worker(store, config, client).route_once()
+    async with store.transaction() as tx:  # claimed, then the agent died before recording
+        assert len(await claim_due(tx, config, ["a"], limit=10, agent_id="first")) == 1
+    if fate == "stopped":
+        await store.mark_stopped("first")
+    else:
+        clock.advance(seconds=61)
+        if fate == "alive":
+            await store.heartbeat("first")
+    async with receiver() as a:
+        second = worker(store, webhooks(a.url, claim_seconds=300, dead_agent_seconds=60), client)
+        assert await second.run_once() == (1 if taken_over else 0)
+    assert list(a.ids) == ([notification_id] if taken_over else [])
