@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from pydantic import ValidationError
 
-from probes import FailureReason, ProbeEnv
+from probes import CheckDefaults, FailureReason, ProbeEnv
 from probes.cert_path import PathOptions, PathVerdict, Profile, RevocationMode, judge_path
-from probes.x509 import CertificateTarget
+from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 from vigie.http import outbound_client
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -274,3 +274,31 @@ def test_a_bad_configured_crl_file_is_a_located_error(
                 "crl": [str(tmp_path / "bad.crl")],
             }
         )
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["served", "missing"])
+async def test_a_configured_crl_url_speaks_for_certificates_that_name_none(
+    server: Server, root: Issued, tmp_path: Path, served: bool
+) -> None:
+    if served:
+        server.bodies["root.crl"] = _crl_der(root)
+    leaf = issue("no distribution point", root, ca=False)
+    (tmp_path / "leaf.pem").write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "root.pem").write_bytes(root.cert.public_bytes(serialization.Encoding.PEM))
+    target = CertificateTarget.model_validate(
+        {
+            "file": str(tmp_path / "leaf.pem"),
+            "trust_anchors": str(tmp_path / "root.pem"),
+            "revocation": "crl",
+            "crl": [f"{server.url}/root.crl"],
+            "warn_before": "1d",
+        }
+    )
+    (check,) = expand_certificates(target, CheckDefaults(timeout=10.0))
+    async with outbound_client() as http:
+        result = await probe_x509(check, ProbeEnv(http=http))
+    if served:
+        assert result.success, result.detail
+    else:
+        assert result.reason is FailureReason.REVOCATION_UNDETERMINED
+        assert f"configured CRL {server.url}/root.crl: crl_http_error" in result.detail

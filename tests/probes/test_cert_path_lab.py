@@ -19,6 +19,7 @@ import pytest
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.x509 import CertificateTarget, expand_certificates
+from tests.probes.tls_test_servers import material, tls_server
 from vigie.http import outbound_client
 from vigie.lab.faults import FaultKind, Faults
 from vigie.lab.pki import LabPki
@@ -35,6 +36,7 @@ class Lab:
     pem: Path
     now: datetime
     server: PkiServer
+    pki: LabPki
 
     async def verdicts(self, **options: object) -> dict[str, ProbeResult]:
         found = {}
@@ -68,7 +70,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         pki = LabPki.generate(server.url, now=now)
         server.attach(pki)
         pki.write_pem_files(tmp_path)
-        yield Lab(faults, tmp_path, now, server)
+        yield Lab(faults, tmp_path, now, server, pki)
 
 
 async def test_a_healthy_path_is_ok_with_its_crls_checked(lab: Lab) -> None:
@@ -101,6 +103,37 @@ async def test_an_unreachable_crl_leaves_every_leaf_undetermined(lab: Lab, revok
         assert "/crl/root" in result.detail
         assert ISSUING_CA in result.detail
         assert "undetermined" in result.detail
+
+
+@pytest.mark.parametrize("profile", ["webpki", "rfc5280"])
+async def test_a_tls_endpoint_with_revocation_names_its_revoked_intermediate(
+    lab: Lab, profile: str
+) -> None:
+    async def look() -> ProbeResult:
+        async with outbound_client() as http:
+            target = CertificateTarget.model_validate(
+                {
+                    "url": f"https://127.0.0.1:{port}",
+                    "server_name": "smp1.edelivery.test",
+                    "trust_anchors": str(lab.pem / "root.pem"),
+                    "revocation": "crl",
+                    "profile": profile,
+                    "timeout": 10.0,
+                }
+            )
+            (check,) = expand_certificates(target, CheckDefaults(timeout=10.0))
+            env = ProbeEnv(http=http, wall_clock=lab.now.timestamp)
+            return await Runner(PROBERS, env, ResultBook()).run(check)
+
+    async with tls_server(material(lab.pki.endpoint("smp1"))) as port:
+        healthy = await look()
+        lab.faults.inject(FaultKind.CERT_REVOKED, "intermediate")
+        revoked = await look()
+    assert healthy.success, healthy.detail
+    assert revoked.reason is FailureReason.CERTIFICATE_REVOKED
+    assert f"intermediate `{ISSUING_CA}" in revoked.detail
+    revoked_series = [s for s in revoked.series if s.name == "problem"]
+    assert {s.labels["reason"]: s.value for s in revoked_series}["revoked"] == 1.0
 
 
 async def test_a_revoked_leaf_names_the_leaf(lab: Lab) -> None:
