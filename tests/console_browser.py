@@ -71,7 +71,8 @@ def lab_agent_config(lab: Lab, store_url: str) -> VigieConfig:
     settings["scheduler"] = {"initial_spread": "0.2s"}
     settings["correlator"] = {
         "group_wait": "0s",
-        "quiet_period": "2s",
+        # Long enough that a person resolves a recovered ticket before the correlator does.
+        "quiet_period": "60s",
         "sweep_interval": "0.5s",
         "rules": FAST_RULES,
     }

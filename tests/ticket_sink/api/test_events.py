@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -76,13 +77,21 @@ async def test_without_a_cursor_only_new_changes(client: Client) -> None:
     assert {event["data"]["action"] for event in events} == {"acknowledge"}
 
 
-async def test_a_bad_last_event_id_is_400(client: Client) -> None:
-    headers = {**auth(Role.VIEWER), "Last-Event-ID": "yesterday"}
+@pytest.mark.parametrize("given", ["yesterday", "-1", "9" * 30], ids=["word", "negative", "huge"])
+async def test_a_bad_last_event_id_is_400(client: Client, given: str) -> None:
+    headers = {**auth(Role.VIEWER), "Last-Event-ID": given}
 
     response = await client.get("/api/v1/events", headers=headers)
 
     assert response.status == 400
     assert (await response.json())["field"] == "Last-Event-ID"
+
+
+async def test_an_after_beyond_any_event_id_is_400(client: Client) -> None:
+    response = await client.get("/api/v1/events?after=" + "9" * 30, headers=auth(Role.VIEWER))
+
+    assert response.status == 400
+    assert (await response.json())["field"] == "after"
 
 
 def test_gap_wait_holds_events_behind_a_missing_id_then_steps_over_it() -> None:

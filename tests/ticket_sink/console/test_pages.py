@@ -259,6 +259,7 @@ HOSTILE = [
     ("GET", "/console/?label=a%3D~(", {}),
     ("GET", "/console/events?after=-1", {}),
     ("GET", "/console/events?after=abc", {}),
+    ("GET", "/console/events?after=" + "9" * 30, {}),
     ("GET", "/console/static/../pages.py", {}),
     ("GET", "/console/login?next=//evil.example/", {}),
     ("POST", "/console/tickets/NOPE/transition", {"action": "acknowledge"}),
