@@ -344,6 +344,7 @@ def _print_banner(
             f"  metrics       {agent_url}/metrics",
             f"  health        {agent_url}/healthz   {agent_url}/readyz",
             f"  API           {agent_url}/api/v1/tickets   {agent_url}/api/v1/probes",
+            f"  MCP           {agent_url}/mcp   (AI assistants: reads need no token here)",
         ]
         if console_token:
             lines += [

@@ -268,6 +268,21 @@ async def test_an_oversized_request_is_refused_before_it_is_read_whole(agent: Ag
     assert response.status_code == 413
 
 
+async def test_mcp_can_be_turned_off(tmp_path: Path) -> None:
+    async with (
+        serve(agent_config(tmp_path, enabled=False)) as agent,
+        httpx2.AsyncClient(trust_env=False) as http,
+    ):
+        response = await http.post(
+            f"{agent.url}/mcp",
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, **agent.headers(Role.VIEWER)},
+        )
+        api = await http.get(f"{agent.url}/api/v1/tickets", headers=agent.headers(Role.VIEWER))
+    assert response.status_code == 404
+    assert api.status_code == 200
+
+
 async def test_anonymous_reads_see_the_read_tools_only(tmp_path: Path) -> None:
     async with (
         serve(agent_config(tmp_path, anonymous_read=True)) as agent,
