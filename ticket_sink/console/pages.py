@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 from pydantic import TypeAdapter, ValidationError
 
@@ -190,10 +191,7 @@ class Console:
     async def _form(self, request: web.Request, *, admin: bool = False) -> tuple[Session, Any]:
         """The post's session and fields, once its CSRF token and role are checked."""
         session, _ = self.sessions.current(request)
-        try:
-            form = await request.post()
-        except ValueError:
-            raise Refusal(400, "The form could not be read.") from None
+        form = await _read_form(request)
         if session is None:
             raise Refusal(403, "Sign in first: this session has ended.")
         if not self.sessions.csrf_ok(session, form.get("csrf")):
@@ -229,10 +227,7 @@ class Console:
         )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        try:
-            form = await request.post()
-        except ValueError:
-            raise Refusal(400, "The form could not be read.") from None
+        form = await _read_form(request)
         token = form.get("token")
         target = _safe_next(form.get("next"))
         session = None
@@ -256,10 +251,7 @@ class Console:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         session, _ = self.sessions.current(request)
-        try:
-            form = await request.post()
-        except ValueError:
-            raise Refusal(400, "The form could not be read.") from None
+        form = await _read_form(request)
         if session is not None and not self.sessions.csrf_ok(session, form.get("csrf")):
             raise Refusal(403, "The form's security token is missing or stale: reload the page.")
         response = _redirect(CONSOLE_PREFIX + "/login")
@@ -646,6 +638,14 @@ def _incident_query(query: Mapping[str, Any], session: Session) -> IncidentView:
         "mine": "1" if mine else "",
     }
     return IncidentView(params, where, page)
+
+
+async def _read_form(request: web.Request) -> MultiDictProxy[Any]:
+    """The posted form; 400 for a body that is no form (a broken multipart, say)."""
+    try:
+        return await request.post()
+    except (ValueError, HttpProcessingError):
+        raise Refusal(400, "The form could not be read.") from None
 
 
 def _redirect(location: str) -> web.Response:

@@ -4,6 +4,7 @@ answered without a 500."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -314,3 +315,24 @@ async def test_the_event_stream_needs_a_session(console: Client) -> None:
 
 def test_the_script_and_style_sheet_stay_within_60_kb() -> None:
     assert Renderer().script_and_style_bytes() <= 60 * 1024
+
+
+RAW_BODIES = [
+    ("multipart/form-data; boundary=zz", b"garbage\r\n--zz\r\nnot headers"),
+    ("multipart/form-data", b"--x\r\n"),
+    ("application/x-www-form-urlencoded", b"action=%ZZ%ff\xff\xfe"),
+    ("application/x-www-form-urlencoded", b"a=" + b"x" * (2 * 1024 * 1024)),
+    ("application/json", b"{}"),
+]
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/logout", "/console/bulk"])
+@pytest.mark.parametrize(("content_type", "body"), RAW_BODIES, ids=lambda v: str(v)[:24])
+async def test_a_body_that_is_no_form_is_never_a_500(
+    console: Client, path: str, content_type: str, body: bytes
+) -> None:
+    await sign_in(console, Role.RESPONDER)
+    response = await console.post(
+        path, data=io.BytesIO(body), headers={"Content-Type": content_type}, allow_redirects=False
+    )
+    assert 400 <= response.status < 500
