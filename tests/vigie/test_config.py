@@ -372,3 +372,16 @@ def test_checks_are_plain_values() -> None:
     check, _ = parse_config(f"targets: {{sml: [{{zone: {ZONE}, nameservers: [ns1]}}]}}").checks()
     assert isinstance(check, Check)
     assert check.key == f"dns_soa:{ZONE}@ns1"
+
+
+def test_an_agent_must_beat_well_within_the_time_that_declares_it_dead() -> None:
+    text = "server: {readiness_interval: 30s}\nnotifications: {dead_agent_seconds: 60}\n"
+    assert problems_of(text) == [
+        (
+            2,
+            "notifications.dead_agent_seconds",
+            "must exceed three heartbeats (server.readiness_interval) and the write "
+            "timeout: more than 95s",
+        )
+    ]
+    parse_config("server: {readiness_interval: 30s}\nnotifications: {dead_agent_seconds: 96}\n")
