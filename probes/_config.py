@@ -11,6 +11,7 @@ import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +34,7 @@ __all__ = [
     "StrictModel",
     "TargetBase",
     "format_duration",
+    "http_url",
     "parse_duration",
     "split_host_port",
 ]
@@ -134,6 +136,15 @@ def _is_host(host: str) -> bool:
         name = host.removesuffix(".")
         return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
     return True
+
+
+def http_url(value: str) -> str:
+    """The URL without surrounding spaces, if it is http(s) with a host (`localhost:8942`
+    is not: its scheme would be `localhost`)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    return value.strip()
 
 
 def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:

@@ -14,7 +14,6 @@ issuing distribution point that excludes it).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import Duration, Instant, PositiveDuration, TargetBase
+from probes._config import Duration, Instant, PositiveDuration, TargetBase, http_url
 from probes.cert_checks import cert_name, common_name, serial_hex
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.crl_fetch import MEBIBYTE, CrlCache, Fetched, crl_cache, fetch_crl
@@ -47,12 +46,6 @@ __all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "http_url", "judg
 # Share of the check's timeout a fetch may take, so that an unreachable CRL is reported as
 # crl_unreachable and not as the runner's generic timeout.
 FETCH_SHARE = 0.8
-
-
-def http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value, flags=re.IGNORECASE):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
-    return value
 
 
 def _one_or_many(value: object) -> object:

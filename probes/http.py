@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import re2
 from cryptography import x509
@@ -43,7 +42,7 @@ from probes._base import (
     Series,
     to_plain,
 )
-from probes._config import PositiveDuration, StrictModel, TargetBase
+from probes._config import PositiveDuration, StrictModel, TargetBase, http_url
 from probes.certs import CertificateFacts, CertificatesPath
 from probes.http_client import (
     CURRENT_TRACE,
@@ -95,13 +94,6 @@ _REASONS = {
     FailureReason.SMP_REDIRECT_LOOP: FailureReason.HTTP_REDIRECT_LOOP,
     FailureReason.SMP_HTTP_ERROR: FailureReason.NETWORK_ERROR,  # an unsupported URL
 }
-
-
-def http_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL with a host")
-    return value.strip()
 
 
 class Objectives(StrictModel):

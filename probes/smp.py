@@ -36,7 +36,7 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import TargetBase
+from probes._config import TargetBase, http_url
 from probes.certs import (
     CertificateFacts,
     CertificateParseError,
@@ -165,9 +165,7 @@ class SmpTarget(TargetBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        parts = urlsplit(http_url(value))
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: the SMP URL takes no query or fragment")
         return value.strip().rstrip("/")

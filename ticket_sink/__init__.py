@@ -1,14 +1,29 @@
-"""The ticket sink: the built-in store that alerts become tickets in."""
+"""The ticket sink: the built-in store that alerts become tickets in.
 
-from ticket_sink.store import AgentRow, Store, StoreConflict, StoreError
-from ticket_sink.tickets import Correlation, StoredTicket, TicketTx
+The names below are loaded on first use, so that a command which only reads the ticket
+model (or prints its help) does not import the store and its database drivers.
+"""
 
-__all__ = [
-    "AgentRow",
-    "Correlation",
-    "Store",
-    "StoreConflict",
-    "StoreError",
-    "StoredTicket",
-    "TicketTx",
-]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
+if TYPE_CHECKING:
+    from ticket_sink.store import AgentRow as AgentRow
+    from ticket_sink.store import Store as Store
+    from ticket_sink.store import StoreConflict as StoreConflict
+    from ticket_sink.store import StoreError as StoreError
+    from ticket_sink.tickets import Correlation as Correlation
+    from ticket_sink.tickets import StoredTicket as StoredTicket
+    from ticket_sink.tickets import TicketTx as TicketTx
+else:
+    # Hidden from type checkers, which read the imports above instead.
+    __getattr__, __dir__, __all__ = lazy_loader.attach(
+        __name__,
+        submod_attrs={
+            "store": ["AgentRow", "Store", "StoreConflict", "StoreError"],
+            "tickets": ["Correlation", "StoredTicket", "TicketTx"],
+        },
+    )

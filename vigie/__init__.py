@@ -11,4 +11,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+# The agent's default address, which the CLI's API clients also use. The 9100-9999 range
+# is taken by registered exporters; 8942 clashes with none of the usual monitoring ports
+# (9090 Prometheus, 9093 Alertmanager, 9115 blackbox, 3000 Grafana).
+DEFAULT_LISTEN = "127.0.0.1:8942"
+
+__all__ = ["DEFAULT_LISTEN", "__version__"]

@@ -2,40 +2,44 @@
 
 Every user error (bad configuration, missing file, port in use) ends as one clear line on
 stderr and a non-zero exit, never a traceback. Exit codes: 0 ok, 1 runtime failure,
-2 invalid configuration or usage.
+2 invalid configuration or usage. Building the parser imports nothing heavy: each command
+imports what it needs when it runs, so `vigie --help` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from probes._config import split_host_port
-from vigie import __version__
-from vigie.config import ConfigError, VigieConfig, load_config
+from vigie import DEFAULT_LISTEN, __version__
+from vigie.cli_args import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandParser,
+    duration,
+    existing_dir,
+    host_port,
+    positive_int,
+)
 from vigie.diagnose_cli import add_diagnose_command
 from vigie.mcp_cli import add_mcp_command
 from vigie.probe_cli import add_probe_commands
-from vigie.scheduler import parse_shard
 from vigie.ticket_cli import add_ticket_commands
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from vigie.config import VigieConfig
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+__all__ = ["build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
-        parser.print_help()
+        getattr(args, "usage_of", parser).print_help()
         return EXIT_USAGE
     try:
         code: int = args.handler(args)
@@ -48,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
         prog="vigie",
         description="Availability monitoring and incident correlation for eDelivery "
         "infrastructure (SML, SMP, PKI, Access Points).",
@@ -66,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="run only the targets of shard I of N (stable hash; default 0/1, everything)",
     )
-    run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="override server.listen")
+    run.add_argument("--listen", type=host_port, metavar="HOST:PORT", help="override server.listen")
     run.set_defaults(handler=_run)
 
     config = commands.add_parser("config", help="check a configuration file or print its schema")
     config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
     check = config_commands.add_parser("check", help="validate FILE and list every problem")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help="the YAML configuration to check")
     check.set_defaults(handler=_config_check)
     schema = config_commands.add_parser("schema", help="print the JSON Schema of the file")
     schema.set_defaults(handler=_config_schema)
@@ -82,27 +86,43 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="start the lab and an agent watching it, with faults injected over time"
     )
-    demo.add_argument("--listen", default="127.0.0.1:8942", metavar="HOST:PORT")
-    demo.add_argument("--participants", type=int, default=1000, metavar="N")
+    demo.add_argument(
+        "--listen",
+        type=host_port,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"the agent's address: metrics, API (default {DEFAULT_LISTEN})",
+    )
+    _lab_arguments(demo)
     demo.add_argument(
         "--fault-every",
-        default="2m",
+        type=duration,
+        default="3m",
         metavar="DURATION",
-        help="time between two faults of the scenario (default 2m)",
+        help="time between the starts of two faults of the scenario (default 3m: each "
+        "fault lasts a minute, and its story ends before the next one)",
     )
-    demo.add_argument("--no-scenario", action="store_true", help="inject no faults by itself")
     demo.add_argument(
-        "--control", default="127.0.0.1:8943", metavar="HOST:PORT", help="lab control address"
+        "--no-scenario",
+        action="store_true",
+        help="inject no faults by itself (inject your own through the lab control)",
     )
     demo.set_defaults(handler=_demo)
 
     lab = commands.add_parser("lab", help="start the lab alone (DNS, PKI, SMP, AP, control)")
-    lab.add_argument("--participants", type=int, default=1000, metavar="N")
+    _lab_arguments(lab)
     lab.add_argument(
-        "--control", default="127.0.0.1:8943", metavar="HOST:PORT", help="lab control address"
+        "--state-dir",
+        type=existing_dir,
+        metavar="DIR",
+        help="keep the lab's ports, zone and PKI in DIR, so that it comes back the same "
+        "on the next start (default: new ones each time, deleted on stop)",
     )
     lab.add_argument(
-        "--write-config", metavar="FILE", help="write a vigie configuration watching the lab"
+        "--write-config",
+        metavar="FILE",
+        help="write a vigie configuration watching the lab (a relative FILE goes into "
+        "--state-dir when it is given)",
     )
     lab.set_defaults(handler=_lab)
 
@@ -113,22 +133,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lab_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--participants",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="participants in the lab's SML zone (default 1000)",
+    )
+    parser.add_argument(
+        "--control",
+        type=host_port,
+        default="127.0.0.1:8943",
+        metavar="HOST:PORT",
+        help="the lab control: what the lab serves, and faults to inject and heal "
+        "(default 127.0.0.1:8943)",
+    )
+
+
 def _shard(text: str) -> tuple[int, int]:
+    from vigie.scheduler import parse_shard
+
     try:
         return parse_shard(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _listen(text: str) -> str:
-    try:
-        split_host_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def _load(path: str, *, read_files: bool = False) -> VigieConfig | None:
+    from vigie.config import ConfigError, load_config
+
     try:
         return load_config(path, read_files=read_files)
     except ConfigError as exc:
@@ -141,6 +175,8 @@ def _config_check(args: argparse.Namespace) -> int:
     config = _load(args.file, read_files=True)
     if config is None:
         return EXIT_USAGE
+    from collections import Counter
+
     kinds = Counter(check.kind for check in config.checks())
     summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "none"
     print(f"{args.file}: ok, {sum(kinds.values())} checks ({summary})")
@@ -155,6 +191,10 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _config_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from vigie.config import VigieConfig
+
     schema = VigieConfig.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "vigie configuration"
@@ -177,25 +217,23 @@ def _run(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"server": config.server.model_copy(update={"listen": args.listen})}
         )
+    import asyncio
+
     from vigie.runtime import run_agent
 
     return asyncio.run(run_agent(config, shard=args.shard))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from probes._config import parse_duration
+    import asyncio
+
     from vigie.demo import run_demo
 
-    try:
-        fault_every = parse_duration(args.fault_every)
-    except ValueError as exc:
-        print(f"vigie demo: --fault-every: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     return asyncio.run(
         run_demo(
             listen=args.listen,
             participants=args.participants,
-            fault_every=fault_every,
+            fault_every=args.fault_every,
             scenario=not args.no_scenario,
             control=args.control,
         )
@@ -203,11 +241,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    import asyncio
+
     from vigie.demo import run_lab
 
     return asyncio.run(
         run_lab(
-            participants=args.participants, control=args.control, write_config=args.write_config
+            participants=args.participants,
+            control=args.control,
+            write_config=args.write_config,
+            state_dir=args.state_dir,
         )
     )
 

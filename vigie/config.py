@@ -29,6 +29,7 @@ from probes.x509 import CertificateTarget
 from ticket_sink import StoreError
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.store import to_async_url
+from vigie import DEFAULT_LISTEN
 from vigie.api_config import ApiConfig
 from vigie.console_config import ConsoleConfig
 from vigie.correlation_config import CorrelatorConfig
@@ -44,9 +45,6 @@ __all__ = [
     "parse_config",
 ]
 
-# The 9100-9999 range is taken by registered exporters; 8942 clashes with none of the
-# usual monitoring ports (9090 Prometheus, 9093 Alertmanager, 9115 blackbox, 3000 Grafana).
-DEFAULT_LISTEN = "127.0.0.1:8942"
 # Thousands of targets fit in a few hundred KiB; past this it is not a configuration.
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 

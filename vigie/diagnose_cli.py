@@ -7,26 +7,24 @@ broken, 2 for bad usage. `--json` prints the diagnosis as one JSON document on s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from probes import ProbeEnv
-from probes._config import parse_duration
-from probes.cert_path import RevocationMode
-from probes.naming import NamingScheme
-from vigie.diagnose import Diagnosis, DiagnosisOptions, diagnose
-from vigie.http import outbound_client
-from vigie.logs import configure_logging
+from vigie.cli_args import duration, existing_path, host_port
 from vigie.probe_cli import (
+    REVOCATION_MODES,
     at_argument,
     first_line,
     instant,
     other_zone_argument,
     parse_other_zones,
 )
+
+# The diagnosis and its probers are imported when the command runs, not for `--help`.
+if TYPE_CHECKING:
+    from vigie.diagnose import Diagnosis, DiagnosisOptions
 
 __all__ = ["add_diagnose_command"]
 
@@ -41,30 +39,47 @@ def add_diagnose_command(commands: Any) -> None:
     parser.add_argument("participant", metavar="PARTICIPANT", help="SCHEME::VALUE")
     parser.add_argument("--zone", required=True, help="the SML zone")
     parser.add_argument("--document-type", help="one document type (default: all listed, up to 5)")
-    parser.add_argument("--naming", choices=("bdxl", "classic"), default="bdxl")
     parser.add_argument(
-        "--server", action="append", default=[], metavar="HOST:PORT",
+        "--naming",
+        choices=("bdxl", "classic"),
+        default="bdxl",
+        help="bdxl: NAPTR names (the Peppol network since 2025); classic: CNAME (default bdxl)",
+    )
+    parser.add_argument(
+        "--server", type=host_port, action="append", default=[], metavar="HOST:PORT",
         help="a name server of the zone (repeatable; default: the zone's own)",
     )  # fmt: skip
     other_zone_argument(parser)
     parser.add_argument(
-        "--trust-anchors", help="CA certificates the metadata signer and endpoints chain to"
+        "--trust-anchors",
+        type=existing_path,
+        help="CA certificates the metadata signer and endpoints chain to",
     )
-    parser.add_argument("--intermediates", help="CA certificates to build endpoint paths with")
-    parser.add_argument("--ca-file", help="CA certificates for the SMP's and endpoints' TLS")
     parser.add_argument(
-        "--revocation", choices=[str(mode) for mode in RevocationMode], default="both",
+        "--intermediates", type=existing_path, help="CA certificates to build endpoint paths with"
+    )
+    parser.add_argument(
+        "--ca-file", type=existing_path, help="CA certificates for the SMP's and endpoints' TLS"
+    )
+    parser.add_argument(
+        "--revocation", choices=REVOCATION_MODES, default="both",
         help="how the endpoint certificate's revocation is checked (default: both CRL and OCSP)",
     )  # fmt: skip
     parser.add_argument("--accept-sha1", action="store_true", help="SHA-1 signatures are not weak")
     at_argument(parser)
-    parser.add_argument("--timeout", default="10s", help="time limit of one step (default 10s)")
+    parser.add_argument(
+        "--timeout", type=duration, default="10s", help="time limit of one step (default 10s)"
+    )
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     parser.set_defaults(handler=_diagnose)
 
 
 def _options(args: argparse.Namespace) -> DiagnosisOptions:
-    timeout = parse_duration(args.timeout)
+    from probes.cert_path import RevocationMode
+    from probes.naming import NamingScheme
+    from vigie.diagnose import DiagnosisOptions
+
+    timeout: float = args.timeout
     if timeout <= 0:
         raise ValueError("--timeout must be longer than 0s")
     return DiagnosisOptions(
@@ -85,6 +100,10 @@ def _options(args: argparse.Namespace) -> DiagnosisOptions:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vigie.logs import configure_logging
+
     configure_logging("warning")
     try:
         options = _options(args)
@@ -100,6 +119,9 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 async def _run(participant: str, options: DiagnosisOptions) -> Diagnosis:
+    from probes import ProbeEnv
+    from vigie.diagnose import diagnose
+    from vigie.http import outbound_client
     from vigie.runtime import system_resolver
 
     async with outbound_client() as http:

@@ -2,13 +2,14 @@
 
 Each command is one row of `PROBE_COMMANDS`: its arguments and how they become a `Check`.
 The result is printed as one line (or JSON with `--json`) naming its reason; the exit
-code is 0 when the check succeeded, 1 when it failed, 2 for bad usage.
+code is 0 when the check succeeded, 1 when it failed, 2 for bad usage (found while
+parsing when it can be: a missing file, a URL without a scheme). Only the module of the
+kind asked for is imported, so that a one-shot probe starts quickly.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import sys
@@ -16,13 +17,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from probes import PROBERS, Check, CheckDefaults, ProbeEnv, ProbeResult, ResultBook, Runner
-from probes._config import parse_duration
-from probes.dns import SmlTarget, expand_sml
-from vigie.http import outbound_client
-from vigie.logs import configure_logging
+from vigie.cli_args import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    duration,
+    existing_path,
+    host_port,
+    http_url,
+    positive_float,
+    positive_int,
+)
+
+if TYPE_CHECKING:
+    from probes import Check, CheckDefaults, Prober, ProbeResult
 
 __all__ = [
     "PROBE_COMMANDS",
@@ -36,30 +46,37 @@ __all__ = [
     "print_result",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 @dataclass(frozen=True, slots=True)
 class ProbeCommand:
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    # Returns the check to run, or raises ValueError with a message for the user.
-    build: Callable[[argparse.Namespace, CheckDefaults], Check]
+    # Returns the check to run and its prober, or raises ValueError with a message for
+    # the user. It imports the prober's module itself: only that one is needed.
+    build: Callable[[argparse.Namespace, CheckDefaults], tuple[Check, Prober]]
+    # Whether its checks ask the system's resolver (DNS checks without a --server):
+    # reading its configuration costs dnspython's import, which the others do without.
+    resolver: bool = False
 
 
 def _soa_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", required=True, help="the SML zone")
     parser.add_argument(
-        "--server", metavar="HOST:PORT", help="name server to ask (default: the resolver)"
+        "--server",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="name server to ask (default: the resolver)",
     )
 
 
-def _soa_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
+def _soa_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.dns import SmlTarget, expand_sml, probe_soa
+
     servers = [args.server] if args.server else []
     target = SmlTarget(zone=args.zone, nameservers=servers, zone_health=False)
     (check,) = expand_sml(target, defaults)
-    return check
+    return check, probe_soa
 
 
 # -- sml --
@@ -68,15 +85,33 @@ def _sml_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--participant", metavar="SCHEME::VALUE", help="one participant")
     which.add_argument(
-        "--participants", metavar="FILE", help="sweep a list (one identifier a line, or CSV)"
+        "--participants",
+        type=existing_path,
+        metavar="FILE",
+        help="sweep a list (one identifier a line, or CSV)",
     )
-    parser.add_argument("--naming", choices=("bdxl", "classic"), default="bdxl")
     parser.add_argument(
-        "--server", metavar="HOST:PORT", help="name server to ask (default: the zone's own)"
+        "--naming",
+        choices=("bdxl", "classic"),
+        default="bdxl",
+        help="bdxl: NAPTR names (the Peppol network since 2025); classic: CNAME (default bdxl)",
+    )
+    parser.add_argument(
+        "--server",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="name server to ask (default: the zone's own)",
+    )
+    parser.add_argument(
+        "--expect-smp", type=http_url, metavar="URL", help="the SMP the participant must use"
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive_float,
+        default=1000.0,
+        help="sweep lookups per second (default 1000)",
     )
     other_zone_argument(parser)
-    parser.add_argument("--expect-smp", metavar="URL", help="the SMP the participant must use")
-    parser.add_argument("--rate", type=float, default=1000.0, help="sweep lookups per second")
 
 
 def other_zone_argument(parser: argparse.ArgumentParser) -> None:
@@ -98,8 +133,10 @@ def parse_other_zones(entries: list[str]) -> dict[str, list[str]]:
     return other_zones
 
 
-def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.dns_sweep import ParticipantList
+def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.dns import SmlTarget, expand_sml
+    from probes.dns_participant import probe_participant
+    from probes.dns_sweep import ParticipantList, probe_sweep
     from probes.naming import NamingScheme
 
     scheme = NamingScheme.NAPTR if args.naming == "bdxl" else NamingScheme.CNAME
@@ -114,9 +151,8 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
             other_zones=other_zones,
             participants=[canary],
         )
-        return next(c for c in expand_sml(target, defaults) if c.kind == "dns_participant")
-    if not args.rate > 0:
-        raise ValueError("--rate must be more than 0")
+        check = next(c for c in expand_sml(target, defaults) if c.kind == "dns_participant")
+        return check, probe_participant
     file_format: Literal["lines", "csv"] = "csv" if args.participants.endswith(".csv") else "lines"
     sweep = {
         "file": args.participants,
@@ -138,7 +174,7 @@ def _sml_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     state.progress = _SweepProgress(state, sys.stderr if args.json else sys.stdout)
     # One pass at the rate, plus room for the last answers.
     seconds = len(state.participants) / args.rate + 2 * defaults.timeout + 1
-    return dataclasses.replace(check, interval=seconds, timeout=seconds)
+    return dataclasses.replace(check, interval=seconds, timeout=seconds), probe_sweep
 
 
 class _SweepProgress:
@@ -176,13 +212,19 @@ class _SweepProgress:
 
 # -- smp --
 def _smp_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="the SMP's base URL")
+    parser.add_argument("--url", type=http_url, required=True, help="the SMP's base URL")
     parser.add_argument("--participant", required=True, help="SCHEME::VALUE")
     parser.add_argument(
         "--document-type", help="also fetch signed metadata: SCHEME::VALUE, 'first' or 'all'"
     )
-    parser.add_argument("--ca-file", help="CA certificates for the SMP's TLS (private PKI)")
-    parser.add_argument("--trust-anchors", help="CA certificates the metadata signer must chain to")
+    parser.add_argument(
+        "--ca-file", type=existing_path, help="CA certificates for the SMP's TLS (private PKI)"
+    )
+    parser.add_argument(
+        "--trust-anchors",
+        type=existing_path,
+        help="CA certificates the metadata signer must chain to",
+    )
     parser.add_argument(
         "--no-verify-signature", action="store_true", help="do not verify the metadata signature"
     )
@@ -191,12 +233,21 @@ def _smp_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept SHA-1 signatures (SMPs before specification 1.3.0) as not weak",
     )  # fmt: skip
     at_argument(parser)
-    parser.add_argument("--health", choices=("domismp", "phoss", "oxalis"))
-    parser.add_argument("--max-body", type=int, default=2 * 1024 * 1024, help="bytes (2 MiB)")
+    parser.add_argument(
+        "--health",
+        choices=("domismp", "phoss", "oxalis"),
+        help="also ask the SMP software's own health URL",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=positive_int,
+        default=2 * 1024 * 1024,
+        help="largest answer read, in bytes (default 2 MiB)",
+    )
 
 
-def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.smp import SmpTarget, expand_smp
+def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.smp import SmpTarget, expand_smp, probe_smp
 
     target = SmpTarget(
         url=args.url,
@@ -214,7 +265,7 @@ def _smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         check = dataclasses.replace(
             check, params=dataclasses.replace(check.params, at=instant(args.at))
         )
-    return check
+    return check, probe_smp
 
 
 def instant(text: str) -> datetime:
@@ -229,27 +280,40 @@ def instant(text: str) -> datetime:
 
 
 # -- certificates --
+# probes.cert_path.RevocationMode's values, spelt out so that building the parser imports
+# no prober (a test keeps them equal).
+REVOCATION_MODES = ("none", "crl", "ocsp", "both", "prefer_ocsp")
+
+
 def _cert_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="https://HOST:PORT of a TLS endpoint")
-    source.add_argument("--file", help="a PEM or DER file, or a directory of them")
+    source.add_argument("--url", type=http_url, help="https://HOST:PORT of a TLS endpoint")
+    source.add_argument(
+        "--file", type=existing_path, help="a PEM or DER file, or a directory of them"
+    )
     parser.add_argument("--server-name", help="SNI and name to match (default: the URL's host)")
-    parser.add_argument("--trust-anchors", help="PEM/DER file or directory of root CAs")
+    parser.add_argument(
+        "--trust-anchors", type=existing_path, help="PEM/DER file or directory of root CAs"
+    )
     parser.add_argument("--warn-before", default="30d", help="cert_expiring margin (30d)")
-    parser.add_argument("--min-rsa-bits", type=int, default=2048, help="weak_key below (2048)")
+    parser.add_argument(
+        "--min-rsa-bits", type=positive_int, default=2048, help="weak_key below (2048)"
+    )
     parser.add_argument(
         "--profile", choices=("webpki", "rfc5280"),
         help="path validation rules (default: webpki for --url, rfc5280 for --file)",
     )  # fmt: skip
     parser.add_argument(
-        "--revocation", choices=("none", "crl", "ocsp", "both", "prefer_ocsp"), default="none",
+        "--revocation", choices=REVOCATION_MODES, default="none",
         help="check every certificate of the path for revocation (needs --trust-anchors)",
     )  # fmt: skip
     parser.add_argument(
         "--crl", action="append", default=[], metavar="FILE|URL",
         help="a CRL to use beside the distribution points (repeatable)",
     )  # fmt: skip
-    parser.add_argument("--intermediates", help="CA certificates to build paths with")
+    parser.add_argument(
+        "--intermediates", type=existing_path, help="CA certificates to build paths with"
+    )
     at_argument(parser)
 
 
@@ -261,8 +325,8 @@ def at_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.x509 import CertificateTarget, expand_certificates
+def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 
     target = CertificateTarget(
         url=args.url,
@@ -278,19 +342,19 @@ def _cert_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         at=args.at,
     )
     (check,) = expand_certificates(target, defaults)
-    return check
+    return check, probe_x509
 
 
 # -- crl / ocsp --
 def _crl_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="the CRL's http(s) URL")
+    parser.add_argument("--url", type=http_url, required=True, help="the CRL's http(s) URL")
     parser.add_argument(
-        "--issuer", action="append", default=[], metavar="PEM",
+        "--issuer", type=existing_path, action="append", default=[], metavar="PEM",
         help="CA certificate that signs the CRL (repeatable); without it the signature "
         "is not checked and no certificate is reported revoked",
     )  # fmt: skip
     parser.add_argument(
-        "--monitored", action="append", default=[], metavar="PEM",
+        "--monitored", type=existing_path, action="append", default=[], metavar="PEM",
         help="certificate file or directory whose serials must not be listed (repeatable)",
     )  # fmt: skip
     parser.add_argument("--warn-before", default="6h", help="crl_expiring margin (default 6h)")
@@ -301,32 +365,51 @@ def _crl_arguments(parser: argparse.ArgumentParser) -> None:
     at_argument(parser)
 
 
-def _crl_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.crl import CrlTarget, expand_crl
+def _crl_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.crl import CrlTarget, expand_crl, probe_crl
 
     target = CrlTarget(
         url=args.url, issuer=args.issuer, monitored=args.monitored,
         warn_before=args.warn_before, trust_anchors=args.trust_anchors, at=args.at,
     )  # fmt: skip
-    return next(iter(expand_crl(target, defaults)))
+    return next(iter(expand_crl(target, defaults))), probe_crl
 
 
 def _ocsp_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cert", required=True, metavar="PEM", help="the certificate to ask about")
-    parser.add_argument("--issuer", required=True, metavar="PEM", help="its issuer's certificate")
-    parser.add_argument("--url", help="the responder (default: the certificate's AIA OCSP URL)")
-    parser.add_argument("--method", choices=("post", "get"), default="post")
+    parser.add_argument(
+        "--cert",
+        type=existing_path,
+        required=True,
+        metavar="PEM",
+        help="the certificate to ask about",
+    )
+    parser.add_argument(
+        "--issuer",
+        type=existing_path,
+        required=True,
+        metavar="PEM",
+        help="its issuer's certificate",
+    )
+    parser.add_argument(
+        "--url", type=http_url, help="the responder (default: the certificate's AIA OCSP URL)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=("post", "get"),
+        default="post",
+        help="how the request is sent (default post; get: for responders behind a cache)",
+    )
     at_argument(parser)
 
 
-def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.ocsp import OcspTarget, expand_ocsp
+def _ocsp_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.ocsp import OcspTarget, expand_ocsp, probe_ocsp
 
     target = OcspTarget(
         certificate=args.cert, issuer=args.issuer, url=args.url, method=args.method, at=args.at
     )
     (check,) = expand_ocsp(target, defaults)
-    return check
+    return check, probe_ocsp
 
 
 # -- http / capacity --
@@ -335,15 +418,23 @@ SAFE_CONCURRENCY, SAFE_DURATION, SAFE_RATE = 16, 30.0, 100.0
 
 
 def _http_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="the http(s) URL to GET")
-    parser.add_argument("--ca-file", help="CA certificates for TLS (private PKI)")
+    parser.add_argument("--url", type=http_url, required=True, help="the http(s) URL to GET")
+    parser.add_argument(
+        "--ca-file", type=existing_path, help="CA certificates for TLS (private PKI)"
+    )
     parser.add_argument("--body-regex", help="the body must match this regex")
-    parser.add_argument("--status", type=int, action="append", default=[], help="valid status")
+    parser.add_argument(
+        "--status",
+        type=positive_int,
+        action="append",
+        default=[],
+        help="a valid status code (repeatable; default 2xx)",
+    )
     parser.add_argument("--http2", action="store_true", help="offer HTTP/2")
 
 
-def _http_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.http import HttpTarget, expand_http
+def _http_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.http import HttpTarget, expand_http, probe_http
 
     target = HttpTarget(
         url=args.url,
@@ -353,16 +444,20 @@ def _http_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
         http2=args.http2,
     )
     (check,) = expand_http(target, defaults)
-    return check
+    return check, probe_http
 
 
 def _capacity_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="the http(s) URL to GET")
-    parser.add_argument("--concurrency", type=int, default=4, help="K concurrent (4)")
-    parser.add_argument("--duration", default="5s", help="at most T (5s)")
-    parser.add_argument("--rate", type=float, default=20.0, help="at most R requests/s (20)")
+    parser.add_argument("--url", type=http_url, required=True, help="the http(s) URL to GET")
+    parser.add_argument("--concurrency", type=positive_int, default=4, help="K concurrent (4)")
+    parser.add_argument("--duration", type=duration, default="5s", help="at most T (5s)")
+    parser.add_argument(
+        "--rate", type=positive_float, default=20.0, help="at most R requests/s (20)"
+    )
     parser.add_argument("--no-ramp", action="store_true", help="K from the start, no ramp")
-    parser.add_argument("--ca-file", help="CA certificates for TLS (private PKI)")
+    parser.add_argument(
+        "--ca-file", type=existing_path, help="CA certificates for TLS (private PKI)"
+    )
     parser.add_argument("--max-p95", default="500ms", help="degraded above this p95 (500ms)")
     parser.add_argument(
         "--force", action="store_true",
@@ -371,15 +466,14 @@ def _capacity_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _capacity_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
-    from probes.capacity import CapacityTarget, expand_capacity
+def _capacity_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
+    from probes.capacity import CapacityTarget, expand_capacity, probe_capacity
 
-    duration = parse_duration(args.duration)
     beyond = [
         what
         for what, asked, safe in (
             ("--concurrency", args.concurrency, SAFE_CONCURRENCY),
-            ("--duration", duration, SAFE_DURATION),
+            ("--duration", args.duration, SAFE_DURATION),
             ("--rate", args.rate, SAFE_RATE),
         )
         if asked > safe
@@ -392,19 +486,23 @@ def _capacity_check(args: argparse.Namespace, defaults: CheckDefaults) -> Check:
     target = CapacityTarget(
         url=args.url,
         concurrency=args.concurrency,
-        duration=duration,
+        duration=args.duration,
         rate=args.rate,
         ramp=not args.no_ramp,
         ca_file=args.ca_file,
         thresholds={"max_p95": args.max_p95},
     )
     (check,) = expand_capacity(target, defaults)
-    return check
+    return check, probe_capacity
 
 
 PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
     ProbeCommand(
-        "soa", "the SOA of a zone as one name server serves it", _soa_arguments, _soa_check
+        "soa",
+        "the SOA of a zone as one name server serves it",
+        _soa_arguments,
+        _soa_check,
+        resolver=True,
     ),
     # -- sml --
     ProbeCommand(
@@ -412,6 +510,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         "look up SML participants (one, or a whole list) in BDXL or classic naming",
         _sml_arguments,
         _sml_check,
+        resolver=True,
     ),
     # -- smp --
     ProbeCommand(
@@ -451,35 +550,44 @@ def add_probe_commands(commands: Any) -> None:
     for command in PROBE_COMMANDS:
         parser = kinds.add_parser(command.name, help=command.help)
         command.add_arguments(parser)
-        parser.add_argument("--timeout", default="10s", help="time limit (default 10s)")
+        parser.add_argument(
+            "--timeout", type=duration, default="10s", help="time limit (default 10s)"
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.set_defaults(handler=_handler(command))
 
 
 def _handler(command: ProbeCommand) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
+        import asyncio
+
+        from probes import CheckDefaults
+        from vigie.logs import configure_logging
+
         configure_logging("warning")
         try:
-            timeout = parse_duration(args.timeout)
+            timeout = args.timeout
             if timeout <= 0:
                 raise ValueError("--timeout must be longer than 0s")
-            check = command.build(args, CheckDefaults(interval=timeout, timeout=timeout))
+            check, prober = command.build(args, CheckDefaults(interval=timeout, timeout=timeout))
         except ValueError as exc:
             print(f"vigie probe {command.name}: {first_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
-        result = asyncio.run(_run(check))
+        result = asyncio.run(_run(check, prober, resolver=command.resolver))
         print_result(check, result, as_json=args.json)
-        return EXIT_OK if result.success else EXIT_FAILED
+        return EXIT_OK if result.success else EXIT_FAILURE
 
     return handle
 
 
-async def _run(check: Check) -> ProbeResult:
+async def _run(check: Check, prober: Prober, *, resolver: bool) -> ProbeResult:
+    from probes import ProbeEnv, ResultBook, Runner
+    from vigie.http import outbound_client
     from vigie.runtime import system_resolver
 
     async with outbound_client() as http:
-        env = dataclasses.replace(ProbeEnv(resolver=system_resolver()), http=http)
-        return await Runner(PROBERS, env, ResultBook()).run(check)
+        env = ProbeEnv(resolver=system_resolver() if resolver else None, http=http)
+        return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 
 
 def print_result(check: Check, result: ProbeResult, *, as_json: bool) -> None:

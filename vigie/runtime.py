@@ -7,15 +7,12 @@ line and exit code 1, not a traceback.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import structlog
 
-from probes import ProbeEnv
-from ticket_sink import StoreError
-from vigie.app import create_app
-from vigie.config import VigieConfig
-from vigie.logs import configure_logging
-from vigie.serve import serve
+if TYPE_CHECKING:
+    from vigie.config import VigieConfig
 
 __all__ = ["run_agent", "system_resolver"]
 
@@ -36,6 +33,13 @@ def system_resolver() -> tuple[str, int] | None:
 async def run_agent(
     config: VigieConfig, *, shard: tuple[int, int] = (0, 1), stop: asyncio.Event | None = None
 ) -> int:
+    # Imported here, not above: `vigie probe` uses system_resolver without the agent.
+    from probes import ProbeEnv
+    from ticket_sink import StoreError
+    from vigie.app import create_app
+    from vigie.logs import configure_logging
+    from vigie.serve import serve
+
     configure_logging(config.log.level, config.log.format, loggers=config.log.loggers)
     try:
         # Inside the try: the store rejects an unsupported URL as soon as it is created.

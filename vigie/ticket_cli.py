@@ -13,13 +13,14 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from ticket_sink.api import hash_token
 from ticket_sink.model import CloseReason
-from vigie.config import DEFAULT_LISTEN
+from vigie import DEFAULT_LISTEN
+from vigie.cli_args import http_url, positive_int
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["add_ticket_commands", "format_table"]
 
@@ -35,7 +36,10 @@ class ApiFailure(Exception):
 def add_ticket_commands(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--url", default=None, help=f"agent URL (default: $VIGIE_URL or {DEFAULT_URL})"
+        "--url",
+        type=http_url,
+        default=None,
+        help=f"agent URL (default: $VIGIE_URL or {DEFAULT_URL})",
     )
     common.add_argument("--token", default=None, help="bearer token (default: $VIGIE_TOKEN)")
     common.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -44,36 +48,49 @@ def add_ticket_commands(commands: Any) -> None:
     actions = tickets.add_subparsers(title="ticket commands", metavar="COMMAND")
 
     listing = actions.add_parser("list", parents=[common], help="tickets, newest first")
-    listing.add_argument("--state", action="append", default=[], help="repeatable")
-    listing.add_argument("--severity", action="append", default=[], help="repeatable (1-4)")
-    listing.add_argument("--type", action="append", default=[], help="repeatable")
-    listing.add_argument("--label", action="append", default=[], help="name=value, =~, !=, !~")
+    listing.add_argument("--state", action="append", default=[], help="a state (repeatable)")
+    listing.add_argument(
+        "--severity", action="append", default=[], help="a severity, 1-4 (repeatable)"
+    )
+    listing.add_argument(
+        "--type", action="append", default=[], help="incident, request or change (repeatable)"
+    )
+    listing.add_argument(
+        "--label", action="append", default=[], help="name=value, =~, !=, !~ (repeatable)"
+    )
     listing.add_argument("--master", help="children of this ticket, or none")
     listing.add_argument("--text", help="substring of the title")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument(
+        "--limit", type=positive_int, default=50, help="at most this many (default 50)"
+    )
     listing.set_defaults(handler=_command(_list))
 
     show = actions.add_parser("show", parents=[common], help="one ticket in full")
-    show.add_argument("id")
+    show.add_argument("id", help="the ticket's id")
     show.set_defaults(handler=_command(_show))
 
     ack = actions.add_parser("ack", parents=[common], help="acknowledge a new ticket")
-    ack.add_argument("id")
+    ack.add_argument("id", help="the ticket's id")
     ack.set_defaults(handler=_command(_transition("acknowledge")))
 
     resolve = actions.add_parser("resolve", parents=[common], help="resolve with a resolution")
-    resolve.add_argument("id")
+    resolve.add_argument("id", help="the ticket's id")
     resolve.add_argument("resolution", help="what solved it, or the workaround")
     resolve.set_defaults(handler=_command(_transition("resolve", "resolution")))
 
     close = actions.add_parser("close", parents=[common], help="close with a reason")
-    close.add_argument("id")
-    close.add_argument("--reason", required=True, choices=[reason.value for reason in CloseReason])
+    close.add_argument("id", help="the ticket's id")
+    close.add_argument(
+        "--reason",
+        required=True,
+        choices=[reason.value for reason in CloseReason],
+        help="why it closes",
+    )
     close.set_defaults(handler=_command(_transition("close", "reason")))
 
     comment = actions.add_parser("comment", parents=[common], help="add a comment")
-    comment.add_argument("id")
-    comment.add_argument("text")
+    comment.add_argument("id", help="the ticket's id")
+    comment.add_argument("text", help="the comment")
     comment.set_defaults(handler=_command(_comment))
 
     token = commands.add_parser("token", help="make API tokens")
@@ -90,6 +107,8 @@ def add_ticket_commands(commands: Any) -> None:
 
 
 def _token_hash(args: argparse.Namespace) -> int:
+    from ticket_sink.api import hash_token
+
     if args.generate:
         token = secrets.token_urlsafe(32)
         print(token)
@@ -103,11 +122,13 @@ def _token_hash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-Action = Callable[[httpx.Client, argparse.Namespace], int]
+Action = Callable[["httpx.Client", argparse.Namespace], int]
 
 
 def _command(action: Action) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
+        import httpx
+
         url = (args.url or os.environ.get("VIGIE_URL") or DEFAULT_URL).rstrip("/")
         token = args.token or os.environ.get("VIGIE_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -69,9 +69,14 @@ async def test_a_file(pki: LabPki, tmp_path: Path) -> None:
     ("args", "message"),
     [
         pytest.param(["--url", "http://a.test"], "expected https://HOST[:PORT]", id="http-url"),
-        pytest.param(["--url", "https://a.test", "--file", "x"], "not allowed with", id="both"),
+        pytest.param(
+            ["--url", "https://a.test", "--file", __file__], "not allowed with", id="both"
+        ),
         pytest.param([], "one of the arguments --url --file is required", id="neither"),
-        pytest.param(["--file", "x", "--warn-before", "soon"], "invalid duration", id="duration"),
+        pytest.param(
+            ["--file", __file__, "--warn-before", "soon"], "invalid duration", id="duration"
+        ),
+        pytest.param(["--file", "no/such.pem"], "no such file or directory", id="missing"),
     ],
 )
 async def test_bad_usage_exits_2(args: list[str], message: str) -> None:
