@@ -1,9 +1,12 @@
 """`vigie demo` and `vigie lab`: the lab, alone or with an agent watching it.
 
 The demo needs no configuration and no network: it starts the lab on 127.0.0.1, an agent
-configured to watch it, and a scenario that injects one fault at a time and heals it, so
-that metrics, alerts and (with the later parts) tickets have something to show. It keeps
-its store in a temporary directory that is removed when it stops.
+configured to watch it, and a scenario that injects one fault at a time and heals it. The
+agent watching the lab runs on demo timings (`DEMO_PACE`), not the defaults for real use,
+so that one fault's whole story (alert, ticket, notification at the lab's on-call desk,
+heal, auto-resolution, notification of the resolution) plays within about three minutes,
+and the scenario leaves each story that long. It keeps its store in a temporary directory
+that is removed when it stops.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import structlog
 import yaml
 
-from probes._config import split_host_port
+from correlator.rules import DEFAULT_RULES
+from probes._config import format_duration, split_host_port
 from ticket_sink.api import hash_token
+from vigie import DEFAULT_LISTEN
 from vigie.app import create_app
 from vigie.config import VigieConfig
 from vigie.lab import FaultKind, Lab, LabSettings
@@ -45,6 +50,38 @@ log = structlog.get_logger("vigie.demo")
 
 DEFAULT_CONTROL = "127.0.0.1:8943"
 DEMO_RESPONDER = "demo-responder"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPace:
+    """The timings of the agent that watches the lab, and of the scenario's faults."""
+
+    interval: float = 10.0  # every check
+    # Rules confirm and settle for at most these (the defaults wait minutes).
+    max_for: float = 10.0
+    max_keep_firing_for: float = 20.0
+    group_wait: float = 5.0  # a new ticket is notified this soon
+    quiet_period: float = 30.0  # recovered this long: resolved
+    sweep_interval: float = 5.0  # how often resolution is looked at
+    first_fault_after: float = 30.0  # the first checks settle (and notify) before
+    fault_lasts: float = 60.0
+    fault_every: float = 180.0  # the default: each story ends before the next fault
+
+    @property
+    def story(self) -> float:
+        """How long after its injection a fault's story has surely ended: the fault, the
+        checks noticing the heal, the rule settling, the quiet period, a sweep, a delivery."""
+        return (
+            self.fault_lasts
+            + 2 * self.interval
+            + self.max_keep_firing_for
+            + self.quiet_period
+            + self.sweep_interval
+            + self.interval
+        )
+
+
+DEMO_PACE: Final = DemoPace()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +145,9 @@ def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, An
         "notifications": {
             "sinks": {"webhook": [{"name": "lab-desk", "url": lab.receiver.url}]},
         },
-        "defaults": {"interval": "15s", "timeout": "5s"},
+        "defaults": {"interval": format_duration(DEMO_PACE.interval), "timeout": "5s"},
         "scheduler": {"initial_spread": "2s"},
+        "correlator": _demo_correlator(),
         "targets": {
             "sml": [sml],
             "smp": _smp_targets(lab),
@@ -117,6 +155,31 @@ def lab_agent_settings(lab: Lab, *, store_url: str, listen: str) -> dict[str, An
             **_certificate_targets(lab),
             **_endpoint_targets(lab),
         },
+    }
+
+
+def _demo_correlator() -> dict[str, Any]:
+    """The correlator at demo pace: every rule that waits longer than the demo's pace
+    allows is shortened, the rest keep their defaults."""
+    pace = DEMO_PACE
+    overrides = []
+    for rule in DEFAULT_RULES:
+        change: dict[str, Any] = {}
+        if rule.for_seconds > pace.max_for:
+            change["for"] = format_duration(pace.max_for)
+        if rule.keep_firing_for_seconds > pace.max_keep_firing_for:
+            change["keep_firing_for"] = format_duration(pace.max_keep_firing_for)
+        if change:
+            overrides.append({"alert": rule.name, **change})
+    return {
+        # One master (and one notification) per kind of alert: the lab's near-expiry
+        # certificates, ap1's found both where it is served (service tls) and where SMP
+        # metadata publishes it (service certificates), are told once, not once a service.
+        "group_by": ["alertname"],
+        "group_wait": format_duration(pace.group_wait),
+        "quiet_period": format_duration(pace.quiet_period),
+        "sweep_interval": format_duration(pace.sweep_interval),
+        "rules": overrides,
     }
 
 
@@ -221,11 +284,19 @@ def _write_participant_list(lab: Lab) -> str | None:
     return str(path)
 
 
+def fault_timings(fault_every: float) -> tuple[float, float]:
+    """(first fault after, each fault lasts) for a scenario with faults `fault_every` apart:
+    the demo's pace, or half of `fault_every` when that is shorter."""
+    half = fault_every / 2
+    return min(DEMO_PACE.first_fault_after, half), min(DEMO_PACE.fault_lasts, half)
+
+
 async def run_scenario(lab: Lab, fault_every: float, steps: tuple[ScenarioStep, ...]) -> None:
-    """Inject each step's fault for half of `fault_every`, heal it, and go round again."""
-    hold = fault_every / 2
+    """Inject each step's fault, heal it, and go round again: one fault starts every
+    `fault_every`, the first soon after the start (`fault_timings`)."""
+    first, hold = fault_timings(fault_every)
+    await asyncio.sleep(first)
     for step in itertools.cycle(steps):
-        await asyncio.sleep(fault_every - hold)
         target = step.target
         if target.startswith("@"):
             target = lab.zone.participant(int(target[1:]))
@@ -237,6 +308,7 @@ async def run_scenario(lab: Lab, fault_every: float, steps: tuple[ScenarioStep, 
             with contextlib.suppress(KeyError):
                 lab.faults.heal(fault.id)
         log.info("fault_healed", kind=str(step.kind), target=target)
+        await asyncio.sleep(fault_every - hold)
 
 
 async def run_demo(
@@ -265,8 +337,8 @@ async def run_demo(
                 tasks: list[asyncio.Task[None]] = []
 
                 async def started(url: str) -> None:
-                    every = fault_every if scenario else None
-                    _print_banner(lab, url, control_url, every, console_token=token)
+                    _print_banner(lab, url, control_url, console_token=token)
+                    _print_demo_guide(url, token, fault_every if scenario else None)
                     if scenario:
                         tasks.append(asyncio.create_task(run_scenario(lab, fault_every, SCENARIO)))
 
@@ -287,24 +359,46 @@ async def run_lab(
     participants: int,
     control: str = DEFAULT_CONTROL,
     write_config: str | None = None,
+    state_dir: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """The lab alone, until SIGTERM/SIGINT, for a real agent, Prometheus or Grafana."""
+    """The lab alone, until SIGTERM/SIGINT, for a real agent, Prometheus or Grafana. With
+    `state_dir`, the lab keeps its ports, zone and PKI there across restarts, and the
+    agent configuration is written there (`vigie.yaml`, or `write_config` if relative)."""
+    from vigie.lab.state import LabState, kept_lab_settings
+
     configure_logging("info", "auto")
-    with tempfile.TemporaryDirectory(prefix="vigie-lab-") as workdir:
-        settings = LabSettings(participants=participants, workdir=Path(workdir))
+    with contextlib.ExitStack() as scope:
+        if state_dir is None:
+            workdir = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="vigie-lab-")))
+            settings = LabSettings(participants=participants, workdir=workdir)
+            config_file = Path(write_config) if write_config else None
+        else:
+            try:
+                settings = kept_lab_settings(Path(state_dir), participants)
+            except (OSError, ValueError) as exc:
+                print(f"vigie lab: {exc}", file=sys.stderr)
+                return 2
+            assert settings.workdir is not None
+            workdir = settings.workdir
+            config_file = workdir / (write_config or "vigie.yaml")
         try:
             async with Lab(settings) as lab:
+                if state_dir is not None:
+                    LabState(participants=participants, ports=lab.ports()).write(workdir)
                 app = control_app(lab)
 
                 async def started(url: str) -> None:
-                    if write_config:
-                        settings = lab_agent_settings(
-                            lab, store_url="sqlite:///vigie.db", listen="127.0.0.1:8942"
+                    if config_file is not None:
+                        store = "vigie.db" if state_dir is None else str(workdir / "vigie.db")
+                        agent = lab_agent_settings(
+                            lab, store_url=f"sqlite:///{store}", listen=DEFAULT_LISTEN
                         )
-                        text = yaml.safe_dump(settings, sort_keys=False)
-                        await asyncio.to_thread(Path(write_config).write_text, text)
-                    _print_banner(lab, None, url, None, config_file=write_config)
+                        text = yaml.safe_dump(agent, sort_keys=False)
+                        await asyncio.to_thread(_write_whole, config_file, text)
+                    _print_banner(
+                        lab, None, url, config_file=str(config_file) if config_file else None
+                    )
 
                 await serve(app, control, started=started, stop=stop)
         except OSError as exc:
@@ -313,15 +407,22 @@ async def run_lab(
     return 0
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write `path` so that a reader sees the old file or the new one, never half."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, "utf-8")
+    partial.replace(path)
+
+
 @contextlib.asynccontextmanager
 async def _serving_control(lab: Lab, control: str) -> Any:
     from aiohttp import web
 
     host, port = split_host_port(control, default_port=0)
-    runner = web.AppRunner(control_app(lab), access_log=None)
+    runner = web.AppRunner(control_app(lab), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         bound = runner.addresses[0]
         yield f"http://{bound[0]}:{bound[1]}"
@@ -333,7 +434,6 @@ def _print_banner(
     lab: Lab,
     agent_url: str | None,
     control_url: str,
-    fault_every: float | None,
     config_file: str | None = None,
     console_token: str | None = None,
 ) -> None:
@@ -364,6 +464,33 @@ def _print_banner(
         lines.append(f"  lab root CA   {info['pki']['trust_anchor']}")
     if config_file:
         lines.append(f"  agent config  {config_file}   (vigie run --config {config_file})")
-    if fault_every:
-        lines.append(f"  scenario      one fault every {fault_every:g}s, healed after half of it")
+    print("\n".join(lines) + "\n", file=sys.stdout, flush=True)
+
+
+def _print_demo_guide(agent_url: str, token: str, fault_every: float | None) -> None:
+    """How to work the demo's tickets, and what the demo will show and when."""
+    first, hold = fault_timings(fault_every or DEMO_PACE.fault_every)
+    lines = [
+        f"work the tickets (the token {DEMO_RESPONDER} above, made for this demo only):",
+        f"  export VIGIE_URL={agent_url} VIGIE_TOKEN={token}",
+        "  .venv/bin/vigie tickets list        .venv/bin/vigie tickets ack ID",
+        "",
+        "what to expect:",
+        "  at start   CertificateExpiring tickets: the lab issues smp2's certificate 5 days",
+        "             and ap1's 20 days before it expires, on purpose; ap1's is checked",
+        "             where it is served and where SMP metadata publishes it: one ticket",
+        "             each, all notified once, together",
+    ]
+    if fault_every is None:
+        lines.append(
+            "  faults     none by themselves (--no-scenario): inject them at the lab control"
+        )
+    else:
+        lines += [
+            f"  after {format_duration(first):<5}a first fault, then one every "
+            f"{format_duration(fault_every)}, each healed after {format_duration(hold)}",
+            "             (the log says fault_injected and fault_healed); within about 30 s",
+            "             a ticket, notified at the on-call desk; about a minute after the",
+            "             heal the ticket is resolved by itself, and that is notified too",
+        ]
     print("\n".join(lines) + "\n", file=sys.stdout, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -26,19 +27,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def start(*args: str, cwd: Path, log: Path | None = None) -> subprocess.Popen[str]:
+    """`vigie ARGS`; its log goes to `log` when given (a pipe nobody reads would fill up
+    and stop a process that runs for minutes)."""
     # The checkout under test first, whatever the virtualenv has installed.
     source = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vigie", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("w")) if log is not None else subprocess.PIPE
+        return subprocess.Popen(
+            [sys.executable, "-m", "vigie", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
 
 
 def wait_until(predicate: object, what: str, process: subprocess.Popen[str]) -> None:
@@ -166,3 +171,112 @@ def test_vigie_run_watches_a_separately_started_lab(tmp_path: Path) -> None:
             if process is not None and process.poll() is None:
                 _, err, _ = stop(process)
                 assert process.returncode == 0, err
+
+
+# The demo's promise (README, "Try it"): one fault's whole story within four minutes of
+# the start, at the demo's own timings. Long by nature: the only test that waits for it.
+STORY_SECONDS = 240.0
+
+
+@pytest.mark.timeout(STORY_SECONDS + 30)
+def test_the_demo_tells_one_faults_whole_story_within_four_minutes(tmp_path: Path) -> None:
+    agent, control = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    log = tmp_path / "demo.log"
+    process = start(
+        "demo", "--listen", agent, "--control", control, "--participants", "100",
+        cwd=tmp_path, log=log,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: httpx.get(f"http://{control}/").status_code == 200, "lab", process)
+        desk = httpx.get(f"http://{control}/").json()["notifications"]
+        assert process.stdout is not None
+        banner = iter(process.stdout.readline, "")
+        token = next(line for line in banner if "VIGIE_TOKEN=" in line).split("VIGIE_TOKEN=")[1]
+        told: dict[str, set[str]] = {}
+        titles: dict[str, str] = {}
+        while time.monotonic() - started < STORY_SECONDS:
+            assert process.poll() is None, process.communicate()
+            told.clear()
+            for note in httpx.get(desk).json()["items"]:
+                told.setdefault(note["ticket"]["id"], set()).add(note["event"])
+                titles[note["ticket"]["id"]] = note["ticket"]["title"]
+            if any({"created", "resolved"} <= events for events in told.values()):
+                break
+            time.sleep(2)  # polling another process's progress, not a timer of ours
+        else:
+            pytest.fail(f"no fault's story ended within {STORY_SECONDS:g}s: {told} {titles}")
+        story = next(ticket for ticket, events in told.items() if {"created", "resolved"} <= events)
+        ticket = httpx.get(f"http://{agent}/api/v1/tickets/{story}").json()["ticket"]
+        assert ticket["state"] == "resolved"
+        assert not ticket["title"].startswith("CertificateExpiring")
+        # The lab's near-expiry certificates (ap1's seen twice) are told once, together.
+        expiring = [t for t in titles.values() if t.startswith("CertificateExpiring")]
+        assert len(expiring) == 1, titles
+        # The banner's token works the demo's tickets.
+        expiring_ticket = next(t for t, title in titles.items() if title in expiring)
+        acked = httpx.post(
+            f"http://{agent}/api/v1/tickets/{expiring_ticket}/transitions",
+            json={"action": "acknowledge"},
+            headers={"Authorization": f"Bearer {token.strip()}"},
+        )
+        assert acked.status_code == 200, acked.text
+        stop(process)
+        err = log.read_text()
+        assert process.returncode == 0, err
+        assert '"event": "fault_injected"' in err
+        assert '"event": "fault_healed"' in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def probe_success(agent: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["kind"], sample.labels["target"]): sample.value
+        for family in text_string_to_metric_families(httpx.get(f"{agent}/metrics").text)
+        for sample in family.samples
+        if sample.name == "probe_success"
+    }
+
+
+@pytest.mark.timeout(240)
+def test_a_lab_kept_in_a_state_dir_comes_back_the_same(tmp_path: Path) -> None:
+    state, control = tmp_path / "lab", f"127.0.0.1:{free_port()}"
+    config = state / "vigie.yaml"
+    seen: list[tuple[str, bytes, str]] = []
+    for _ in range(2):
+        lab = start("lab", "--participants", "50", "--control", control, "--state-dir",
+                    str(state), cwd=tmp_path)  # fmt: skip
+        agent = None
+        try:
+            wait_until(config.exists, "the lab's configuration file", lab)
+            wait_until(lambda: httpx.get(f"http://{control}/").status_code == 200, "lab", lab)
+            seen.append(
+                (config.read_text(), (state / "pki" / "root.pem").read_bytes(), lab_ports(state))
+            )
+            listen = f"127.0.0.1:{free_port()}"
+            agent = start("run", "--config", str(config), "--listen", listen, cwd=tmp_path)
+            # Name servers (ports, zone) and SMPs (ports, metadata signed by the lab's PKI).
+            wait_until(
+                lambda url=f"http://{listen}": lab_checks_succeed(url),
+                "both name servers and four SMP checks succeeding",
+                agent,
+            )
+        finally:
+            for process in (agent, lab):
+                if process is not None and process.poll() is None:
+                    _, err, _ = stop(process)
+                    assert process.returncode == 0, err
+    (first, second) = seen
+    assert first == second
+
+
+def lab_checks_succeed(agent: str) -> bool:
+    results = [v for (kind, _), v in probe_success(agent).items() if kind in ("dns_soa", "smp")]
+    return results == [1.0] * 6
+
+
+def lab_ports(state: Path) -> str:
+    return (state / "lab.json").read_text()

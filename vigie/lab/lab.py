@@ -9,9 +9,11 @@ benchmarks use it. It listens on loopback only and never contacts anything else.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from vigie.lab.access_point import LabAccessPoint
 from vigie.lab.dns import LabNameServer
@@ -28,7 +30,9 @@ __all__ = ["Lab", "LabSettings"]
 
 SMP_NAMES = ("smp1", "smp2")
 ACCESS_POINT_NAME = "ap1"
+ENDPOINT_NAMES = (*SMP_NAMES, ACCESS_POINT_NAME)
 NAMESERVER_NAMES = ("ns1", "ns2")
+PKI, RECEIVER = "pki", "receiver"  # the other services, as `Lab.ports()` names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,10 @@ class LabSettings:
     host: str = "127.0.0.1"
     # Where the lab writes its CA certificates for outside tools (openssl, a real agent).
     workdir: Path | None = None
+    # Ports by service name (`Lab.ports()` names them); a service not named gets a free one.
+    ports: Mapping[str, int] = field(default_factory=dict)
+    # Serve the PKI already in workdir/pki when it fits, instead of a new one.
+    reuse_pki: bool = False
 
 
 class Lab(LabService):
@@ -46,8 +54,9 @@ class Lab(LabService):
     def __init__(self, settings: LabSettings | None = None) -> None:
         self.settings = settings or LabSettings()
         self.faults = Faults()
-        self.pki_server = PkiServer(self.faults, host=self.settings.host)
-        self.receiver = LabReceiver(host=self.settings.host)
+        ports = self.settings.ports
+        self.pki_server = PkiServer(self.faults, host=self.settings.host, port=ports.get(PKI, 0))
+        self.receiver = LabReceiver(host=self.settings.host, port=ports.get(RECEIVER, 0))
         self._pki: LabPki | None = None
         self._zone: LabZone | None = None
         self.access_point: LabAccessPoint | None = None
@@ -68,14 +77,16 @@ class Lab(LabService):
         host = self.settings.host
         # The certificates carry the CRL and OCSP URLs, so the PKI server binds first.
         await self._exit.enter_async_context(self.pki_server)
-        hostnames = {name: [f"{name}.{self.settings.origin}"] for name in (*SMP_NAMES, "ap1")}
-        pki = self._pki = LabPki.generate(
-            self.pki_server.url, endpoints=(*SMP_NAMES, ACCESS_POINT_NAME), hostnames=hostnames
+        pki = self._pki = self._load_pki() or LabPki.generate(
+            self.pki_server.url,
+            endpoints=ENDPOINT_NAMES,
+            hostnames={name: [f"{name}.{self.settings.origin}"] for name in ENDPOINT_NAMES},
         )
         self.pki_server.attach(pki)
         await self._exit.enter_async_context(self.receiver)
         if self.settings.workdir is not None:
             pki.write_pem_files(self.settings.workdir / "pki")
+        ports = self.settings.ports
 
         self.access_point = LabAccessPoint(
             ACCESS_POINT_NAME,
@@ -83,6 +94,7 @@ class Lab(LabService):
             _tls(pki.endpoint(ACCESS_POINT_NAME)),
             _tls(pki.expired(ACCESS_POINT_NAME)),
             host=host,
+            port=ports.get(ACCESS_POINT_NAME, 0),
         )
         await self._exit.enter_async_context(self.access_point)
         for index, name in enumerate(SMP_NAMES):
@@ -98,6 +110,7 @@ class Lab(LabService):
                 access_point_url=f"{self.access_point.url}/as4",
                 access_point_cert=pki.endpoint(ACCESS_POINT_NAME).cert,
                 host=host,
+                port=ports.get(name, 0),
             )
             await self._exit.enter_async_context(smp)
             self.smps.append(smp)
@@ -110,9 +123,16 @@ class Lab(LabService):
             nameservers=NAMESERVER_NAMES,
         )
         for name in NAMESERVER_NAMES:
-            server = LabNameServer(self._zone, self.faults, name=name, host=host)
+            server = LabNameServer(
+                self._zone, self.faults, name=name, host=host, port=ports.get(name, 0)
+            )
             await self._exit.enter_async_context(server)
             self.nameservers.append(server)
+
+    def _load_pki(self) -> LabPki | None:
+        if not self.settings.reuse_pki or self.settings.workdir is None:
+            return None
+        return LabPki.load(self.settings.workdir / "pki", self.pki_server.url, ENDPOINT_NAMES)
 
     async def stop(self) -> None:
         await self._exit.aclose()
@@ -130,6 +150,19 @@ class Lab(LabService):
         if self._zone is None:
             raise RuntimeError("the lab is not started")
         return self._zone
+
+    def ports(self) -> dict[str, int]:
+        """The port of every service, by name: what `LabSettings.ports` takes back."""
+        urls = {
+            PKI: self.pki_server.url,
+            RECEIVER: self.receiver.url,
+            **{smp.name: smp.url for smp in self.smps},
+        }
+        if self.access_point is not None:
+            urls[self.access_point.name] = self.access_point.url
+        ports = {name: _port_of(url) for name, url in urls.items()}
+        ports.update({server.name: server.address[1] for server in self.nameservers})
+        return ports
 
     def nameserver_addresses(self) -> dict[str, str]:
         return {server.name: _host_port(server.address) for server in self.nameservers}
@@ -207,3 +240,9 @@ def _tls(issued: IssuedCert) -> TlsMaterial:
 def _host_port(address: tuple[str, int]) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None  # every lab URL names its port
+    return port

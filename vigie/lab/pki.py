@@ -4,8 +4,9 @@ It generates everything in memory so that the PKI probes can be tested against a
 hierarchy whose URLs (CRL distribution points, OCSP, caIssuers) point at the lab's own PKI
 server (`vigie.lab.pki_server`, which also holds the OCSP answering logic). Everything is
 a pure function of its inputs, the clock included; the only I/O is the optional
-`LabPki.write_pem_files`. It must never touch the network, and its keys must never be
-trusted outside the lab: they are throwaway and stored unencrypted.
+`LabPki.write_pem_files` and `LabPki.load`, which reads those files back. It must never
+touch the network, and its keys must never be trusted outside the lab: they are throwaway
+and stored unencrypted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from probes.crl import crl_urls
 
 __all__ = [
     "INTERMEDIATE",
@@ -285,6 +288,51 @@ class LabPki:
             descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "wb") as key_file:
                 key_file.write(issued.key_pem())
+
+    @classmethod
+    def load(
+        cls, directory: Path, base_url: str, endpoints: Sequence[str], now: datetime | None = None
+    ) -> LabPki | None:
+        """The PKI `write_pem_files` wrote to `directory` for a PKI server at `base_url`, or
+        None when it is not there, serves another URL, or a certificate of it has expired
+        or lapses within a day (a lab left for weeks gets a new one, at the same paths)."""
+        now = now or datetime.now(UTC)
+
+        def issued(name: str) -> IssuedCert:
+            chain = x509.load_pem_x509_certificates((directory / f"{name}.chain.pem").read_bytes())
+            key = serialization.load_pem_private_key(
+                (directory / f"{name}.key.pem").read_bytes(), password=None
+            )
+            if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                raise ValueError(f"{name}: not an EC or RSA key")
+            return IssuedCert(name, chain[0], key, tuple(chain))
+
+        try:
+            live = {name: issued(name) for name in endpoints}
+            expired = {name: issued(name + EXPIRED_SUFFIX) for name in endpoints}
+            fixed = {name: issued(name) for name in (ROOT, INTERMEDIATE, SIGNING, OCSP_RESPONDER)}
+            retired = issued(RETIRED)
+        except (OSError, ValueError):
+            return None
+        root = fixed[ROOT]
+        if _Urls(base_url.rstrip("/")).crl(ROOT) not in crl_urls(fixed[INTERMEDIATE].cert):
+            return None
+        if any(c.cert.not_valid_after_utc < now + timedelta(days=1) for c in live.values()):
+            return None
+        return cls(
+            base_url=base_url.rstrip("/"),
+            key_type="rsa" if isinstance(root.key, rsa.RSAPrivateKey) else "ec",
+            # As `generate` dates the CAs, so that the baseline revocation keeps its date.
+            generated_at=root.cert.not_valid_before_utc + CA_AGE,
+            root=root,
+            intermediate=fixed[INTERMEDIATE],
+            signing=fixed[SIGNING],
+            ocsp_responder=fixed[OCSP_RESPONDER],
+            retired=retired,
+            endpoints=MappingProxyType(live),
+            expired_twins=MappingProxyType(expired),
+            impostor_key=_new_key("rsa" if isinstance(root.key, rsa.RSAPrivateKey) else "ec"),
+        )
 
     # -- CRLs ----------------------------------------------------------------------------
 

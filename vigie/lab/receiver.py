@@ -22,8 +22,9 @@ KEPT = 1_000
 
 
 class LabReceiver(LabService):
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
+        self._port = port
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self.received: deque[dict[str, Any]] = deque(maxlen=KEPT)
@@ -44,7 +45,7 @@ class LabReceiver(LabService):
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, 0).start()
+            await web.TCPSite(runner, self._host, self._port).start()
         except BaseException:
             await runner.cleanup()
             raise
