@@ -10,30 +10,27 @@ never print a token, and never write anything but MCP messages to stdout.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-import mcp_types as types
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
-
-from vigie.logs import configure_logging
+from vigie.cli_args import EXIT_FAILURE, EXIT_OK, http_url
 from vigie.ticket_cli import DEFAULT_URL
+
+# The MCP SDK is imported when the command runs, not when `vigie --help` builds the parser.
+if TYPE_CHECKING:
+    import mcp_types as types
+    from mcp import Client
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+
+    Context = ServerRequestContext[Any, Any]
 
 __all__ = ["add_mcp_command", "relay_server"]
 
-EXIT_OK, EXIT_FAILURE = 0, 1
 # Tool calls are quick reads and writes; the connection itself may wait for a busy agent.
-_TIMEOUT = httpx2.Timeout(30.0, read=120.0)
-
-Context = ServerRequestContext[Any, Any]
+_TIMEOUT_SECONDS, _READ_TIMEOUT_SECONDS = 30.0, 120.0
 
 
 def add_mcp_command(commands: Any) -> None:
@@ -44,7 +41,10 @@ def add_mcp_command(commands: Any) -> None:
         "assistants. The bearer token is read from VIGIE_TOKEN; see docs/mcp.md.",
     )
     mcp.add_argument(
-        "--url", default=None, help=f"agent URL (default: $VIGIE_URL or {DEFAULT_URL})"
+        "--url",
+        type=http_url,
+        default=None,
+        help=f"agent URL (default: $VIGIE_URL or {DEFAULT_URL})",
     )
     mcp.set_defaults(handler=_mcp)
 
@@ -52,17 +52,27 @@ def add_mcp_command(commands: Any) -> None:
 def _mcp(args: argparse.Namespace) -> int:
     url = (args.url or os.environ.get("VIGIE_URL") or DEFAULT_URL).rstrip("/")
     token = os.environ.get("VIGIE_TOKEN") or None
+    import asyncio
+
+    from vigie.logs import configure_logging
+
     configure_logging("warning")  # on stderr: stdout carries the MCP messages alone
     return asyncio.run(serve_stdio(url, token))
 
 
 async def serve_stdio(url: str, token: str | None) -> int:
     """Relay MCP between stdio and the agent at `url` until stdin closes."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.stdio import stdio_server
+
+    timeout = httpx2.Timeout(_TIMEOUT_SECONDS, read=_READ_TIMEOUT_SECONDS)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     endpoint = f"{url}/mcp"
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(
-            httpx2.AsyncClient(headers=headers, timeout=_TIMEOUT, trust_env=False)
+            httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False)
         )
         try:
             upstream = await stack.enter_async_context(
@@ -90,6 +100,8 @@ def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
 
 def relay_server(upstream: Client) -> Server[Any]:
     """An MCP server answering each request with what `upstream` answers to it."""
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
 
     async def list_tools(
         ctx: Context, params: types.PaginatedRequestParams | None

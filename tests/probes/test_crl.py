@@ -258,7 +258,7 @@ def _defaults() -> Any:
         pytest.param(
             {"monitored": "smp1.pem"}, "need an issuer to trust", id="monitored-without-issuer"
         ),
-        pytest.param({"url": "ftp://x/y.crl"}, "is not an http:// or https:// URL", id="not-http"),
+        pytest.param({"url": "ftp://x/y.crl"}, "is not an http(s) URL with a host", id="not-http"),
         pytest.param(
             {"url": "http://x/y.crl", "issuer": "missing.pem"}, "No such file", id="missing-file"
         ),

@@ -1,5 +1,7 @@
 """Every `vigie` command answers alike: a usage mistake is exit 2 with one line (an unknown
 flag also shows that command's usage) and no traceback; a target that fails is exit 1.
+Usage mistakes are found while parsing, before a command configures anything, so they are
+tried in this process; failing targets run the command, each in a process of its own.
 
 The tables name every command the parser has, so that a new command cannot be added
 without saying how it answers both.
@@ -8,9 +10,10 @@ without saying how it answers both.
 from __future__ import annotations
 
 import argparse
-import io
-import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,7 @@ USAGE_MISTAKES: dict[str, list[str]] = {
     "tickets comment": ["1"],
     "token hash": ["--bogus"],
     "diagnose": ["iso6523-actorid-upis::0088:1", "--zone", "x.test", "--timeout", "soon"],
+    "mcp": ["--url", "localhost:8942"],
 }
 
 # A failing target for each command that has one: `{closed}` is a port nobody listens on,
@@ -73,6 +77,7 @@ FAILING_TARGETS: dict[str, list[str] | None] = {
     "tickets comment": ["1", "noted", "--url", "http://{closed}"],
     "token hash": [],  # no token on stdin
     "diagnose": ["iso6523-actorid-upis::0088:1", "--zone", "x.test", "--server", "{closed}"],
+    "mcp": ["--url", "http://{closed}"],
 }
 
 
@@ -107,16 +112,6 @@ def test_every_option_has_a_help_line(command: str) -> None:
         action.dest for action in COMMANDS[command]._actions if not (action.help or "").strip()
     ]
     assert undocumented == []
-
-
-@pytest.fixture(autouse=True)
-def logging_as_it_was() -> Iterator[None]:
-    """The commands configure logging to the stderr of their test; put it back after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
@@ -170,17 +165,22 @@ def test_a_usage_mistake_is_exit_2_with_one_line(
 
 
 @pytest.mark.parametrize("command", sorted(c for c, a in FAILING_TARGETS.items() if a))
-def test_a_failing_target_is_exit_1(
-    command: str,
-    places: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+def test_a_failing_target_is_exit_1(command: str, places: dict[str, str], tmp_path: Path) -> None:
+    # In a process of its own: a command that runs configures the process's logging.
     arguments = FAILING_TARGETS[command] or []
     argv = [*command.split(), *(arg.format(**places) for arg in arguments)]
-    code, out, err = answer(argv, capsys)
-    assert code == 1, (out, err)
+    completed = subprocess.run(
+        [sys.executable, "-m", "vigie", *argv],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    out, err = completed.stdout, completed.stderr
+    assert completed.returncode == 1, (out, err)
     assert "Traceback" not in out + err
     assert (out + err).strip(), "a failure says why"
 
