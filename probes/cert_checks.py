@@ -344,9 +344,39 @@ def _verify(
         verified = builder.build_client_verifier().verify(leaf, intermediates)
         return tuple(verified.chain), ""
     except VerificationError as exc:
-        return (), f"does not validate against the trust anchors: {exc}"
+        return (), _path_problem(str(exc), leaf, intermediates)
     except ValueError as exc:
         return (), f"cannot be validated: {exc}"
+
+
+def _path_problem(
+    message: str, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate]
+) -> str:
+    """The verifier's verdict in words a person can act on: which certificate, and what
+    is missing. Its own text names the search, not the certificates."""
+    reason = message.removeprefix("validation failed: ").removeprefix("candidates exhausted: ")
+    # Follow the chain by name among what was presented, up to the certificate whose
+    # issuer was not presented: the one the trust anchors had to vouch for.
+    top, seen = leaf, {leaf}
+    while (
+        parent := next((c for c in intermediates if c.subject == top.issuer), None)
+    ) is not None and parent not in seen:
+        top = parent
+        seen.add(top)
+    issuer = top.issuer.rfc4514_string()[:200] or "an empty name"
+    if "no interior errors" in reason:  # no candidate issuer at all
+        return (
+            f"no path to the trust anchors: {cert_name(top)} is issued by {issuer}, which "
+            "is neither presented nor a trust anchor (add that CA to the trust anchors, "
+            "or present it)"
+        )
+    if reason == "signature does not match":
+        return (
+            f"no path to the trust anchors: {cert_name(top)} names {issuer} as its issuer, "
+            "but the CA of that name among the trust anchors has another key (a CA "
+            "re-issued, or another PKI with the same names)"
+        )
+    return f"{cert_name(leaf)} does not validate against the trust anchors: {reason}"
 
 
 def webpki_path(

@@ -24,6 +24,7 @@ __all__ = [
     "CertificateFacts",
     "CertificateParseError",
     "CertificatesPath",
+    "NoCertificate",
     "parse_certificates",
     "read_certificates",
 ]
@@ -70,14 +71,19 @@ class CertificateParseError(ValueError):
     """The bytes hold no usable certificate; the message says why in a few words."""
 
 
+class NoCertificate(CertificateParseError):
+    """The bytes hold no certificate at all (PEM of a private key or a CSR, an empty
+    file), as opposed to a certificate that is broken."""
+
+
 def parse_certificates(data: bytes) -> list[x509.Certificate]:
     """Every certificate in `data`: one DER certificate, or any number of PEM blocks."""
     if not data.strip():
-        raise CertificateParseError("empty")
+        raise NoCertificate("empty")
     if b"-----BEGIN" in data:
         blocks = _PEM_BLOCK.findall(data)
         if not blocks:
-            raise CertificateParseError("PEM without a CERTIFICATE block")
+            raise NoCertificate("PEM without a CERTIFICATE block")
         try:
             return [x509.load_pem_x509_certificate(block) for block in blocks]
         except ValueError as exc:
@@ -85,12 +91,18 @@ def parse_certificates(data: bytes) -> list[x509.Certificate]:
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
+        # Not skipped even in a directory: a broken DER certificate looks just like this.
         raise CertificateParseError(f"not a DER or PEM certificate: {exc}") from None
 
 
-def read_certificates(path: Path) -> list[x509.Certificate]:
-    """Certificates of a file, or of every certificate file directly inside a directory."""
-    files = sorted(_certificate_files(path)) if path.is_dir() else [path]
+def read_certificates(path: Path, skipped: list[str] | None = None) -> list[x509.Certificate]:
+    """Certificates of a file, or of every certificate file directly inside a directory.
+
+    In a directory, a file that holds no certificate (a private key beside its
+    certificate, a CSR) is skipped, and its name added to `skipped` when given; a broken
+    certificate is an error everywhere, and so is a directory without any certificate."""
+    directory = path.is_dir()
+    files = sorted(_certificate_files(path)) if directory else [path]
     if not files:
         raise CertificateParseError(f"no certificate files ({', '.join(CERTIFICATE_SUFFIXES)})")
     found: list[x509.Certificate] = []
@@ -103,8 +115,15 @@ def read_certificates(path: Path) -> list[x509.Certificate]:
             raise CertificateParseError(f"{file}: {exc.strerror or exc}") from None
         try:
             found.extend(parse_certificates(data))
+        except NoCertificate as exc:
+            if not directory:
+                raise NoCertificate(f"{file.name}: {exc}") from None
+            if skipped is not None:
+                skipped.append(file.name)
         except CertificateParseError as exc:
             raise CertificateParseError(f"{file.name}: {exc}") from None
+    if not found:
+        raise NoCertificate(f"no certificate in the {len(files)} files of {path}")
     return found
 
 

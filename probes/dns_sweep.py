@@ -320,8 +320,15 @@ class SweepState:
             "invalid_lines": float(self.participants.invalid if self.participants else 0),
             "failing_participants": float(len(self.failing)),
             "failing_participants_without_series": float(max(0, len(self.failing) - self.budget)),
-            "progress_ratio": self.cursor / total if total else 0.0,
+            "progress_ratio": self._progress(total),
         }
+
+    def _progress(self, total: int) -> float:
+        if not total:
+            return 0.0
+        if self.cursor == 0 and self.passes:
+            return 1.0  # a pass just ended and the cursor is back at 0: complete, not none
+        return self.cursor / total
 
 
 class _ZoneUnreachable(Exception):

@@ -131,7 +131,8 @@ def expand_ocsp(target: OcspTarget, defaults: CheckDefaults) -> Iterator[Check]:
     timing = target.timing(defaults)
     url = target.url or ocsp_urls(target._cert)[0]
     params = OcspParams(url, target._cert, target._issuer, target.method, target.nonce, target.at)
-    name = f"{serial_hex(target._cert)}@{url}"
+    # Named as a person names it (its subject's CN; its serial only without one).
+    name = f"{cert_name(target._cert)}@{url}"
     yield Check("ocsp", "pki", name, params, timing.interval, timing.timeout, timing.retries)
 
 

@@ -416,13 +416,23 @@ async def _probe_endpoint(
 async def _probe_files(params: X509Params, time_limit: float, env: ProbeEnv) -> ProbeResult:
     timer = PhaseTimer(env.monotonic)
     assert params.file is not None
+    skipped: list[str] = []
     try:
-        found = read_certificates(params.file)
+        found = read_certificates(params.file, skipped)
     except CertificateParseError as exc:
         timer.lap("read")
         return ProbeResult.failure(FailureReason.CERT_MALFORMED, str(exc), phases=timer.phases)
     timer.lap("read")
-    return await _judge_set(found, params, timer, time_limit, env)
+    result = await _judge_set(found, params, timer, time_limit, env)
+    if not skipped:
+        return result
+    names = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    note = f"skipped {len(skipped)} files without a certificate ({names})"
+    return dataclasses.replace(
+        result,
+        detail=f"{result.detail}; {note}" if result.detail else note,
+        values={**result.values, "skipped_files": float(len(skipped))},
+    )
 
 
 async def _probe_smp_metadata(params: X509Params, time_limit: float, env: ProbeEnv) -> ProbeResult:

@@ -255,6 +255,7 @@ async def test_a_sweep_reports_failing_participants_within_its_budget(
     assert result.values["participants"] == len(ids)
     assert result.values["invalid_lines"] == 1
     assert result.values["batch_lookups"] == len(ids)  # at most one pass per batch
+    assert result.values["progress_ratio"] == 1.0  # a whole pass, not "0" for none
     assert result.values["failing_participants"] == 2
     assert result.values["failing_participants_without_series"] == 1
     found = metrics(book)

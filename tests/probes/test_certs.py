@@ -55,6 +55,24 @@ def test_a_directory_reads_every_certificate_file(pki: LabPki, tmp_path: Path) -
     assert read_certificates(tmp_path) == [pki.root.cert, pki.intermediate.cert]
 
 
+def test_files_without_a_certificate_are_skipped_in_a_directory_and_counted(
+    pki: LabPki, tmp_path: Path
+) -> None:
+    (tmp_path / "ap1.pem").write_bytes(pki.endpoint("ap1").cert_pem())
+    (tmp_path / "ap1.key.pem").write_bytes(pki.endpoint("ap1").key_pem())
+    (tmp_path / "empty.crt").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("neither: not a certificate file name")
+    skipped: list[str] = []
+    assert read_certificates(tmp_path, skipped) == [pki.endpoint("ap1").cert]
+    assert skipped == ["ap1.key.pem", "empty.crt"]
+    # Named alone, a key file is still not a certificate.
+    with pytest.raises(CertificateParseError, match="PEM without a CERTIFICATE block"):
+        read_certificates(tmp_path / "ap1.key.pem")
+    (tmp_path / "ap1.pem").unlink()
+    with pytest.raises(CertificateParseError, match="no certificate in the 2 files"):
+        read_certificates(tmp_path)
+
+
 def test_a_bad_file_in_a_directory_is_named(pki: LabPki, tmp_path: Path) -> None:
     (tmp_path / "good.pem").write_bytes(pki.root.cert_pem())
     (tmp_path / "bad.crt").write_bytes(b"nope")

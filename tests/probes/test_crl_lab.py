@@ -161,6 +161,12 @@ async def test_each_lab_fault_is_the_reason_it_should_be(
     assert await lab.observe(check_timeout=0.5) == HEALTHY
 
 
+async def test_an_ocsp_check_is_named_by_its_certificate_subject(lab: Lab) -> None:
+    check = lab.ocsp_check("smp1", "intermediate")
+    assert check.target.startswith("smp1.edelivery.test@http://127.0.0.1:")
+    assert check.target.endswith("/ocsp")
+
+
 async def test_a_crl_close_to_next_update_is_expiring(lab: Lab) -> None:
     lab.server.set_crl_window("intermediate", timedelta(minutes=-5), timedelta(hours=2))
     assert (await lab.observe())["crl intermediate"] == "crl_expiring"

@@ -335,3 +335,13 @@ def test_expand_sml(
 def test_sml_target_rejects_bad_zones(zone: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SmlTarget(zone=zone)
+
+
+async def test_a_closed_port_is_refused_at_once_not_after_the_timeout() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    # The ICMP port-unreachable answer ends the query; a timeout would say `timeout`.
+    result = await probe_soa(soa_check(f"127.0.0.1:{port}", timeout=30.0), ProbeEnv())
+    assert result.reason is FailureReason.CONNECTION_REFUSED
+    assert result.detail == f"127.0.0.1:{port} refused UDP"

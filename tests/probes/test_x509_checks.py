@@ -112,6 +112,19 @@ def test_without_anchors_there_is_no_trust_verdict(pki: LabPki, other_pki: LabPk
     assert (assessment.reason, assessment.validated_chain) == (R.OK, ())
 
 
+def test_a_missing_issuer_is_named_with_what_to_do(pki: LabPki) -> None:
+    assessment = assess_chain(
+        [pki.endpoint("smp1").cert], trust=Store([pki.root.cert]), hostname=None, now=NOW,
+        policy=POLICY,
+    )  # fmt: skip
+    (finding,) = [f for f in assessment.findings if f.reason is R.CHAIN_UNTRUSTED]
+    assert finding.detail.endswith(
+        "no path to the trust anchors: smp1.edelivery.test is issued by CN=vigie lab issuing "
+        "CA,O=vigie lab, which is neither presented nor a trust anchor (add that CA to the "
+        "trust anchors, or present it)"
+    )
+
+
 def test_at_time_moves_only_the_windows(pki: LabPki) -> None:
     chain = list(pki.endpoint("smp1").chain)
     first = assess_chain(
@@ -185,6 +198,15 @@ def test_files_validate_each_leaf_with_the_others_as_intermediates(
     untrusted = [f for f in foreign.findings if f.reason is R.CHAIN_UNTRUSTED]
     assert len(untrusted) == 2  # the two leaves, not the CA certificate
     assert foreign.reason is R.CHAIN_UNTRUSTED
+    # Said as what to do about it, naming the certificate whose issuer is missing.
+    # Said as what is wrong, naming the certificates: the other PKI's root has the
+    # same name as ours, not the key that signed our issuing CA.
+    assert all(
+        "no path to the trust anchors: vigie lab issuing CA names CN=vigie lab root CA,"
+        "O=vigie lab as its issuer, but the CA of that name among the trust anchors has "
+        "another key" in f.detail
+        for f in untrusted
+    ), untrusted
 
 
 def test_a_lone_anchor_file_is_judged_on_its_window(pki: LabPki) -> None:
