@@ -95,6 +95,13 @@ async def test_a_lab_fault_is_found_read_and_acknowledged_over_mcp(lab: Lab, age
         assert failing["success"] is False
         assert failing["reason"] == "crl_unreachable"
         assert failing["finished_at"].endswith("Z")  # ISO 8601, not a Unix time
+        # The other read tools answer on the lab's ticket too.
+        similar = answer(await client.call_tool("similar_tickets", {"id": ticket["id"]}))
+        assert similar["of"] == ticket["id"]
+        report = answer(await client.call_tool("report", {"since": ticket["created_at"]}))
+        assert report["total"] >= 1
+        for name in ("list_silences", "list_known_errors"):
+            assert answer(await client.call_tool(name, {}))["items"] == []
 
         seen: list[dict[str, Any]] = []
         stream = asyncio.create_task(events_of(agent, ticket["id"], seen))
