@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from ticket_sink.api.framework import Operation
-from ticket_sink.api.models import ProblemOut
+from ticket_sink.api.models import EventOut, ProblemOut
 from ticket_sink.api.problems import PROBLEM_CONTENT_TYPE
 
 __all__ = ["openapi_document"]
@@ -77,12 +77,25 @@ def _parameters(operation: Operation, schemas: _Schemas) -> list[dict[str, Any]]
     return parameters
 
 
+EVENT_STREAM = "text/event-stream"
+# JSON Schema cannot describe a stream that never ends; its text format, then, in words.
+EVENT_STREAM_FORMAT = (
+    "Server-Sent Events, never ending: a `retry:` line first, then per ticket change "
+    "`id: <event id>`, `event: ticket` and `data: <one EventOut as JSON>`, a blank line after "
+    "each; comment lines (`: keep-alive`) while nothing changes. Resume with the "
+    "Last-Event-ID header or `after`."
+)
+
+
 def _responses(operation: Operation, schemas: _Schemas) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, kind in operation.responses.items():
         description = HTTPStatus(status).phrase
         if isinstance(kind, str):
-            content = {kind: {"schema": {"type": "string"}}}
+            schema = {"type": "string"}
+            if kind == EVENT_STREAM:
+                schema["description"] = EVENT_STREAM_FORMAT
+            content = {kind: {"schema": schema}}
         else:
             content = {"application/json": {"schema": schemas.add(kind, "serialization")}}
         responses[str(status)] = {"description": description, "content": content}
@@ -110,6 +123,8 @@ def openapi_document(
 ) -> dict[str, Any]:
     schemas = _Schemas()
     schemas._define("Problem", ProblemOut.model_json_schema(ref_template=_REF))
+    # Named by the event stream's description: each event's `data`.
+    schemas.add(EventOut, "serialization")
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
         entry: dict[str, Any] = {

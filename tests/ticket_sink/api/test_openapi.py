@@ -95,3 +95,16 @@ async def test_docs_api_lists_every_operation(sqlite_client: Client) -> None:
         match.split("?")[0] for match in re.findall(r"^\| `([A-Z]+ /[^`]*)`", text, re.MULTILINE)
     }
     assert operations - listed == set(), "docs/api.md's endpoint table misses these"
+
+
+async def test_the_event_stream_is_described_as_a_stream(sqlite_client: Client) -> None:
+    """Its success is text/event-stream, never JSON, with its format and the schema of
+    each event's data; its refusals are problems like every other operation's."""
+    document = await (await sqlite_client.get("/api/v1/openapi.json")).json()
+    responses = document["paths"]["/events"]["get"]["responses"]
+    ((media, content),) = responses["200"]["content"].items()
+    assert media == "text/event-stream"
+    assert content["schema"]["type"] == "string"
+    assert "data: <one EventOut as JSON>" in content["schema"]["description"]
+    assert "EventOut" in document["components"]["schemas"]
+    assert list(responses["400"]["content"]) == ["application/problem+json"]
