@@ -1,5 +1,6 @@
 """Wiring the ticket API into the agent: tokens from the configuration, alert ingestion
-through the correlator, and the probe results as one more documented operation.
+through the correlator, the probe results and participant diagnoses as documented
+operations.
 
 `ticket_sink.api` may import neither `correlator` nor `probes`; this module, on the
 application's side, adapts them. It must never hold state of its own.
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from correlator.correlator import Correlator
 from correlator.rules import Alert
+from probes import ProbeEnv
+from probes.dns import SmlTarget
 from ticket_sink import Store
 from ticket_sink.api import (
     ApiSettings,
@@ -26,6 +29,7 @@ from ticket_sink.api import (
 from ticket_sink.sla import SlaPolicy
 from vigie import __version__
 from vigie.api_config import ApiConfig
+from vigie.api_diagnosis import diagnosis_operation
 
 __all__ = ["ProbeList", "api_settings"]
 
@@ -82,6 +86,8 @@ def api_settings(
     policy: SlaPolicy,
     correlator: Correlator,
     probes: Callable[[web.Request], Awaitable[web.Response]],
+    zones: Sequence[SmlTarget] = (),
+    env: ProbeEnv | None = None,
 ) -> ApiSettings:
     async def probe_results(call: Call) -> web.Response:
         return await probes(call.request)
@@ -102,7 +108,10 @@ def api_settings(
         policy=policy,
         access=config.access_policy(),
         ingest=_ingest(correlator),
-        extra_operations=(probe_operation,),
+        extra_operations=(
+            probe_operation,
+            diagnosis_operation(config.diagnosis, list(zones), env or ProbeEnv()),
+        ),
         max_body_bytes=config.max_body_bytes,
         event_poll_seconds=config.event_poll_interval,
         version=__version__,

@@ -12,11 +12,12 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes._config import PositiveDuration, StrictModel
+from probes.certs import CertificatesPath
 from ticket_sink.api import AccessPolicy, ApiToken, Role
 from ticket_sink.mcp import McpSettings
 from ticket_sink.mcp.paging import MIN_ANSWER_BYTES
 
-__all__ = ["ApiConfig", "ApiTokenConfig", "McpConfig"]
+__all__ = ["ApiConfig", "ApiTokenConfig", "DiagnosisConfig", "McpConfig"]
 
 TokenHash = Annotated[
     str,
@@ -73,6 +74,32 @@ class McpConfig(StrictModel):
         )
 
 
+class DiagnosisConfig(StrictModel):
+    """`GET /api/v1/participants/{id}/diagnosis`: what it judges with, and its bounds."""
+
+    trust_anchors: CertificatesPath | None = Field(
+        None,
+        description="CA certificates the metadata signer and the endpoint certificates "
+        "must chain to; unset: signers are not chained, endpoint certificates untrusted",
+    )
+    intermediates: CertificatesPath | None = Field(
+        None, description="CA certificates to build endpoint certificate paths with"
+    )
+    ca_file: CertificatesPath | None = Field(
+        None, description="CA certificates for the SMPs' and endpoints' TLS (private PKI)"
+    )
+    revocation: Literal["none", "crl", "ocsp", "both", "prefer_ocsp"] = Field(
+        "both", description="how the endpoint certificate's revocation is checked"
+    )
+    step_timeout: PositiveDuration = Field(10.0, le=60, description="time limit of one link")
+    deadline: PositiveDuration = Field(
+        60.0, le=300, description="time limit of a whole diagnosis (its last link then says so)"
+    )
+    max_concurrent: int = Field(
+        2, ge=1, le=16, description="diagnoses running at once; more are answered 429"
+    )
+
+
 class ApiConfig(StrictModel):
     tokens: list[ApiTokenConfig] = Field(
         default_factory=list, description="bearer tokens of the ticket API, by hash"
@@ -87,6 +114,10 @@ class ApiConfig(StrictModel):
         0.5, description="how often the event stream looks for new ticket changes"
     )
     mcp: McpConfig = Field(default_factory=McpConfig, description="the MCP endpoint (docs/mcp.md)")
+    diagnosis: DiagnosisConfig = Field(
+        default_factory=DiagnosisConfig,
+        description="participant diagnoses over the API (docs/api.md)",
+    )
 
     @field_validator("tokens")
     @classmethod

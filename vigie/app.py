@@ -113,6 +113,8 @@ def create_app(
         policy=correlation.sla_policy(),
         correlator=correlator,
         probes=_probes,
+        zones=config.targets.sml,
+        env=env,
     )
     operations = setup_api(app, settings)
     if config.api.mcp.enabled:

@@ -3,15 +3,21 @@ can inject, and a whole path is said to be whole."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from probes import FailureReason, ProbeEnv
 from tests.vigie.test_probe_cli import vigie
+from ticket_sink.api import hash_token
+from vigie.app import create_app
+from vigie.config import VigieConfig, parse_config
 from vigie.diagnose import Diagnosis, DiagnosisOptions, diagnose
 from vigie.http import outbound_client
 from vigie.lab import FaultKind, Lab, LabSettings
@@ -126,3 +132,82 @@ async def test_the_command_prints_the_broken_link_first_and_exits_1(lab: Lab) ->
     code, out, err = await vigie("diagnose", "0088:no-scheme", "--zone", lab.zone.origin)
     assert (code, out) == (2, "")
     assert "SCHEME::VALUE" in err
+
+
+# -- the same over the API --------------------------------------------------------------
+
+VIEWER, ADMIN = "viewer-token-for-diagnosis", "admin-token-for-diagnosis"
+
+
+def agent_config(lab: Lab, tmp_path: Path, max_concurrent: int = 2) -> VigieConfig:
+    pki = Path(str(lab.settings.workdir)) / "pki"
+    servers = json.dumps(list(lab.nameserver_addresses().values()))
+    return parse_config(
+        f"""
+store: {{url: "sqlite:///{tmp_path}/vigie.db"}}
+defaults: {{interval: 1h, timeout: 3s}}
+api:
+  tokens:
+    - {{name: desk, role: viewer, hash: "{hash_token(VIEWER)}"}}
+    - {{name: boss, role: admin, hash: "{hash_token(ADMIN)}"}}
+  diagnosis:
+    trust_anchors: {pki / "root.pem"}
+    intermediates: {pki / "intermediate.pem"}
+    ca_file: {pki / "root.pem"}
+    step_timeout: 3s
+    max_concurrent: {max_concurrent}
+targets:
+  sml:
+    - zone: {lab.zone.origin}
+      nameservers: {servers}
+      zone_health: false
+"""
+    )
+
+
+async def test_the_api_diagnoses_a_watched_zone_and_refuses_others(
+    lab: Lab, tmp_path: Path
+) -> None:
+    app = create_app(agent_config(lab, tmp_path))
+    pid = quote(lab.zone.participant(0), safe="")
+    path = f"/api/v1/participants/{pid}/diagnosis"
+    async with TestClient(TestServer(app)) as client:
+        viewer = {"Authorization": f"Bearer {VIEWER}"}
+        lab.inject(FaultKind.SMP_BAD_SIGNATURE, hosting_smp(lab))
+        response = await client.get(path, params={"zone": lab.zone.origin}, headers=viewer)
+        assert response.status == 200, await response.text()
+        document = await response.json()
+        assert (document["whole"], document["broken"]) == (False, "smp_metadata")
+        assert document["headline"].startswith("broken at smp_metadata ")
+
+        other = {"zone": "participant.sml.elsewhere.test"}
+        refused = await client.get(path, params=other, headers=viewer)
+        assert refused.status == 403
+        assert (await refused.json())["field"] == "zone"
+
+        bad = await client.get(
+            "/api/v1/participants/0088%3Ano-scheme/diagnosis",
+            params={"zone": lab.zone.origin},
+            headers=viewer,
+        )
+        assert bad.status == 400
+        anonymous = await client.get(path, params={"zone": lab.zone.origin})
+        assert anonymous.status == 401
+        spec = await (await client.get("/api/v1/openapi.json")).json()
+        assert "/participants/{id}/diagnosis" in spec["paths"]
+
+
+async def test_the_api_bounds_diagnoses_running_at_once(lab: Lab, tmp_path: Path) -> None:
+    app = create_app(agent_config(lab, tmp_path, max_concurrent=1))
+    pid = quote(lab.zone.participant(0), safe="")
+    path = f"/api/v1/participants/{pid}/diagnosis"
+    lab.inject(FaultKind.SMP_SLOW, hosting_smp(lab), delay=1.5)
+    async with TestClient(TestServer(app)) as client:
+        headers = {"Authorization": f"Bearer {VIEWER}"}
+        params = {"zone": lab.zone.origin}
+        first = asyncio.create_task(client.get(path, params=params, headers=headers))
+        await asyncio.sleep(0.3)  # the first is under way (its SMP answers in 1.5 s)
+        second = await client.get(path, params=params, headers=headers)
+        assert second.status == 429
+        assert second.headers["Retry-After"] == "5"
+        assert (await first).status == 200

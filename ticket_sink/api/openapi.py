@@ -47,6 +47,9 @@ class _Schemas:
 
 
 def _parameters(operation: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
+    # An operation may describe a path parameter itself (a participant identifier is no
+    # ticket id); the others are plain ids.
+    declared = {p["name"] for p in operation.parameters if p.get("in") == "path"}
     parameters: list[dict[str, Any]] = [
         {
             "name": name,
@@ -55,6 +58,7 @@ def _parameters(operation: Operation, schemas: _Schemas) -> list[dict[str, Any]]
             "schema": {"type": "string", "minLength": 1, "maxLength": 64},
         }
         for name in _PATH_PARAM.findall(operation.path)
+        if name not in declared
     ]
     if operation.query is not None:
         schema = operation.query.model_json_schema(ref_template=_REF, mode="validation")
