@@ -170,3 +170,16 @@ print(sorted(name for name in ("pyhanko_certvalidator", "asn1crypto") if name in
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("mode", ["ocsp", "both", "prefer_ocsp"])
+async def test_ocsp_answers_give_the_same_verdicts(lab: Lab, mode: str) -> None:
+    healthy = await lab.verdicts(revocation=mode)
+    assert {name: str(r.reason) for name, r in healthy.items()} == dict.fromkeys(LEAVES, "ok")
+    lab.faults.inject(FaultKind.CERT_REVOKED, "smp1")
+    results = await lab.verdicts(revocation=mode)
+    assert results["smp1"].reason is FailureReason.CERTIFICATE_REVOKED
+    if mode != "both":  # with both, whichever source the validator reads first names it
+        assert "end-entity `CN=smp1.edelivery.test" in results["smp1"].detail
+        assert "revoked by OCSP" in results["smp1"].detail
+    assert all(results[name].success for name in LEAVES if name != "smp1")
