@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from probes import FailureReason
+from probes import CheckDefaults, FailureReason, ProbeEnv
 from probes.cert_path import PathOptions, PathVerdict, Profile, RevocationMode, judge_path
+from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 from tests.probes import pkits
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pkits.md"
@@ -153,3 +154,35 @@ def test_pkits_through_the_command_line(name: str, code: int, reason: str, tmp_p
     )
     assert done.returncode == code, done.stderr
     assert json.loads(done.stdout)["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("name", "profile", "reason"),
+    [
+        ("ValidbasicConstraintsNotCriticalTest4", None, "ok"),  # a file: rfc5280 by default
+        ("ValidbasicConstraintsNotCriticalTest4", "webpki", "chain_untrusted"),
+        ("ValidNameChainingWhitespaceTest3", None, "ok"),
+        ("ValidNameChainingWhitespaceTest3", "webpki", "chain_untrusted"),
+    ],
+)
+def test_files_are_judged_by_rfc5280_unless_told_otherwise(
+    name: str, profile: str | None, reason: str, tmp_path: Path
+) -> None:
+    """Valid RFC 5280 paths that the WebPKI rules refuse: why files default to rfc5280."""
+    inputs = pkits.Vectors(pkits.pkits_data()).inputs(
+        next(case for case in CASES if case.name == name)
+    )
+    for path in inputs.intermediates:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    target = CertificateTarget.model_validate(
+        {
+            "file": str(inputs.leaf),
+            "trust_anchors": str(inputs.anchor),
+            "intermediates": str(tmp_path),
+            "at": AT.isoformat(),
+            **({"profile": profile} if profile else {}),
+        }
+    )
+    (check,) = expand_certificates(target, CheckDefaults())
+    result = asyncio.run(probe_x509(check, ProbeEnv()))
+    assert str(result.reason) == reason, result.detail
