@@ -11,18 +11,11 @@ an exception, and a query never outlives the check's timeout (the runner enforce
 from __future__ import annotations
 
 import csv
-import socket
 from collections.abc import Iterator
 from typing import Literal
 
-import dns.asyncbackend
-import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.message
 import dns.name
-import dns.rcode
-import dns.rdatatype
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -35,9 +28,12 @@ from probes._config import (
     TargetBase,
     split_host_port,
 )
+from probes.dns_client import exchange
+from probes.dns_lookup import parse_answer
 from probes.dns_participant import ParticipantParams
 from probes.dns_servers import ZoneServers
 from probes.dns_sweep import MAX_LIST_BYTES, ParticipantList, SweepState
+from probes.dns_wire import TYPE_SOA, WireError, build_query, encode_name, read_soa_serial
 from probes.dns_zone import ZoneParams
 from probes.files import FileRefused, open_regular_file
 from probes.naming import NamingScheme, ParticipantId
@@ -49,14 +45,7 @@ __all__ = [
     "SweepConfig",
     "expand_sml",
     "probe_soa",
-    "query",
 ]
-
-_RCODE_REASONS = {
-    dns.rcode.NXDOMAIN: FailureReason.NXDOMAIN,
-    dns.rcode.SERVFAIL: FailureReason.SERVFAIL,
-    dns.rcode.REFUSED: FailureReason.REFUSED,
-}
 
 
 class Canary(StrictModel):
@@ -222,10 +211,11 @@ def _zone_name(value: str) -> str:
 class SoaParams:
     """What a SOA check needs at run time (parsed once, not per run)."""
 
-    __slots__ = ("authoritative", "server", "zone")
+    __slots__ = ("authoritative", "server", "zone_text", "zone_wire")
 
     def __init__(self, zone: str, server: tuple[str, int] | None, authoritative: bool) -> None:
-        self.zone = dns.name.from_text(zone)
+        self.zone_text = zone.rstrip(".").lower()
+        self.zone_wire = encode_name(self.zone_text)
         self.server = server
         self.authoritative = authoritative
 
@@ -290,77 +280,37 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
         yield Check("dns_sweep", "sml", target.zone, state, sweep.every, sweep.every, 0)
 
 
-_ASYNCIO = dns.asyncbackend.get_backend("asyncio")
-
-
-async def query(
-    qname: dns.name.Name,
-    rdtype: dns.rdatatype.RdataType,
-    server: tuple[str, int],
-    per_query_timeout: float,
-    *,
-    recursion: bool = False,
-) -> tuple[dns.message.Message | None, FailureReason, str]:
-    """One query over UDP with TCP fallback on truncation; failures come back as reasons."""
-    message = dns.message.make_query(qname, rdtype)
-    if not recursion:
-        message.flags &= ~dns.flags.RD
-    host, port = server
-    try:
-        # A connected socket hears a closed port's ICMP answer: refused at once, not after
-        # the timeout (as the participant checks' client in probes.dns_client).
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        async with await _ASYNCIO.make_socket(  # type: ignore[no-untyped-call]  # dnspython's
-            family, socket.SOCK_DGRAM, destination=(host, port)
-        ) as sock:
-            response = await dns.asyncquery.udp(
-                message, host, port=port, timeout=per_query_timeout, sock=sock
-            )
-    except dns.exception.Timeout:
-        return None, FailureReason.TIMEOUT, f"no answer from {host}:{port} over UDP"
-    except ConnectionRefusedError:
-        return None, FailureReason.CONNECTION_REFUSED, f"{host}:{port} refused UDP"
-    except (dns.exception.FormError, dns.message.BadEDNS, ValueError) as exc:
-        return None, FailureReason.MALFORMED_RESPONSE, f"malformed answer: {exc}"
-    except OSError as exc:
-        return None, FailureReason.NETWORK_ERROR, f"{host}:{port}: {exc.strerror or exc}"
-    if response.flags & dns.flags.TC:
-        try:
-            response = await dns.asyncquery.tcp(message, host, port=port, timeout=per_query_timeout)
-        except (dns.exception.DNSException, OSError, ValueError) as exc:
-            return None, FailureReason.TRUNCATED_NO_TCP, f"truncated over UDP, TCP failed: {exc}"
-    return response, FailureReason.OK, ""
-
-
 async def probe_soa(check: Check, env: ProbeEnv) -> ProbeResult:
     params: SoaParams = check.params
     server = params.server or env.resolver
     if server is None:
         return ProbeResult.failure(FailureReason.DNS_ERROR, "no name server and no resolver")
     timer = PhaseTimer(env.monotonic)
-    response, reason, detail = await query(
-        params.zone, dns.rdatatype.SOA, server, check.timeout, recursion=params.server is None
-    )
+    # The same client and reader as the participant checks: one DNS stack for every query.
+    query = build_query(params.zone_wire, TYPE_SOA, recursion=params.server is None)
+    wire, reason, detail = await exchange(query, server, check.timeout)
     timer.lap("query")
-    if response is None:
+    if wire is None:
         return ProbeResult.failure(reason, detail, phases=timer.phases)
-    rcode = response.rcode()
-    if rcode != dns.rcode.NOERROR:
+    message, answer = parse_answer(wire, authoritative=params.authoritative)
+    if message is None or answer.reason is not FailureReason.OK:
+        if answer.reason is FailureReason.NOT_AUTHORITATIVE:
+            detail = f"{server[0]}:{server[1]} answered without the AA flag"
+        else:
+            detail = f"{answer.detail} for {params.zone_text} SOA"
+        return ProbeResult.failure(answer.reason, detail, phases=timer.phases)
+    try:
+        serials = [
+            read_soa_serial(wire, record)
+            for record in message.answer
+            if record.rtype == TYPE_SOA and record.name == params.zone_text.encode("ascii")
+        ]
+    except WireError as exc:
         return ProbeResult.failure(
-            _RCODE_REASONS.get(rcode, FailureReason.DNS_ERROR),
-            f"{dns.rcode.to_text(rcode)} for {params.zone} SOA",
-            phases=timer.phases,
+            FailureReason.MALFORMED_RESPONSE, f"SOA: {exc}", phases=timer.phases
         )
-    if params.authoritative and not response.flags & dns.flags.AA:
-        return ProbeResult.failure(
-            FailureReason.NOT_AUTHORITATIVE,
-            f"{server[0]}:{server[1]} answered without the AA flag",
-            phases=timer.phases,
-        )
-    for rrset in response.answer:
-        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == params.zone:
-            serial = float(rrset[0].serial)
-            return ProbeResult(FailureReason.OK, phases=timer.phases, values={"serial": serial})
+    if serials:
+        return ProbeResult(FailureReason.OK, phases=timer.phases, values={"serial": serials[0]})
     return ProbeResult.failure(
-        FailureReason.NODATA, f"no SOA for {params.zone} in the answer", phases=timer.phases
+        FailureReason.NODATA, f"no SOA for {params.zone_text} in the answer", phases=timer.phases
     )

@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import dns.rcode
+
 from probes._base import FailureReason
 from probes.dns_wire import (
     TYPE_A,
@@ -116,7 +118,7 @@ def parse_answer(wire: bytes, *, authoritative: bool) -> tuple[Message | None, L
         return None, Lookup(FailureReason.MALFORMED_RESPONSE, f"malformed answer: {exc}")
     if message.rcode:
         reason = RCODE_REASONS.get(message.rcode, FailureReason.DNS_ERROR)
-        return message, Lookup(reason, f"rcode {message.rcode}")
+        return message, Lookup(reason, dns.rcode.to_text(dns.rcode.Rcode.make(message.rcode)))
     if authoritative and not message.authoritative:
         return message, Lookup(FailureReason.NOT_AUTHORITATIVE, "answer without the AA flag")
     return message, Lookup(FailureReason.OK)

@@ -113,6 +113,13 @@ def test_probe_sml_finds_registered_participants(
     assert err == ""
 
 
+def test_the_text_output_shows_the_smp_found(nsd: RunningNsd) -> None:
+    status, out, _ = vigie(*server(nsd), "--participant", participant(1))
+    assert status == 0, out
+    assert f"  smp_url: {SMPS[1]}" in out.splitlines()
+    assert any(line.startswith("  name: ") for line in out.splitlines())  # the name asked
+
+
 def test_the_text_output_names_the_reason(nsd: RunningNsd) -> None:
     status, out, _ = vigie(*server(nsd), "--participant", UNREGISTERED)
     assert status == 1
