@@ -8,7 +8,7 @@ app, and the SDK's transport security checks the Host and Origin headers against
 configured lists (DNS rebinding). It must never let a request reach the MCP server without
 a checked caller, and never log a token.
 
-The bridge is ours, not a package's: aiohttp-asgi, the one maintained bridge, matches its
+The bridge is ours, not a package's: aiohttp-asgi, the maintained bridge, matches its
 resource by a bare path prefix (so `/mcpanything` would reach the MCP app), builds the ASGI
 scope itself, leaving no way to hand the authenticated caller on but a context variable,
 and merges repeated response headers. A Streamable HTTP exchange needs only the part
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +49,7 @@ class McpSettings:
     # with 421, which is what stops DNS rebinding against an agent on a private address.
     allowed_hosts: Sequence[str] = ("127.0.0.1:*", "localhost:*", "[::1]:*")
     # Origin headers a browser request may carry; requests without Origin pass.
-    allowed_origins: Sequence[str] = field(
-        default=("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
-    )
+    allowed_origins: Sequence[str] = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
     max_answer_bytes: int = 20_000  # each tool answer, before paging
     max_body_bytes: int = 1024 * 1024
 

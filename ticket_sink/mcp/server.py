@@ -11,10 +11,11 @@ This module must never check a token itself, and never reach the store.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
@@ -51,6 +52,8 @@ from ticket_sink.mcp.dispatch import Caller, LocalApi, ToolFailure
 from ticket_sink.mcp.tools import TOOLS, Session, Tool
 
 __all__ = ["CALLER_KEY", "PROMPTS", "build_server"]
+
+log = structlog.get_logger("ticket_sink.mcp")
 
 # Where the endpoint puts the authenticated caller in each request's ASGI scope.
 CALLER_KEY = "vigie.caller"
@@ -92,6 +95,12 @@ def _tool_info(tool: Tool) -> ToolInfo:
     )
 
 
+def _logged(tool: Tool, session: Session, outcome: str) -> None:
+    # One event per call: which tool, whose token, how it ended; never the arguments,
+    # which may hold whatever the model wrote.
+    log.info("mcp_tool_call", tool=tool.name, caller=session.caller.principal.name, outcome=outcome)
+
+
 def _error(detail: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=detail)], is_error=True)
 
@@ -102,7 +111,7 @@ class _Prompt:
         name: str,
         description: str,
         arguments: Sequence[PromptArgument],
-        make: Callable[[Session, dict[str, str], datetime], Any],
+        make: Callable[[Session, dict[str, str], datetime], Awaitable[str]],
     ) -> None:
         self.info = Prompt(name=name, description=description, arguments=list(arguments))
         self.make = make
@@ -210,15 +219,16 @@ def build_server(
     ) -> CallToolResult:
         tool = by_name.get(params.name)
         if tool is None:
-            return _error(f"no tool {params.name}")
+            return _error(f"no tool {params.name[:200]}")
+        current = session(ctx)
         try:
             args = tool.arguments.model_validate(params.arguments or {})
-        except ValidationError as exc:
-            return _error(validation_problem(exc).detail)
-        try:
-            answer = await tool.run(session(ctx), args)
-        except ToolFailure as exc:
-            return _error(exc.detail)
+            answer = await tool.run(current, args)
+        except (ValidationError, ToolFailure) as exc:
+            detail = exc.detail if isinstance(exc, ToolFailure) else validation_problem(exc).detail
+            _logged(tool, current, "refused")
+            return _error(detail)
+        _logged(tool, current, "ok")
         return CallToolResult(
             content=[TextContent(type="text", text=_text(answer))], structured_content=answer
         )

@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
+from structlog.testing import capture_logs
 
 from tests.ticket_sink.mcp.conftest import (
     READ_TOOLS,
@@ -145,13 +146,22 @@ async def test_a_viewers_write_is_refused_with_the_apis_words(
     agent: Agent, tickets: list[dict[str, Any]]
 ) -> None:
     ticket_id = tickets[0]["id"]
-    async with agent.mcp(Role.VIEWER) as client:
-        refused = refusal(
-            await client.call_tool("transition_ticket", {"id": ticket_id, "action": "acknowledge"})
-        )
-        comment = refusal(
-            await client.call_tool("comment_ticket", {"id": ticket_id, "text": "hello"})
-        )
+    with capture_logs() as logs:
+        async with agent.mcp(Role.VIEWER) as client:
+            refused = refusal(
+                await client.call_tool(
+                    "transition_ticket", {"id": ticket_id, "action": "acknowledge"}
+                )
+            )
+            comment = refusal(
+                await client.call_tool("comment_ticket", {"id": ticket_id, "text": "hello"})
+            )
+    calls = [entry for entry in logs if entry["event"] == "mcp_tool_call"]
+    assert [(c["tool"], c["caller"], c["outcome"]) for c in calls] == [
+        ("transition_ticket", "viewer-bot", "refused"),
+        ("comment_ticket", "viewer-bot", "refused"),
+    ]
+    assert "hello" not in repr(logs)  # the arguments are never logged
     assert refused == "token viewer-bot has the viewer role; this operation needs responder"
     assert comment == refused
     async with agent.api(Role.VIEWER) as api:
