@@ -8,6 +8,7 @@ handler must never parse a body or check a token itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -114,17 +115,29 @@ def encoded_json_response(body: bytes, *, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body; 413 past `limit` bytes (checked before and while reading), 400 if empty."""
+async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
+    """The raw body; 413 past `limit` bytes (checked before and while reading), 408 if it
+    has not all arrived within `seconds` (a client trickling its body would otherwise hold
+    its connection, which the server's cap cannot then give to another), 400 if empty."""
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(
+                        413, f"the body is over the limit of {limit} bytes", kind="too-large"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Problem(
+            408,
+            f"the body did not arrive within {seconds:g}s",
+            kind="timeout",
+        ) from None
     raw = b"".join(chunks)
     if not raw.strip():
         raise Problem(400, "the request needs a JSON body", field="body", kind="invalid-input")
@@ -236,7 +249,7 @@ def _json_content_type(request: web.Request) -> None:
 
 
 def route(
-    operation: Operation, policy: AccessPolicy, max_body_bytes: int
+    operation: Operation, policy: AccessPolicy, max_body_bytes: int, body_seconds: float
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """An aiohttp handler doing the checks common to every operation, then the handler;
     what it raises is answered as a problem (`problem_for`)."""
@@ -260,7 +273,7 @@ def route(
                 # Parsed and validated in one pass over the bytes, without a dict in between:
                 # for a batch of alerts this is most of what the request costs.
                 _json_content_type(request)
-                raw = await read_body(request, max_body_bytes)
+                raw = await read_body(request, max_body_bytes, body_seconds)
                 try:
                     # Strict: `true` is not a severity, "2" is not a number.
                     body = body_adapter.validate_json(raw, strict=True)

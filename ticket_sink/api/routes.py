@@ -317,7 +317,9 @@ def setup_api(app: web.Application, settings: ApiSettings) -> list[Operation]:
         app.router.add_route(
             operation.method,
             API_PREFIX + operation.path,
-            route(operation, settings.access, settings.max_body_bytes),
+            route(
+                operation, settings.access, settings.max_body_bytes, settings.body_timeout_seconds
+            ),
         )
     # Last: aiohttp tries the resources under the longest matching prefix first, in order.
     # `[\s\S]`, not `.`: a path may hold a decoded newline (%0A).

@@ -34,6 +34,7 @@ class ApiSettings:
     ingest: IngestFn | None = None  # None: POST /alerts answers 503
     extra_operations: Sequence[Operation] = ()
     max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 30.0  # the whole body, however slowly it trickles
     event_poll_seconds: float = 0.5
     keepalive_seconds: float = 15.0
     title: str = "vigie ticket API"

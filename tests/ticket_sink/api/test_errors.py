@@ -4,6 +4,7 @@ and methods."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,6 +12,7 @@ import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import BaseModel
 
 from tests.ticket_sink.api.conftest import auth
 from ticket_sink.api import Role
@@ -126,7 +128,7 @@ def _failing_app(failure: Exception) -> web.Application:
 
     app = web.Application()
     operation = Operation("GET", "/fail", "fail", "Fails", fail, None, {200: "application/json"})
-    app.router.add_route("GET", "/api/v1/fail", route(operation, AccessPolicy(), 1024))
+    app.router.add_route("GET", "/api/v1/fail", route(operation, AccessPolicy(), 1024, 5.0))
     return app
 
 
@@ -228,3 +230,38 @@ async def test_a_silence_out_of_range_is_400(sqlite_client: Client) -> None:
         )
         assert response.status == 400, await response.text()
         assert (await response.json())["field"] == field
+
+
+class Note(BaseModel):
+    text: str
+
+
+async def test_a_body_trickled_past_its_deadline_is_408() -> None:
+    """A client that trickles its body would hold its connection for as long as it likes."""
+
+    async def accept(call: Call) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    operation = Operation(
+        "POST", "/note", "note", "Takes a note", accept, None, {200: "application/json"}, body=Note
+    )
+    app.router.add_route("POST", "/api/v1/note", route(operation, AccessPolicy(), 1024, 0.3))
+
+    async def trickle() -> Any:
+        yield b'{"text": '
+        await asyncio.sleep(2.0)  # a slow client, not a timer of the code under test
+        yield b'"late"}'
+
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await client.post(
+            "/api/v1/note", data=trickle(), headers={"Content-Type": "application/json"}
+        )
+        took = loop.time() - started
+        problem = await response.json()
+
+    assert response.status == 408
+    assert problem["detail"] == "the body did not arrive within 0.3s"
+    assert took < 1.5
