@@ -53,7 +53,7 @@ from ticket_sink.console.session import Session, Sessions
 from ticket_sink.console.settings import ConsoleSettings
 from ticket_sink.lifecycle import CLOSE_REASONS, Action, allowed_actions
 from ticket_sink.model import EscalationLevel, Severity, Ticket, TicketState
-from ticket_sink.outbound.outbox import ticket_notifications
+from ticket_sink.outbound.outbox import retry_failed, ticket_notifications
 from ticket_sink.outbound.silences import create_silence, expire_silence, list_silences
 from ticket_sink.service import NotFound, ServiceError, TicketService
 from ticket_sink.store import StoreError
@@ -112,6 +112,7 @@ class Console:
             ("POST", p + "/tickets/{id}/link", self.link),
             ("POST", p + "/tickets/{id}/detach", self.detach),
             ("POST", p + "/tickets/{id}/known-error", self.known_error),
+            ("POST", p + "/tickets/{id}/notifications/{notification_id}/retry", self.retry),
             ("POST", p + "/bulk", self.bulk),
             ("GET", p + "/silences", self.silences),
             ("POST", p + "/silences", self.add_silence),
@@ -459,6 +460,22 @@ class Console:
             return f"Recorded as known error {entry.id}."
 
         return await self._ticket_post(request, change, admin=True)
+
+    async def retry(self, request: web.Request) -> web.StreamResponse:
+        notification_id = request.match_info["notification_id"]
+
+        async def change(ticket_id: str, session: Session, form: MultiDictProxy[Any]) -> str:
+            if not _TICKET_ID.fullmatch(notification_id):
+                raise NotFound(f"no notification {notification_id}")
+            async with self.api.store.transaction(write=True) as tx:
+                retried = await retry_failed(tx, ticket_id, notification_id, actor=session.name)
+            if retried is None:
+                raise NotFound(f"no notification {notification_id} of ticket {ticket_id}")
+            if not retried:
+                raise ValueError("None of its deliveries failed: nothing to retry.")
+            return f"Sent again to {', '.join(retried)}."
+
+        return await self._ticket_post(request, change)
 
     # -- silences, known errors, checks --
 

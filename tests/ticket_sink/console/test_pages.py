@@ -336,3 +336,53 @@ async def test_a_body_that_is_no_form_is_never_a_500(
         path, data=io.BytesIO(body), headers={"Content-Type": content_type}, allow_redirects=False
     )
     assert 400 <= response.status < 500
+
+
+async def test_a_failed_delivery_is_retried_from_the_ticket_page(tmp_path: Any) -> None:
+    import httpx
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from tests.ticket_sink.console.conftest import console_app
+    from tests.ticket_sink.outbound.receivers import receiver
+    from ticket_sink import Store
+    from ticket_sink.outbound import OutboxWorker, build_sinks
+    from ticket_sink.outbound.config import NotificationsConfig
+
+    answers = [400, 200]
+
+    async def by_script(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.json_response({}, status=answers.pop(0))
+
+    store = Store(f"sqlite:///{tmp_path / 'retry.db'}")
+    async with (
+        TestClient(TestServer(console_app(store), host="127.0.0.1", port=0)) as client,
+        receiver(by_script) as hook,
+        httpx.AsyncClient() as http,
+    ):
+        ticket = (await report(client))["id"]
+        config = NotificationsConfig.model_validate(
+            {"sinks": {"webhook": [{"name": "desk", "url": hook.url}]}}
+        )
+        worker = OutboxWorker(store, config, build_sinks(config, http))
+        await worker.run_once()
+        await sign_in(client, Role.VIEWER)
+        page = await (await client.get(f"/console/tickets/{ticket}")).text()
+        assert "delivery failed" in page
+        assert "Retry failed deliveries" not in page
+        csrf = await sign_in(client, Role.RESPONDER)
+        page = await (await client.get(f"/console/tickets/{ticket}")).text()
+        tree = valid_html(page)
+        (action,) = [
+            form.get("action") for form in tree.iter("form") if "/retry" in form.get("action", "")
+        ]
+        response = await client.post(action, data={"csrf": csrf})
+        assert "Sent again to desk." in await response.text()
+        await worker.run_once()
+        page = await (await client.get(f"/console/tickets/{ticket}")).text()
+        assert "delivery delivered" in page
+        assert "Retry failed deliveries" not in page
+        history = (await _detail(client, ticket))["history"]
+        assert [e["actor"] for e in history if e["action"] == "retry_delivery"] == [
+            NAMES[Role.RESPONDER]
+        ]
