@@ -264,12 +264,26 @@ HOSTILE_FILES = [
         id="list-1GB",
     ),
 ]
+HOSTILE_FILES += [
+    pytest.param(os.mkfifo, "ca", "not a regular file: {path}", id="smtp-ca-fifo"),
+    pytest.param(
+        sparse(8 * 1024 * 1024 + 1),
+        "ca",
+        "{path}: larger than 8,388,608 bytes, not a CA file",
+        id="smtp-ca-huge",
+    ),
+]
 HOSTILE_CONFIG = {
     "secret": ("store:\n  url: {{file: {path}}}\n", "2: store.url"),
     "sweep": (
         "targets:\n  sml:\n    - zone: acc.edelivery.tech.ec.europa.eu\n"
         "      sweep: {{file: {path}}}\n",
         "4: targets.sml[0].sweep.file",
+    ),
+    "ca": (
+        "notifications:\n  sinks:\n    email:\n      - name: mail\n        host: 127.0.0.1\n"
+        "        from_address: vigie@example.org\n        ca_file: {path}\n",
+        "7: notifications.sinks.email[0].ca_file",
     ),
 }
 

@@ -30,6 +30,10 @@ NOTIFICATION_ID_HEADER = "X-Vigie-Notification-Id"
 _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
+# Thousands of PEM certificates; OpenSSL would read any size whole.
+MAX_CA_FILE_BYTES = 8 * 1024 * 1024
+
+
 class EmailSinkConfig(SinkConfig):
     kind: ClassVar[str] = "email"
 
@@ -58,7 +62,11 @@ class EmailSinkConfig(SinkConfig):
     @classmethod
     def _readable(cls, path: str | None) -> str | None:
         if path is not None and not Path(path).is_file():
-            raise ValueError(f"no such file: {path}")
+            # A FIFO would hang the TLS set-up, /dev/zero would never end.
+            found = Path(path).exists()
+            raise ValueError(f"{'not a regular file' if found else 'no such file'}: {path}")
+        if path is not None and Path(path).stat().st_size > MAX_CA_FILE_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_CA_FILE_BYTES:,} bytes, not a CA file")
         return path
 
     @property
