@@ -1,7 +1,8 @@
 """An assistant works a lab incident over MCP, end to end: the lab's CRL server stops
 answering, the agent's checks turn that into a ticket, an MCP client finds it with
 list_tickets, reads it and acknowledges it, and the API's event stream shows the change
-under the responder token's name, marked as coming through MCP."""
+under the responder token's name, marked as coming through MCP. And a participant whose
+SMP signs badly is diagnosed over MCP, the broken link named."""
 
 from __future__ import annotations
 
@@ -123,3 +124,39 @@ async def test_a_lab_fault_is_found_read_and_acknowledged_over_mcp(lab: Lab, age
             await asyncio.gather(stream, return_exceptions=True)
     assert (event["before"], event["after"]) == ("new", "open")
     assert event["actor"] == "responder-bot via mcp"
+
+
+async def test_a_participant_of_the_lab_is_diagnosed_over_mcp(lab: Lab, tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    settings = lab_agent_settings(
+        lab, store_url=f"sqlite:///{tmp_path}/vigie.db", listen="127.0.0.1:8080"
+    )
+    sml = {**settings["targets"]["sml"][0], "zone_health": False}
+    sml.pop("sweep", None)
+    settings["targets"] = {"sml": [sml]}  # the zone is watched; its checks barely run
+    settings["defaults"] = {"interval": "1h", "timeout": "3s"}
+    settings["notifications"] = {}
+    settings["api"] = {
+        "tokens": [
+            {"name": f"{role.value}-bot", "role": role.value, "hash": hash_token(token)}
+            for role, token in TOKENS.items()
+        ],
+        "diagnosis": {
+            "trust_anchors": str(pki / "root.pem"),
+            "intermediates": str(pki / "intermediate.pem"),
+            "ca_file": str(pki / "root.pem"),
+            "step_timeout": "3s",
+        },
+    }
+    participant = lab.zone.participant(0)
+    smp = lab.smps[lab.zone.smp_index(participant) or 0].name
+    lab.inject(FaultKind.SMP_BAD_SIGNATURE, smp)
+    arguments = {"participant": participant, "zone": lab.zone.origin}
+    async with (
+        serve(VigieConfig.model_validate(settings)) as agent,
+        agent.mcp(Role.VIEWER) as client,
+    ):
+        found = answer(await client.call_tool("diagnose_participant", arguments))
+    assert (found["whole"], found["broken"]) == (False, "smp_metadata")
+    assert found["headline"].startswith("broken at smp_metadata ")
+    assert [step["step"] for step in found["steps"]][:2] == ["sml", "sml_other_naming"]

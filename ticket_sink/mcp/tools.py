@@ -192,6 +192,26 @@ async def _report(session: Session, args: ReportArgs) -> dict[str, Any]:
     return answer
 
 
+class DiagnoseArgs(_Args):
+    participant: Annotated[str, Field(min_length=4, max_length=300)] = Field(
+        description="the participant identifier, SCHEME::VALUE, such as "
+        "iso6523-actorid-upis::0088:5798000000001"
+    )
+    zone: Annotated[str, Field(min_length=1, max_length=130)] = Field(
+        description="the SML zone to look it up in (one this agent watches)"
+    )
+    document_type: Annotated[str, Field(min_length=4, max_length=500)] | None = Field(
+        None, description="one document type, SCHEME::VALUE (default: the listed ones)"
+    )
+    offset: Offset = 0
+
+
+async def _diagnose_participant(session: Session, args: DiagnoseArgs) -> dict[str, Any]:
+    query = args.model_dump(mode="json", include={"zone", "document_type"}, exclude_none=True)
+    found = await session.call("diagnoseParticipant", params={"id": args.participant}, query=query)
+    return fit_list(found, "steps", offset=args.offset, budget=session.budget)
+
+
 # -- writes -----------------------------------------------------------------------------------
 
 
@@ -335,6 +355,19 @@ TOOLS: Sequence[Tool] = (
         Role.VIEWER,
         ("getReport",),
         _report,
+    ),
+    Tool(
+        "diagnose_participant",
+        "Diagnose a participant's delivery path",
+        "Follow one participant's whole delivery path now: SML lookup, SMP service group, "
+        "signed metadata, endpoints, certificates and revocation. Returns whole, the first "
+        "broken step and a one-line headline, then each step with its finding and time. "
+        "Use it when a participant cannot be reached; it takes seconds, and the agent runs "
+        "only a few at once (try again when told so).",
+        DiagnoseArgs,
+        Role.VIEWER,
+        ("diagnoseParticipant",),
+        _diagnose_participant,
     ),
     Tool(
         "transition_ticket",

@@ -32,6 +32,7 @@ READ_TOOLS = {
     "list_known_errors",
     "latest_checks",
     "report",
+    "diagnose_participant",
 }
 
 # As the lab's checks label their alerts (correlator/rules.py): a name server of the SML

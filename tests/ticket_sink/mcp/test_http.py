@@ -96,6 +96,18 @@ async def test_every_read_tool_answers_on_the_lab_tickets(
         assert checks["items"] == []
         assert checks["page"]["total"] == 0
 
+        # This agent watches no SML zone: the diagnosis is the API's refusal (the lab's
+        # end-to-end test diagnoses a participant of a watched zone).
+        unwatched = refusal(
+            await client.call_tool(
+                "diagnose_participant",
+                {"participant": "iso6523-actorid-upis::0088:1", "zone": "sml.example"},
+            )
+        )
+        assert unwatched == (
+            "zone sml.example is not one this agent watches; an admin token may ask"
+        )
+
         since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         report = answer(await client.call_tool("report", {"since": since}))
         assert report["total"] == len(tickets)
