@@ -76,8 +76,9 @@ class Snapshot:
     latter when there is no unclosed one). `alert_changes`, `flapping` and `notifies` are
     the correlator's bookkeeping of the latest of them (its alert's recent flips, its
     flapping flag, whether it notifies on its own). For placing a new ticket:
-    `firing_masters` maps the alert's node and its ancestors, where a firing ticket is
-    worked, to that ticket's master; `groups` the gathering groups by key.
+    `firing_masters` maps nodes where a firing ticket is worked (at least the alert's node
+    and its ancestors that have one) to that ticket's master; `groups` the gathering groups
+    by key (at least the alert's).
     """
 
     tickets: Sequence[TicketRecord] = ()
@@ -300,9 +301,7 @@ def _create(
         # Joining a group whose master depends on this node (the zone, joining the group
         # of one of its name servers): the likelier root cause leads the group instead,
         # and the old master moves under it (`adopts`).
-        joined = next(
-            (g for g in snapshot.groups.values() if g.ticket_id == placement.master_id), None
-        )
+        joined = snapshot.groups.get(placement.group_key or "")
         if joined is not None and joined.node in dependants:
             placement = Placement(None, placement.notify, placement.group_key)
     notifies = placement.master_id is None and placement.notify

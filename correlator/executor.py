@@ -90,6 +90,8 @@ class Batch:
         self._firing: dict[str, str] = {}
         self._groups: dict[str, GroupMaster] = {}
         self._known_errors: list[KnownError] | None = None
+        # The fingerprints this batch wrote for: their first decisions are stale.
+        self._written: set[str] = set()
 
     async def run(self, alerts: Sequence[Alert]) -> IngestResult:
         tx, policy, now = self._tx, self._policy, self._tx.now
@@ -114,8 +116,10 @@ class Batch:
                 key: GroupMaster(ticket_id, opened, node)
                 for key, (ticket_id, opened, node) in found.items()
             }
-        for alert in alerts:
-            await self._carry_out(alert.fingerprint, await self._decide(alert))
+        for alert, command in first:
+            if not isinstance(command, NoChange) or alert.fingerprint in self._written:
+                command = await self._decide(alert)
+            await self._carry_out(alert.fingerprint, command)
         return self._result
 
     def observed(self) -> dict[str, tuple[datetime, bool]]:
@@ -133,7 +137,7 @@ class Batch:
     # -- the snapshot decisions read --
 
     def _snapshot(self, alert: Alert) -> Snapshot:
-        fingerprint, policy = alert.fingerprint, self._policy
+        fingerprint = alert.fingerprint
         tickets: list[TicketRecord] = []
         bookkeeping: Correlation | None = None
         stored = self._current.get(fingerprint)
@@ -146,17 +150,9 @@ class Batch:
         if closed is not None and not tickets:
             tickets.append(TicketRecord.of(closed.ticket, firing=closed.correlation.firing))
             bookkeeping = closed.correlation
-        node = alert.labels.get(policy.node_label, "")
-        firing = {
-            parent: self._firing[parent]
-            for parent in (node, *policy.topology.ancestors(node))
-            if parent in self._firing and parent
-        }
-        groups = {}
-        if policy.group_by:
-            key = group_key(alert.labels, policy.group_by)
-            if key in self._groups:
-                groups = {key: self._groups[key]}
+        # Placement reads the batch's own maps (read-only), each alert its own keys: no
+        # work per alert that creates nothing.
+        firing, groups = self._firing, self._groups
         if bookkeeping is None:
             return Snapshot(tuple(tickets), firing_masters=firing, groups=groups)
         return Snapshot(
@@ -187,6 +183,8 @@ class Batch:
     # -- carrying commands out --
 
     async def _carry_out(self, fingerprint: str, command: TicketCommand) -> None:
+        if not isinstance(command, NoChange):
+            self._written.add(fingerprint)
         if isinstance(command, NoChange):
             self._result.counts["unchanged"] += 1
         elif isinstance(command, RecoverTicket):
