@@ -622,6 +622,8 @@ def _incident_query(query: Mapping[str, Any], session: Session) -> IncidentView:
     service = str(query.get("service", ""))[:200].strip()
     group = str(query.get("group", ""))[:200].strip()
     text = str(query.get("q", ""))[:100].strip()
+    if "\x00" in text:  # SQLite's string functions stop at a NUL: it would match every title
+        raise Refusal(400, "search text: a NUL character is not searchable")
     mine = query.get("mine") == "1"
     try:
         page = min(max(int(str(query.get("page", "1"))), 1), MAX_PAGE) - 1
