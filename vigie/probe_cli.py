@@ -102,8 +102,12 @@ def _sml_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="name server to ask (default: the zone's own)",
     )
+    # Not only a URL: a classic zone names its SMPs by publisher name or SMP ID.
     parser.add_argument(
-        "--expect-smp", type=http_url, metavar="URL", help="the SMP the participant must use"
+        "--expect-smp",
+        metavar="URL|NAME",
+        help="the SMP the participant must use: its URL (bdxl), or publisher name or SMP ID "
+        "(classic)",
     )
     parser.add_argument(
         "--rate",

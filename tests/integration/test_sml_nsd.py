@@ -152,9 +152,9 @@ def test_a_sweep_prints_a_summary_and_fails_on_any_failure(
     ("args", "message"),
     [
         pytest.param(["--participant", "scheme::"], "needs SCHEME::VALUE", id="bad-identifier"),
-        pytest.param(["--participants", "/nonexistent/list"], "cannot read", id="missing-list"),
+        pytest.param(["--participants", "/nonexistent/list"], "no such file", id="missing-list"),
         pytest.param(
-            ["--participants", "/dev/null", "--rate", "0"], "--rate must be", id="zero-rate"
+            ["--participants", "/dev/null", "--rate", "0"], "must be more than 0", id="zero-rate"
         ),
     ],
 )

@@ -58,7 +58,7 @@ async def test_a_failed_check_is_its_reason_in_json_and_exit_1(lab: Lab) -> None
         ),
         pytest.param(
             ["--url", "https://smp.test", "--participant", "a::b", "--ca-file", "/nonexistent"],
-            "ca_file",
+            "--ca-file",
             id="missing-ca-file",
         ),
     ],
