@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the browser and lab helpers live beside the tests
@@ -84,6 +85,8 @@ def main() -> None:
     workdir = tempfile.TemporaryDirectory(prefix="vigie-shots-")
     with workdir, LabAgent(Path(workdir.name)) as served:
         master = stage(served)
+        assert served.lab is not None
+        participant = {"id": served.lab.zone.participant(0), "zone": served.lab.zone.origin}
         time.sleep(3)  # a few check runs, for the checks page
         pages = {
             "incidents": "/console/",
@@ -91,6 +94,7 @@ def main() -> None:
             "silences": "/console/silences",
             "known-errors": "/console/known-errors",
             "checks": "/console/checks",
+            "participant": "/console/participants?" + urlencode(participant),
         }
         for size, (width, height) in SIZES.items():
             driver = chromium(width=width, height=height)

@@ -317,3 +317,19 @@ def test_the_same_actions_work_with_javascript_off(
     wait_flash(driver, "acknowledge: 3 done")
     assert [state_of(served, t) for t in tickets] == ["open"] * 3
     assert_clean_log(driver)
+
+
+def test_a_participant_is_diagnosed_from_its_page(
+    served: LabAgent, browser: webdriver.Chrome
+) -> None:
+    assert served.lab is not None
+    zone = served.lab.zone
+    sign_in(browser, served, Role.VIEWER)
+    click(browser, 'nav a[href="/console/participants"]')
+    type_into(browser, "#pid", zone.participant(0))
+    type_into(browser, "#zone", zone.origin)
+    click(browser, 'form[action="/console/participants"] button[type="submit"]')
+    wait(browser, lambda d: css(d, "#diag-h"), "the diagnosis")
+    links = [cell.text for cell in css(browser, "tbody tr td:first-child")]
+    assert links[0].startswith("sml"), links
+    assert_clean_log(browser)

@@ -12,8 +12,10 @@ sends.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -71,12 +73,23 @@ SILENCE_HOURS = (1, 4, 12, 24, 72, 168)
 _RETURN_TO = re.compile(r"^/console/[A-Za-z0-9/_.~%&=+,:;@?-]{0,2000}$")
 _TICKET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TRANSITION = TypeAdapter(Transition)
+DIAGNOSIS = "diagnoseParticipant"  # the API operation the participant page runs
 PUBLIC_ACTIONS = frozenset(
     {"acknowledge", "start", "hold", "resume", "resolve", "reject_resolution", "close"}
     | {"escalate", "reassign"}
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class _ParamCall(Call):
+    """A call whose path parameters come from the console's form, not from its URL."""
+
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def param(self, name: str) -> str:
+        return self.params[name]
 
 
 class Refusal(Exception):
@@ -95,6 +108,11 @@ class Console:
         self.sessions = Sessions(settings)
         self.service = TicketService(settings.api.store)
         self.render = Renderer()
+        # The API's participant diagnosis, when the application provides one.
+        self.diagnosis = next(
+            (op for op in settings.api.extra_operations if op.operation_id == DIAGNOSIS), None
+        )
+        self.render.globals["diagnosis"] = self.diagnosis is not None
 
     # -- plumbing --
 
@@ -119,6 +137,7 @@ class Console:
             ("POST", p + "/silences/{id}/expire", self.end_silence),
             ("GET", p + "/known-errors", self.known_errors),
             ("GET", p + "/checks", self.checks),
+            ("GET", p + "/participants", self.participant),
             ("GET", p + "/events", self.events),
             ("GET", p + "/static/{name}", self.render.asset),
         ]
@@ -561,6 +580,48 @@ class Console:
             rows=rows,
             failing=failing,
             now=datetime.now(UTC).timestamp(),
+        )
+        self._finish(response, session, new)
+        return response
+
+    async def participant(self, request: web.Request) -> web.StreamResponse:
+        """The participant form, and the diagnosis it asks for: the API's own operation,
+        run with the signed-in person's role (its zone rules and bounds included)."""
+        session, new = self._require(request)
+        operation = self.diagnosis
+        if operation is None:
+            raise Refusal(404, "This agent does not diagnose participants.")
+        participant = str(request.query.get("id", "")).strip()[:300]
+        zone = str(request.query.get("zone", "")).strip()[:130]
+        document_type = str(request.query.get("document_type", "")).strip()[:500]
+        result: dict[str, Any] | None = None
+        status, problem = 200, ""
+        if participant and zone:
+            fields = {"zone": zone, **({"document_type": document_type} if document_type else {})}
+            try:
+                query = operation.query.model_validate(fields) if operation.query else None
+                principal = Principal(session.name, session.role)
+                call = _ParamCall(request, principal, query=query, params={"id": participant})
+                answer = await operation.handler(call)
+                body = answer.body if isinstance(answer, web.Response) else None
+                if not isinstance(body, bytes):
+                    raise Problem(500, "the diagnosis answered no JSON")
+                result = json.loads(body)
+            except ValidationError as exc:
+                status, problem = 400, _invalid(exc)
+            except Problem as exc:
+                status, problem = exc.status, exc.detail
+        response = self._page(
+            request,
+            session,
+            "participant.html",
+            status=status,
+            page="participant",
+            participant=participant,
+            zone=zone,
+            document_type=document_type,
+            result=result,
+            problem=problem,
         )
         self._finish(response, session, new)
         return response

@@ -74,6 +74,7 @@ class Renderer:
         self._env.filters["when"] = _local_time
         self._env.filters["isotime"] = lambda value: "" if value is None else iso(value)
         self._env.globals["assets"] = self.asset_urls
+        self.globals = self._env.globals
 
     def page(self, template: str, **context: Any) -> str:
         return self._env.get_template(template).render(**context)

@@ -399,3 +399,70 @@ async def test_a_nul_in_the_search_text_is_refused(console: Client) -> None:
     response = await console.get("/console/", params={"q": "\x00"})
     assert response.status == 400
     assert "NUL" in await response.text()
+
+
+async def test_the_participant_page_runs_the_apis_diagnosis_with_the_persons_role(
+    tmp_path: Any,
+) -> None:
+    import dataclasses
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from pydantic import BaseModel
+
+    from tests.ticket_sink.api.conftest import RecordingIngest, api_app, api_settings
+    from ticket_sink import Store
+    from ticket_sink.api import Call, Operation, Problem, json_response
+    from ticket_sink.console import ConsoleSettings, setup_console
+
+    class Query(BaseModel):
+        zone: str
+        document_type: str | None = None
+
+    asked: list[tuple[str, str, str | None]] = []
+
+    async def diagnose(call: Call) -> web.Response:
+        if call.query.zone == "other.test" and call.principal.role is not Role.ADMIN:
+            raise Problem(403, "zone other.test is not one this agent watches")
+        asked.append((call.param("id"), call.query.zone, call.principal.name))
+        step = {"step": "smp_service_group", "target": "https://smp1", "reason": "http_5xx"}
+        step |= {"ok": False, "required": True, "detail": "503", "seconds": 0.2, "findings": {}}
+        return json_response(
+            {"participant": call.param("id"), "zone": call.query.zone, "whole": False,
+             "headline": "smp_service_group: SMP answers 503", "broken": "smp_service_group",
+             "steps": [step]}
+        )  # fmt: skip
+
+    operation = Operation(
+        "GET", "/participants/{id}/diagnosis", "diagnoseParticipant", "", diagnose,
+        Role.VIEWER, {200: "application/json"}, query=Query,
+    )  # fmt: skip
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    settings = dataclasses.replace(
+        api_settings(store, RecordingIngest()), extra_operations=(operation,)
+    )
+    app = api_app(store, settings)
+    setup_console(app, ConsoleSettings(api=settings, session_key=b"k" * 32))
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        await sign_in(client, Role.VIEWER)
+        page = await (await client.get("/console/participants")).text()
+        valid_html(page)
+        assert 'href="/console/participants"' in page
+        response = await client.get(
+            "/console/participants?id=iso6523-actorid-upis::0208:1&zone=edelivery.test"
+        )
+        page = await response.text()
+        valid_html(page)
+        assert response.status == 200
+        assert "smp_service_group: SMP answers 503" in page
+        assert asked == [("iso6523-actorid-upis::0208:1", "edelivery.test", NAMES[Role.VIEWER])]
+        refused = await client.get("/console/participants?id=a::b&zone=other.test")
+        assert refused.status == 403
+        assert "not one this agent watches" in await refused.text()
+
+
+async def test_without_a_diagnosis_there_is_no_participant_page(console: Client) -> None:
+    await sign_in(console, Role.VIEWER)
+    page = await (await console.get("/console/")).text()
+    assert "/console/participants" not in page
+    assert (await console.get("/console/participants")).status == 404
