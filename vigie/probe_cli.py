@@ -58,6 +58,9 @@ class ProbeCommand:
     # Whether its checks ask the system's resolver (DNS checks without a --server):
     # reading its configuration costs dnspython's import, which the others do without.
     resolver: bool = False
+    # Whether its checks speak HTTP through the shared client (making one loads the CA
+    # bundle): the DNS checks never do.
+    http: bool = True
 
 
 def _soa_arguments(parser: argparse.ArgumentParser) -> None:
@@ -507,6 +510,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         _soa_arguments,
         _soa_check,
         resolver=True,
+        http=False,
     ),
     # -- sml --
     ProbeCommand(
@@ -515,6 +519,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         _sml_arguments,
         _sml_check,
         resolver=True,
+        http=False,
     ),
     # -- smp --
     ProbeCommand(
@@ -577,20 +582,23 @@ def _handler(command: ProbeCommand) -> Callable[[argparse.Namespace], int]:
         except ValueError as exc:
             print(f"vigie probe {command.name}: {first_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
-        result = asyncio.run(_run(check, prober, resolver=command.resolver))
+        result = asyncio.run(_run(check, prober, command))
         print_result(check, result, as_json=args.json)
         return EXIT_OK if result.success else EXIT_FAILURE
 
     return handle
 
 
-async def _run(check: Check, prober: Prober, *, resolver: bool) -> ProbeResult:
+async def _run(check: Check, prober: Prober, command: ProbeCommand) -> ProbeResult:
+    import contextlib
+
     from probes import ProbeEnv, ResultBook, Runner
     from vigie.http import outbound_client
     from vigie.runtime import system_resolver
 
-    async with outbound_client() as http:
-        env = ProbeEnv(resolver=system_resolver() if resolver else None, http=http)
+    async with contextlib.AsyncExitStack() as scope:
+        http = await scope.enter_async_context(outbound_client()) if command.http else None
+        env = ProbeEnv(resolver=system_resolver() if command.resolver else None, http=http)
         return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 
 
