@@ -1,10 +1,11 @@
 """The console's pages and form posts: incidents, a ticket, silences, known errors, checks,
-sign-in and sign-out, and the live event stream.
+a participant's diagnosis, sign-in and sign-out, and the live event stream.
 
-Every write goes through `TicketService` (tickets, known errors) or `outbound.silences`,
-the same code the API calls, attributed to the signed-in person's name. Each post is a
-plain form post that answers with a redirect (post/redirect/get), so every action works
-without JavaScript; the script only posts the same forms in the background. This module
+Every write goes through `TicketService` (tickets, known errors) or `ticket_sink.outbound`
+(silences, retried deliveries), the same code the API calls, attributed to the signed-in
+person's name. Each post is a plain form post that answers with a redirect
+(post/redirect/get), so every action works without JavaScript; the script only posts the
+same forms in the background. This module
 must never write to the store itself, never let a post through without its session's
 CSRF token and the role its action needs, and never answer 500 for anything a client
 sends.
@@ -13,7 +14,6 @@ sends.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 from pydantic import TypeAdapter, ValidationError
 
@@ -40,21 +39,33 @@ from ticket_sink.api.models import (
     Transition,
 )
 from ticket_sink.api.problems import Problem
-from ticket_sink.api.queries import TicketFilter
-from ticket_sink.codec import iso
 from ticket_sink.console import reads
+from ticket_sink.console.inputs import (
+    CONSOLE_PREFIX,
+    IDENTIFIER,
+    Refusal,
+    incident_query,
+    invalid,
+    matcher_lines,
+    next_of,
+    read_form,
+    redirect,
+    safe_next,
+    ticket_id_of,
+    transition_fields,
+)
 from ticket_sink.console.present import (
     SEVERITY_NAMES,
     clock_views,
-    duration,
     pressing_clock,
+    timeline,
     urgency,
 )
 from ticket_sink.console.render import Renderer
 from ticket_sink.console.session import Session, Sessions
 from ticket_sink.console.settings import ConsoleSettings
 from ticket_sink.lifecycle import CLOSE_REASONS, Action, allowed_actions
-from ticket_sink.model import EscalationLevel, Severity, Ticket, TicketState
+from ticket_sink.model import EscalationLevel, Ticket, TicketState
 from ticket_sink.outbound.outbox import retry_failed, ticket_notifications
 from ticket_sink.outbound.silences import create_silence, expire_silence, list_silences
 from ticket_sink.service import NotFound, ServiceError, TicketService
@@ -64,14 +75,9 @@ __all__ = ["CONSOLE_PREFIX", "Console"]
 
 log = structlog.get_logger("ticket_sink.console")
 
-CONSOLE_PREFIX = "/console"
-UNRESOLVED = ("new", "open", "in_progress", "on_hold")
 BULK_ACTIONS = ("acknowledge", "hold", "resolve")
 MAX_BULK = 200
-MAX_PAGE = 10_000
 SILENCE_HOURS = (1, 4, 12, 24, 72, 168)
-_RETURN_TO = re.compile(r"^/console/[A-Za-z0-9/_.~%&=+,:;@?-]{0,2000}$")
-_TICKET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TRANSITION = TypeAdapter(Transition)
 DIAGNOSIS = "diagnoseParticipant"  # the API operation the participant page runs
 PUBLIC_ACTIONS = frozenset(
@@ -90,15 +96,6 @@ class _ParamCall(Call):
 
     def param(self, name: str) -> str:
         return self.params[name]
-
-
-class Refusal(Exception):
-    """A request the console answers with an error page (403, 400, 404)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class Console:
@@ -201,7 +198,9 @@ class Console:
     def _require(self, request: web.Request) -> tuple[Session, bool]:
         session, new = self.sessions.current(request)
         if session is None:
-            raise web.HTTPSeeOther(f"{CONSOLE_PREFIX}/login?" + urlencode({"next": _next(request)}))
+            raise web.HTTPSeeOther(
+                f"{CONSOLE_PREFIX}/login?" + urlencode({"next": next_of(request)})
+            )
         return session, new
 
     def _finish(self, response: web.StreamResponse, session: Session, new: bool) -> None:
@@ -211,7 +210,7 @@ class Console:
     async def _form(self, request: web.Request, *, admin: bool = False) -> tuple[Session, Any]:
         """The post's session and fields, once its CSRF token and role are checked."""
         session, _ = self.sessions.current(request)
-        form = await _read_form(request)
+        form = await read_form(request)
         if session is None:
             raise Refusal(403, "Sign in first: this session has ended.")
         if not self.sessions.csrf_ok(session, form.get("csrf")):
@@ -224,10 +223,8 @@ class Console:
     def _back(
         self, form: MultiDictProxy[Any], default: str, message: str, *, error: bool = False
     ) -> web.Response:
-        target = form.get("return_to")
-        if not isinstance(target, str) or not _RETURN_TO.fullmatch(target) or ".." in target:
-            target = default
-        response = _redirect(target)
+        given = form.get("return_to")
+        response = redirect(given if safe_next(given) == given else default)
         self.sessions.set_flash(response, message, error=error)
         return response
 
@@ -239,17 +236,17 @@ class Console:
     async def login_form(self, request: web.Request) -> web.StreamResponse:
         session, new = self.sessions.current(request)
         if session is not None:
-            response: web.StreamResponse = _redirect(_safe_next(request.query.get("next")))
+            response: web.StreamResponse = redirect(safe_next(request.query.get("next")))
             self._finish(response, session, new)
             return response
         return self._page(
-            request, None, "login.html", page="login", next=_safe_next(request.query.get("next"))
+            request, None, "login.html", page="login", next=safe_next(request.query.get("next"))
         )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        form = await _read_form(request)
+        form = await read_form(request)
         token = form.get("token")
-        target = _safe_next(form.get("next"))
+        target = safe_next(form.get("next"))
         session = None
         if isinstance(token, str) and 0 < len(token) <= 1000:
             session = self.sessions.sign_in(token.strip())
@@ -265,16 +262,16 @@ class Console:
                 failed="That token is not valid for the console.",
             )
         log.info("console_signed_in", name=session.name, role=str(session.role))
-        response = _redirect(target)
+        response = redirect(target)
         self.sessions.set_cookie(response, session)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         session, _ = self.sessions.current(request)
-        form = await _read_form(request)
+        form = await read_form(request)
         if session is not None and not self.sessions.csrf_ok(session, form.get("csrf")):
             raise Refusal(403, "The form's security token is missing or stale: reload the page.")
-        response = _redirect(CONSOLE_PREFIX + "/login")
+        response = redirect(CONSOLE_PREFIX + "/login")
         self.sessions.clear_cookie(response)
         return response
 
@@ -282,7 +279,7 @@ class Console:
 
     async def incidents(self, request: web.Request) -> web.StreamResponse:
         session, new = self._require(request)
-        view = _incident_query(request.query, session)
+        view = incident_query(request.query, session)
         now = self.api.store.now()
         async with self.api.store.transaction(write=False) as tx:
             live_after = await queries.last_event_id(tx)
@@ -329,9 +326,9 @@ class Console:
                 form, CONSOLE_PREFIX + "/", f"At most {MAX_BULK} at once.", error=True
             )
         try:
-            request_body = _TRANSITION.validate_python(_transition_fields(form, str(action)))
+            request_body = _TRANSITION.validate_python(transition_fields(form, str(action)))
         except ValidationError as exc:
-            return self._back(form, CONSOLE_PREFIX + "/", _invalid(exc), error=True)
+            return self._back(form, CONSOLE_PREFIX + "/", invalid(exc), error=True)
         done, refused = [], []
         for ticket_id in ids:
             try:
@@ -348,7 +345,7 @@ class Console:
 
     async def ticket(self, request: web.Request) -> web.StreamResponse:
         session, new = self._require(request)
-        ticket_id = _ticket_id(request)
+        ticket_id = ticket_id_of(request)
         store = self.api.store
         async with store.transaction(write=False) as tx:
             live_after = await queries.last_event_id(tx)
@@ -364,7 +361,7 @@ class Console:
             similar = await reads.similar_tickets(tx, ticket)
         notifications = await ticket_notifications(store, ticket.id)
         now = store.now()
-        timeline = _timeline(history, notes, notifications)
+        events = timeline(history, notes, notifications)
         policy = self.api.policy
         children_rows = sorted(
             ((child, pressing_clock(child, policy, now)) for child in clocked),
@@ -386,7 +383,7 @@ class Console:
             children=children_rows,
             more_children=more_children,
             master=None if master is None else master.ticket,
-            timeline=timeline,
+            timeline=events,
             recurrences=recurrences,
             similar=similar,
             actions=actions,
@@ -419,7 +416,7 @@ class Console:
     ) -> web.StreamResponse:
         """A post about one ticket: checked, `change` made, and back to the ticket's page
         with what happened (or why not: a refusal is a message, a missing ticket a 404)."""
-        ticket_id = _ticket_id(request)
+        ticket_id = ticket_id_of(request)
         session, form = await self._form(request, admin=admin)
         here = f"{CONSOLE_PREFIX}/tickets/{ticket_id}"
         try:
@@ -427,7 +424,7 @@ class Console:
         except NotFound as exc:
             raise Refusal(404, exc.detail) from None
         except (ValidationError, ValueError) as exc:
-            return self._back(form, here, _invalid(exc), error=True)
+            return self._back(form, here, invalid(exc), error=True)
         except (Problem, ServiceError) as exc:
             return self._back(form, here, exc.detail, error=True)
         return self._back(form, here, message)
@@ -437,7 +434,7 @@ class Console:
             action = form.get("action")
             if not isinstance(action, str) or action not in PUBLIC_ACTIONS:
                 raise ValueError("Choose an action.")
-            body = _TRANSITION.validate_python(_transition_fields(form, action))
+            body = _TRANSITION.validate_python(transition_fields(form, action))
             ticket = await self._apply(ticket_id, body, session)
             return f"{ticket.id}: {action} done, now {ticket.state}."
 
@@ -469,7 +466,7 @@ class Console:
 
     async def known_error(self, request: web.Request) -> web.StreamResponse:
         async def change(ticket_id: str, session: Session, form: MultiDictProxy[Any]) -> str:
-            given = _matcher_lines(form.getall("matcher", []))
+            given = matcher_lines(form.getall("matcher", []))
             body = KnownErrorFromTicket.model_validate(
                 {"matchers": given, "from_ticket": ticket_id}
             )
@@ -484,7 +481,7 @@ class Console:
         notification_id = request.match_info["notification_id"]
 
         async def change(ticket_id: str, session: Session, form: MultiDictProxy[Any]) -> str:
-            if not _TICKET_ID.fullmatch(notification_id):
+            if not IDENTIFIER.fullmatch(notification_id):
                 raise NotFound(f"no notification {notification_id}")
             async with self.api.store.transaction(write=True) as tx:
                 retried = await retry_failed(tx, ticket_id, notification_id, actor=session.name)
@@ -529,7 +526,7 @@ class Console:
             ends_at = self.api.store.now() + timedelta(hours=hours)
             body = SilenceCreate.model_validate(
                 {
-                    "matchers": _matcher_lines(lines),
+                    "matchers": matcher_lines(lines),
                     "ends_at": ends_at,
                     "comment": str(form.get("comment", ""))[:2000],
                 }
@@ -542,7 +539,7 @@ class Console:
                 comment=body.comment,
             )
         except (ValidationError, ValueError) as exc:
-            return self._back(form, here, _invalid(exc), error=True)
+            return self._back(form, here, invalid(exc), error=True)
         except Problem as exc:
             return self._back(form, here, exc.detail, error=True)
         return self._back(form, here, f"Silence {silence.id} holds notifications for {hours}h.")
@@ -551,7 +548,7 @@ class Console:
         silence_id = request.match_info["id"]
         _, form = await self._form(request)
         here = CONSOLE_PREFIX + "/silences"
-        if not _TICKET_ID.fullmatch(silence_id):
+        if not IDENTIFIER.fullmatch(silence_id):
             raise Refusal(404, "No such silence.")
         silence = await expire_silence(self.api.store, silence_id)
         if silence is None:
@@ -608,7 +605,7 @@ class Console:
                     raise Problem(500, "the diagnosis answered no JSON")
                 result = json.loads(body)
             except ValidationError as exc:
-                status, problem = 400, _invalid(exc)
+                status, problem = 400, invalid(exc)
             except Problem as exc:
                 status, problem = exc.status, exc.detail
         response = self._page(
@@ -636,174 +633,9 @@ class Console:
         try:
             query = EventQuery.model_validate({} if after is None else {"after": after})
         except ValidationError as exc:
-            raise Refusal(400, _invalid(exc)) from None
+            raise Refusal(400, invalid(exc)) from None
         call = Call(request, Principal(session.name, session.role), query=query)
         try:
             return await stream_events(self.api, call)
         except Problem as exc:
             raise Refusal(exc.status, exc.detail) from None
-
-
-class IncidentView:
-    """The incidents page's filters, as read from its URL, and the links that keep them."""
-
-    def __init__(self, params: Mapping[str, Any], where: reads.IncidentFilter, page: int) -> None:
-        self.params = params
-        self.where = where
-        self.page = page
-
-    def link(self, **changes: Any) -> str:
-        merged = {**self.params, **changes}
-        pairs = []
-        for key, value in merged.items():
-            values = value if isinstance(value, list) else [value]
-            pairs += [(key, item) for item in values if item not in (None, "", 0, False)]
-        return CONSOLE_PREFIX + "/" + ("?" + urlencode(pairs) if pairs else "")
-
-    @property
-    def active(self) -> int:
-        """How many filters the URL sets."""
-        return sum(1 for key, value in self.params.items() if value and key != "page")
-
-    def has(self, key: str, value: Any) -> bool:
-        current = self.params.get(key)
-        return value in current if isinstance(current, list) else current == value
-
-
-def _incident_query(query: Mapping[str, Any], session: Session) -> IncidentView:
-    getall = getattr(query, "getall", None)
-
-    def many(name: str, limit: int) -> list[str]:
-        values = getall(name, []) if getall is not None else []
-        return [value[:200] for value in values[:limit]]
-
-    states = [s for s in many("state", 6) if s in {state.value for state in TicketState}]
-    severities = [s for s in many("severity", 4) if s in {"1", "2", "3", "4"}]
-    labels = many("label", 4)
-    service = str(query.get("service", ""))[:200].strip()
-    group = str(query.get("group", ""))[:200].strip()
-    text = str(query.get("q", ""))[:100].strip()
-    if "\x00" in text:  # SQLite's string functions stop at a NUL: it would match every title
-        raise Refusal(400, "search text: a NUL character is not searchable")
-    mine = query.get("mine") == "1"
-    try:
-        page = min(max(int(str(query.get("page", "1"))), 1), MAX_PAGE) - 1
-    except ValueError:
-        page = 0
-    matchers = []
-    for index, label in enumerate(labels):
-        try:
-            matchers.append(queries.parse_matcher(label))
-        except ValueError as exc:
-            raise Refusal(400, f"label filter {index + 1}: {exc}") from None
-    if service:
-        matchers.append(queries.parse_matcher(f"service={service}"))
-    where = reads.IncidentFilter(
-        TicketFilter(
-            states=states or list(UNRESOLVED),
-            severities=[int(s) for s in severities],
-            matchers=matchers,
-            text=text or None,
-        ),
-        group=group or None,
-        mine=session.name if mine else None,
-    )
-    params = {
-        "state": states,
-        "severity": severities,
-        "service": service,
-        "group": group,
-        "label": labels,
-        "q": text,
-        "mine": "1" if mine else "",
-    }
-    return IncidentView(params, where, page)
-
-
-async def _read_form(request: web.Request) -> MultiDictProxy[Any]:
-    """The posted form; 400 for a body that is no form (a broken multipart, say)."""
-    try:
-        return await request.post()
-    except (ValueError, HttpProcessingError):
-        raise Refusal(400, "The form could not be read.") from None
-
-
-def _redirect(location: str) -> web.Response:
-    """303 See Other: after a post, the browser gets the page with GET."""
-    return web.Response(status=303, headers={"Location": location})
-
-
-def _ticket_id(request: web.Request) -> str:
-    ticket_id = request.match_info["id"]
-    if not _TICKET_ID.fullmatch(ticket_id):
-        raise Refusal(404, "No such ticket.")
-    return ticket_id
-
-
-def _transition_fields(form: MultiDictProxy[Any], action: str) -> dict[str, Any]:
-    """The form's fields that `action` takes, as the API's transition body."""
-    fields: dict[str, Any] = {"action": action}
-    wanted = {"resolve": "resolution", "close": "reason", "reassign": "group"}
-    name = wanted.get(action)
-    if name is not None:
-        fields[name] = str(form.get(name, "")).strip()
-    if action == "escalate" and form.get("level"):
-        fields["level"] = str(form.get("level"))
-    return fields
-
-
-def _matcher_lines(lines: list[Any]) -> list[dict[str, str]]:
-    """`name=value` lines (also !=, =~, !~) as the API's matcher objects."""
-    matchers = []
-    for line in lines:
-        text = str(line).strip()
-        if not text:
-            continue
-        matcher = queries.parse_matcher(text)  # ValueError names the line
-        matchers.append({"name": matcher.name, "op": matcher.op.value, "value": matcher.value})
-    return matchers
-
-
-def _invalid(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        errors = exc.errors(include_url=False, include_input=False)
-        if errors:
-            where = ".".join(str(part) for part in errors[0]["loc"] if not str(part).isdigit())
-            message = errors[0]["msg"].removeprefix("Value error, ")
-            return f"{where}: {message}" if where else message
-    return str(exc)
-
-
-def _next(request: web.Request) -> str:
-    return request.path_qs if request.method == "GET" else CONSOLE_PREFIX + "/"
-
-
-def _safe_next(value: Any) -> str:
-    if isinstance(value, str) and _RETURN_TO.fullmatch(value) and ".." not in value:
-        return value
-    return CONSOLE_PREFIX + "/"
-
-
-def _timeline(history: Any, notes: Any, notifications: Any) -> list[dict[str, Any]]:
-    """Audit events, comments and notifications of a ticket, oldest first."""
-    items: list[dict[str, Any]] = []
-    for _, event in history:
-        if event.action == "comment":
-            continue  # shown from the comments, with their text whole
-        items.append({"at": event.at, "kind": "change", "event": event})
-    for note in notes:
-        items.append({"at": note.at, "kind": "comment", "note": note})
-    for record in notifications:
-        items.append({"at": record.at, "kind": "notification", "record": record})
-    items.sort(key=lambda item: item["at"])
-    return items
-
-
-# Used by the templates.
-FILTERS = {
-    "iso": iso,
-    "duration": duration,
-    "severity_name": lambda value: SEVERITY_NAMES.get(int(value), str(value)),
-    "label": lambda value: str(value).replace("_", " "),
-    "severity_value": lambda value: int(value) if isinstance(value, Severity | int) else value,
-}

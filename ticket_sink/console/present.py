@@ -1,4 +1,5 @@
-"""How the console shows a ticket's numbers to a person: SLA clocks, durations, times.
+"""How the console shows a ticket to a person: SLA clocks, durations, its timeline, and the
+filters the templates use.
 
 Pure: the time is passed in; nothing here reads the store or knows about HTTP.
 """
@@ -7,12 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ticket_sink.codec import iso
-from ticket_sink.model import Ticket, TicketState
+from ticket_sink.model import Severity, Ticket, TicketState
 from ticket_sink.sla import ClockPlan, SlaPolicy, plan
 
-__all__ = ["ClockView", "clock_views", "duration", "pressing_clock", "urgency"]
+__all__ = [
+    "FILTERS",
+    "SEVERITY_NAMES",
+    "ClockView",
+    "clock_views",
+    "duration",
+    "pressing_clock",
+    "timeline",
+    "urgency",
+]
 
 SEVERITY_NAMES = {1: "blocking", 2: "major", 3: "minor", 4: "info"}
 
@@ -91,3 +102,28 @@ def urgency(ticket: Ticket, clock: ClockView | None) -> tuple[int, float, dateti
     remaining = clock.remaining_seconds if clock is not None else float("inf")
     created = ticket.created_at.astimezone(UTC)
     return (int(ticket.severity), remaining, created)
+
+
+def timeline(history: Any, notes: Any, notifications: Any) -> list[dict[str, Any]]:
+    """Audit events, comments and notifications of a ticket, oldest first."""
+    items: list[dict[str, Any]] = []
+    for _, event in history:
+        if event.action == "comment":
+            continue  # shown from the comments, with their text whole
+        items.append({"at": event.at, "kind": "change", "event": event})
+    for note in notes:
+        items.append({"at": note.at, "kind": "comment", "note": note})
+    for record in notifications:
+        items.append({"at": record.at, "kind": "notification", "record": record})
+    items.sort(key=lambda item: item["at"])
+    return items
+
+
+# Used by the templates.
+FILTERS = {
+    "iso": iso,
+    "duration": duration,
+    "severity_name": lambda value: SEVERITY_NAMES.get(int(value), str(value)),
+    "label": lambda value: str(value).replace("_", " "),
+    "severity_value": lambda value: int(value) if isinstance(value, Severity | int) else value,
+}

@@ -68,7 +68,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        from ticket_sink.console.pages import FILTERS
+        from ticket_sink.console.present import FILTERS
 
         self._env.filters.update(FILTERS)
         self._env.filters["when"] = _local_time
