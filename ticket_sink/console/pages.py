@@ -5,10 +5,9 @@ Every write goes through `TicketService` (tickets, known errors) or `ticket_sink
 (silences, retried deliveries), the same code the API calls, attributed to the signed-in
 person's name. Each post is a plain form post that answers with a redirect
 (post/redirect/get), so every action works without JavaScript; the script only posts the
-same forms in the background. This module
-must never write to the store itself, never let a post through without its session's
-CSRF token and the role its action needs, and never answer 500 for anything a client
-sends.
+same forms in the background. This module must never write to the store itself, never
+let a post through without its session's CSRF token and the role its action needs, and
+never answer 500 for anything a client sends.
 """
 
 from __future__ import annotations
