@@ -84,9 +84,12 @@ def configure_logging(
     stream: TextIO | None = None,
     *,
     loggers: Mapping[str, str] | None = None,
+    cache_loggers: bool = True,
 ) -> None:
     """`level` is the agent's own loggers' level; `loggers` sets any logger's level by
-    name (`httpx: info`), overriding both `level` and the third-party default."""
+    name (`httpx: info`), overriding both `level` and the third-party default. A test
+    that configures logging in its own process turns `cache_loggers` off: a module's
+    logger cached with this chain would bypass `structlog.testing.capture_logs` later."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared: list[structlog.types.Processor] = [
@@ -109,7 +112,7 @@ def configure_logging(
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

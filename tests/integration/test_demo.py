@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -134,6 +135,13 @@ def test_demo_comes_up_with_metrics_for_the_lab_and_stops_cleanly(
     assert "Traceback" not in err
     assert f"metrics       {agent}/metrics" in "".join(banner) + out
     assert '"event": "fault_injected"' in err
+    # The logs say what matters: no library request lines at the default level, and each
+    # check's outcome as one event carrying its labels.
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e for e in events if "HTTP Request" in str(e.get("event"))] == []
+    checks = [e for e in events if e.get("event") == "check"]
+    assert checks
+    assert all({"kind", "service", "target", "reason"} <= e.keys() for e in checks)
 
 
 def test_demo_stops_on_sigint_too(demo: tuple[subprocess.Popen[str], str, str]) -> None:

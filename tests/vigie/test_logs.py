@@ -52,7 +52,7 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 )
 def test_levels_by_logger(loggers: dict[str, str], written: list[str]) -> None:
     stream = io.StringIO()
-    configure_logging("info", "json", stream, loggers=loggers)
+    configure_logging("info", "json", stream, loggers=loggers, cache_loggers=False)
 
     structlog.get_logger("vigie.test").info("own info")
     structlog.get_logger("vigie.test").debug("own debug")
@@ -65,7 +65,7 @@ def test_levels_by_logger(loggers: dict[str, str], written: list[str]) -> None:
 @pytest.mark.usefixtures("restored_logging")
 def test_an_own_debug_level_does_not_open_the_libraries() -> None:
     stream = io.StringIO()
-    configure_logging("debug", "json", stream)
+    configure_logging("debug", "json", stream, cache_loggers=False)
 
     logging.getLogger("httpx").info('HTTP Request: POST https://chat.example/hooks/secret "200"')
     structlog.get_logger("probes.x").debug("own debug")

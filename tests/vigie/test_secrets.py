@@ -114,7 +114,13 @@ async def test_no_secret_in_any_log_line_or_response_body(
                 },
             }
         )
-        configure_logging(config.log.level, config.log.format, log, loggers=config.log.loggers)
+        configure_logging(
+            config.log.level,
+            config.log.format,
+            log,
+            loggers=config.log.loggers,
+            cache_loggers=False,
+        )
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         async def on_start(url: str) -> None:
