@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from correlator.decide import CorrelationPolicy, episode_recorded
+from correlator.decide import CorrelationPolicy, ended_older_episode, episode_recorded
 from correlator.executor import Batch, IngestResult
 from correlator.rules import Alert
 from ticket_sink import Store, StoreConflict
@@ -122,15 +122,16 @@ class Correlator:
         self._closes_checked_at, self._closes_checked_version = now, version
 
     def _known(self, alert: Alert) -> bool:
-        """Whether the store is known to have recorded this alert already (see `_seen`):
-        the same rule as `decide`'s "episode already recorded" and `_recovered`'s."""
+        """Whether the store is known to have recorded this alert already (see `_seen`),
+        by `decide`'s own rules (`episode_recorded`, `ended_older_episode`): a known alert
+        is one `decide` would answer `NoChange` for."""
         seen = self._seen.get(alert.fingerprint)
         if seen is None:
             return False
         if alert.firing:
             return episode_recorded(alert, seen)
-        if alert.starts_at < seen:
-            return True  # the end of an older episode
+        if ended_older_episode(alert, seen):
+            return True
         # The end of the latest known episode: known once its recovery is recorded.
         return alert.starts_at == seen and self._recovered.get(alert.fingerprint) == seen
 

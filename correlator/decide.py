@@ -35,6 +35,7 @@ __all__ = [
     "Topology",
     "UpdateTicket",
     "decide",
+    "ended_older_episode",
     "episode_recorded",
     "group_key",
     "group_master",
@@ -265,7 +266,7 @@ def _recovery(
     nothing)."""
     if latest is None or not latest.firing or alert.ends_at is None:
         return NoChange("the alert is resolved")
-    if alert.starts_at < latest.last_seen:
+    if ended_older_episode(alert, latest.last_seen):
         return NoChange("the end of an older episode", latest.id)
     changes, flipped = _flipped(snapshot, alert.ends_at, now, policy)
     return RecoverTicket(latest.id, alert.ends_at, changes, snapshot.flapping or flipped)
@@ -275,6 +276,12 @@ def episode_recorded(alert: Alert, last_seen: datetime) -> bool:
     """Whether a firing `alert` is an episode a ticket whose latest is `last_seen` counted
     already: a replay, or an older episode arriving late (the ticket knows a later one)."""
     return alert.starts_at <= last_seen
+
+
+def ended_older_episode(alert: Alert, last_seen: datetime) -> bool:
+    """Whether a resolved `alert` ends an episode older than the latest a ticket counted
+    (`last_seen`): its recovery says nothing about the episode being worked."""
+    return alert.starts_at < last_seen
 
 
 def _create(
