@@ -31,8 +31,8 @@ _OPTIONS = _options()
 
 
 def _utf8(text: str) -> bytes:
-    # A lone surrogate (a query string's invalid UTF-8 escape) becomes bytes RE2 reads as
-    # invalid UTF-8, which no character class matches: never an encoding error.
+    # A lone surrogate (what a query string's invalid UTF-8 escape decodes to) is encoded
+    # as it is rather than raising: RE2 reads it as one character, as `.` matches it.
     return text.encode("utf-8", "surrogatepass")
 
 
