@@ -320,7 +320,7 @@ async def run_demo(
     control: str = DEFAULT_CONTROL,
     stop: asyncio.Event | None = None,
 ) -> int:
-    configure_logging("info", "auto")
+    configure_logging("info", "auto", cache_loggers=True)
     with tempfile.TemporaryDirectory(prefix="vigie-demo-") as workdir:
         settings = LabSettings(participants=participants, workdir=Path(workdir))
         try:
@@ -367,7 +367,7 @@ async def run_lab(
     agent configuration is written there (`vigie.yaml`, or `write_config` if relative)."""
     from vigie.lab.state import LabState, kept_lab_settings
 
-    configure_logging("info", "auto")
+    configure_logging("info", "auto", cache_loggers=True)
     with contextlib.ExitStack() as scope:
         if state_dir is None:
             workdir = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="vigie-lab-")))

@@ -84,12 +84,14 @@ def configure_logging(
     stream: TextIO | None = None,
     *,
     loggers: Mapping[str, str] | None = None,
-    cache_loggers: bool = True,
+    cache_loggers: bool = False,
 ) -> None:
     """`level` is the agent's own loggers' level; `loggers` sets any logger's level by
-    name (`httpx: info`), overriding both `level` and the third-party default. A test
-    that configures logging in its own process turns `cache_loggers` off: a module's
-    logger cached with this chain would bypass `structlog.testing.capture_logs` later."""
+    name (`httpx: info`), overriding both `level` and the third-party default.
+    `cache_loggers` is for the long-running agent (`vigie run`, the demo), where a
+    logger bound once saves a lookup per event; a one-shot command leaves it off, so
+    that calling it in a process that goes on (a test) leaves no module's logger bound
+    to this chain, out of reach of `structlog.testing.capture_logs`."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared: list[structlog.types.Processor] = [

@@ -40,7 +40,9 @@ async def run_agent(
     from vigie.logs import configure_logging
     from vigie.serve import serve
 
-    configure_logging(config.log.level, config.log.format, loggers=config.log.loggers)
+    configure_logging(
+        config.log.level, config.log.format, loggers=config.log.loggers, cache_loggers=True
+    )
     try:
         # Inside the try: the store rejects an unsupported URL as soon as it is created.
         app = create_app(config, shard=shard, env=ProbeEnv(resolver=system_resolver()))
