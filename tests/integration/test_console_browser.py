@@ -17,6 +17,7 @@ from selenium import webdriver
 from selenium.common.exceptions import (
     ElementNotInteractableException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -120,7 +121,9 @@ def flash(driver: webdriver.Chrome) -> str:
     try:
         found = css(driver, "#flash p")
         return str(found[0].text) if found else ""
-    except StaleElementReferenceException:  # replaced by a live update while read
+    except WebDriverException:
+        # Replaced by a live update while read (stale), or the document itself replaced by
+        # the next page of a plain form post between finding the node and reading it.
         return ""
 
 
