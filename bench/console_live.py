@@ -23,15 +23,18 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# The browser the console's tests and screenshot script start (fresh profile, no traffic
+# to public hosts).
+from tests.console_browser import chromium  # noqa: E402
+
 VIGIE = ROOT / ".venv" / "bin" / "vigie"
 
 # Creates a ticket through the API, then resolves with the delay until its row is shown.
@@ -83,24 +86,6 @@ def start_demo(port: int) -> tuple[subprocess.Popen[str], str]:
             return demo, found.group(1)
     os.killpg(demo.pid, signal.SIGTERM)
     raise SystemExit("the demo printed no sign-in within 120 s")
-
-
-def chromium() -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='vigie-bench-chromium-')}",
-    ):
-        options.add_argument(argument)
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
 def main() -> None:
