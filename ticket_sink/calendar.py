@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import holidays as holiday_tables
 
 __all__ = [
+    "DAYS_KEPT",
     "AlwaysOpen",
     "BusinessCalendar",
     "Calendar",
@@ -40,8 +41,8 @@ WeeklyHours = Mapping[int, Sequence[Window]]
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 OFFICE_HOURS: WeeklyHours = {day: ((time(8), time(18)),) for day in range(5)}
-# The days whose opening windows a calendar keeps (some 27 years); past it, it starts over.
-_DAYS_KEPT = 10_000
+# The days whose opening windows a calendar keeps by default (some 27 years).
+DAYS_KEPT = 10_000
 # The first and last instants there are.
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 _END = datetime.max.replace(tzinfo=UTC)
@@ -198,7 +199,8 @@ class BusinessCalendar:
     desk's own: a bridge day, the staff party). `special_hours` gives a date its own
     windows instead of its weekday's (a half day before Christmas; no windows closes it),
     whatever else the date is. A calendar must be open at least one weekday, or adding
-    business time would never end.
+    business time would never end. It keeps the opening windows of up to `days_kept` days;
+    past that, it starts over.
     """
 
     timezone: tzinfo
@@ -206,6 +208,7 @@ class BusinessCalendar:
     holidays: frozenset[date] = field(default_factory=frozenset)
     public_holidays: PublicHolidays | None = None
     special_hours: Mapping[date, Sequence[Window]] = field(default_factory=dict)
+    days_kept: int = field(default=DAYS_KEPT, repr=False, compare=False)
     # Each local day's opening windows as UTC instants, made once: an SLA clock is read on
     # every ticket request, and a time zone conversion costs a microsecond.
     _day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
@@ -243,7 +246,7 @@ class BusinessCalendar:
         while True:
             windows = known.get(day)
             if windows is None:
-                if len(known) >= _DAYS_KEPT:
+                if len(known) >= self.days_kept:
                     known.clear()
                 windows = known[day] = self._windows_of(day)
             yield from windows

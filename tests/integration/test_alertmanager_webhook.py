@@ -9,7 +9,6 @@ ports; the waits are bounded, nothing here asserts on how long anything took.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import require_program
+from tests.support import free_port, require_program
 from tests.vigie.live import TOKENS, LiveAgent, live_config
 from ticket_sink.api import Role
 
@@ -33,12 +32,6 @@ LABELS = [
 ]
 # The quiet period and the sweep are short so that auto-resolution happens within the test.
 CORRELATOR = {"quiet_period": "1s", "sweep_interval": "0.2s", "group_wait": "0s"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(url: str, *, token: str | None = None, body: Any = None) -> Any:

@@ -4,7 +4,6 @@ responder must get the same verdict from vigie as from openssl itself."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from aiohttp import web
 from probes import CheckDefaults, FailureReason, ProbeEnv
 from probes.crl import CrlTarget, expand_crl, probe_crl
 from probes.ocsp import OcspTarget, expand_ocsp, probe_ocsp
-from tests.support import require_program
+from tests.support import free_port, require_program
 from vigie.http import outbound_client
 
 pytestmark = pytest.mark.integration
@@ -57,13 +56,6 @@ async def run(*command: str) -> tuple[int, str]:
     output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, output.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -20,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.support import require_postgres_bin
+from tests.support import free_port, require_postgres_bin
 
 POSTGRES_USER = "vigie"
 
@@ -31,13 +30,6 @@ class PostgresCluster:
 
     def url(self, database: str) -> str:
         return f"postgresql://{POSTGRES_USER}@127.0.0.1:{self.port}/{database}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _run(command: list[str], user: pwd.struct_passwd | None, cwd: Path) -> None:

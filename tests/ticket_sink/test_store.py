@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import ticket_sink
-from tests.ticket_sink.conftest import PostgresCluster, create_postgres_database, free_port
+from tests.support import free_port
+from tests.ticket_sink.conftest import PostgresCluster, create_postgres_database
 from ticket_sink import AgentRow, Store, StoreError, schema
 from ticket_sink.store import alembic_config, to_async_url
 

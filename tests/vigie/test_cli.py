@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from probes import PROBERS
+from tests.support import free_port
 from ticket_sink import Store
 from vigie.cli import main
 
@@ -468,13 +469,6 @@ def test_schema_duration_pattern(schema: dict[str, Any], text: str, matches: boo
 
 
 # --- vigie run ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_config(tmp_path: Path, store_url: str | None = None) -> Path:

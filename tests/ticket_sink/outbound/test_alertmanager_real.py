@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import require_program
-from tests.ticket_sink.conftest import free_port
+from tests.support import free_port, require_program
 from ticket_sink.model import NotificationEvent, TicketState
 from ticket_sink.outbound._base import Envelope
 from ticket_sink.outbound.alertmanager import AlertmanagerSinkConfig

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from tests.ticket_sink.conftest import free_port
+from tests.support import free_port
 from ticket_sink import Store, schema
 
 from .receivers import receiver
