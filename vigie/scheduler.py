@@ -10,18 +10,27 @@ bunching them. It never decides what a result means; the runner does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
 
 import structlog
 
 from probes import Check
 
-__all__ = ["Scheduler", "in_shard", "parse_shard", "stable_fraction"]
+__all__ = [
+    "Clock",
+    "MonotonicClock",
+    "Scheduler",
+    "in_shard",
+    "parse_shard",
+    "stable_fraction",
+]
 
 log = structlog.get_logger("vigie.scheduler")
 
@@ -50,6 +59,33 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+class Clock(Protocol):
+    """The scheduler's time, read and waited on through one object: a test gives it a clock
+    that it moves by hand, and no run waits for real time."""
+
+    def now(self) -> float:
+        """Seconds since any fixed point; never goes back."""
+        ...
+
+    async def wait(self, wakeup: asyncio.Event, deadline: float | None) -> None:
+        """Return once `wakeup` is set or `now()` reached `deadline` (None: no deadline),
+        whichever comes first."""
+        ...
+
+
+class MonotonicClock:
+    """`time.monotonic`, waited on with the event loop's timers."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def wait(self, wakeup: asyncio.Event, deadline: float | None) -> None:
+        delay = None if deadline is None else deadline - self.now()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wakeup.wait()
+
+
 class Scheduler:
     def __init__(
         self,
@@ -59,13 +95,13 @@ class Scheduler:
         limits: Mapping[str, int] | Callable[[str], int],
         jitter: float = 0.1,
         initial_spread: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._run = run
         self._limit = limits if callable(limits) else (lambda kind: limits.get(kind, 1))
         self._jitter = jitter
-        self._clock = clock
+        self._clock = clock or MonotonicClock()
         self._rng = rng or random.Random()
         self._sequence = itertools.count()
         self._heap: list[tuple[float, int, Check]] = []
@@ -78,7 +114,7 @@ class Scheduler:
         self.runs_started = 0
         # How late the last run of each kind started compared with its due time.
         self.start_delay: dict[str, float] = {}
-        now = clock()
+        now = self._clock.now()
         for check in self.checks:
             # Stable offsets spread first runs evenly; every agent restart keeps the shape.
             offset = stable_fraction(check.key) * min(check.interval, initial_spread)
@@ -111,22 +147,17 @@ class Scheduler:
 
     async def _dispatch(self) -> None:
         while not self._stopping:
-            if self._heap and self._heap[0][0] <= self._clock():
+            if self._heap and self._heap[0][0] <= self._clock.now():
                 due, _, check = heapq.heappop(self._heap)
                 self._queues[check.kind].put_nowait((due, check))
                 continue
-            delay = self._heap[0][0] - self._clock() if self._heap else None
             self._wakeup.clear()
-            try:
-                async with asyncio.timeout(delay):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
+            await self._clock.wait(self._wakeup, self._heap[0][0] if self._heap else None)
 
     async def _worker(self, queue: asyncio.Queue[tuple[float, Check]]) -> None:
         while True:
             due, check = await queue.get()
-            started = self._clock()
+            started = self._clock.now()
             self.start_delay[check.kind] = max(0.0, started - due)
             self.runs_started += 1
             try:
@@ -138,7 +169,7 @@ class Scheduler:
     def _next_due(self, due: float, check: Check) -> float:
         spread = check.interval * self._jitter
         following = due + check.interval + self._rng.uniform(-spread, spread)
-        now = self._clock()
+        now = self._clock.now()
         while following <= now:  # the run overshot: skip missed slots, never bunch them
             following += check.interval
         return following

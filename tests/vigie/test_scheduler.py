@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,20 +18,90 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from probes import Check
-from vigie.scheduler import Scheduler, in_shard, parse_shard, stable_fraction
+from vigie.scheduler import MonotonicClock, Scheduler, in_shard, parse_shard, stable_fraction
 
 # Guards against a hang, never an assertion on how long something took.
 DEADLINE_SECONDS = 5.0
+# How many times the loop lets every ready task run before the clock moves on: more than
+# the steps from a due time to a run's first wait (dispatch, queue, worker, run).
+SETTLE_STEPS = 20
 
 
 def make_check(target: str, kind: str = "k", interval: float = 0.02) -> Check:
     return Check(kind, "test", target, None, interval=interval, timeout=interval)
 
 
-class Recorder:
-    """The run callback: records runs and what was in flight, wakes the test on demand."""
+class VirtualClock:
+    """The scheduler's clock in these tests: time moves only when the test moves it, so
+    every interval and run time is exact and nothing waits for real time."""
 
-    def __init__(self, hold: float = 0.0, failing: frozenset[str] = frozenset()) -> None:
+    def __init__(self, now: float = 1000.0) -> None:
+        self._now = now
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sequence = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def wait(self, wakeup: asyncio.Event, deadline: float | None) -> None:
+        if deadline is not None and deadline <= self._now:
+            return
+        woken = asyncio.ensure_future(wakeup.wait())
+        waits: set[asyncio.Future[Any]] = {woken}
+        if deadline is not None:
+            waits.add(self._timer(deadline))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def sleep(self, seconds: float) -> None:
+        timer = self._timer(self._now + seconds)
+        try:
+            await timer
+        finally:
+            timer.cancel()
+
+    def move_to(self, moment: float) -> None:
+        """Time is now `moment` (never back): what waited until then wakes."""
+        self._now = max(self._now, moment)
+        while self._timers and self._timers[0][0] <= self._now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.done():
+                timer.set_result(None)
+
+    def move_to_next(self) -> None:
+        """Time moves to the next moment something waits for, if anything does."""
+        while self._timers and self._timers[0][2].done():
+            heapq.heappop(self._timers)
+        if self._timers:
+            self.move_to(self._timers[0][0])
+
+    async def run_until(self, condition: Callable[[], bool]) -> None:
+        """Let the tasks run, moving time on whenever they have all settled, until
+        `condition` holds."""
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            while not condition():
+                for _ in range(SETTLE_STEPS):
+                    await asyncio.sleep(0)
+                if not condition():
+                    self.move_to_next()
+
+    def _timer(self, deadline: float) -> asyncio.Future[None]:
+        timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (deadline, next(self._sequence), timer))
+        return timer
+
+
+class Recorder:
+    """The run callback: records runs and what was in flight; each run lasts `hold`
+    seconds of the clock."""
+
+    def __init__(
+        self, clock: VirtualClock, hold: float = 0.0, failing: frozenset[str] = frozenset()
+    ) -> None:
+        self.clock = clock
         self.hold = hold
         self.failing = failing
         self.order: list[str] = []
@@ -37,7 +110,6 @@ class Recorder:
         self.most_in_flight: Counter[str] = Counter()  # by kind
         self.overlaps: list[str] = []
         self._running: set[str] = set()
-        self._waits: list[tuple[Callable[[Recorder], bool], asyncio.Event]] = []
 
     async def __call__(self, check: Check) -> None:
         if check.target in self._running:
@@ -49,23 +121,16 @@ class Recorder:
             self.most_in_flight[check.kind], self.in_flight[check.kind]
         )
         try:
-            await asyncio.sleep(self.hold)
+            await self.clock.sleep(self.hold)
         finally:
             self.in_flight[check.kind] -= 1
             self._running.discard(check.target)
             self.runs[check.target] += 1
-            for condition, event in self._waits:
-                if condition(self):
-                    event.set()
         if check.target in self.failing:
             raise RuntimeError(f"bug while running {check.target}")
 
     async def until(self, condition: Callable[[Recorder], bool]) -> None:
-        event = asyncio.Event()
-        self._waits.append((condition, event))
-        if not condition(self):
-            async with asyncio.timeout(DEADLINE_SECONDS):
-                await event.wait()
+        await self.clock.run_until(lambda: condition(self))
 
 
 @contextlib.asynccontextmanager
@@ -82,11 +147,11 @@ async def running(scheduler: Scheduler) -> AsyncIterator[asyncio.Task[None]]:
 def scheduler_for(checks: list[Check], recorder: Recorder, **options: object) -> Scheduler:
     options.setdefault("limits", {"k": 4})
     options.setdefault("initial_spread", 0.0)
-    return Scheduler(checks, recorder, **options)  # type: ignore[arg-type]
+    return Scheduler(checks, recorder, clock=recorder.clock, **options)  # type: ignore[arg-type]
 
 
 async def test_checks_run_at_their_interval() -> None:
-    recorder = Recorder()
+    recorder = Recorder(VirtualClock())
     fast = make_check("fast", interval=0.01)
     slow = make_check("slow", interval=3600.0)
     scheduler = scheduler_for([fast, slow], recorder)
@@ -102,7 +167,7 @@ async def test_checks_run_at_their_interval() -> None:
 
 
 async def test_first_runs_are_spread_in_a_stable_order() -> None:
-    recorder = Recorder()
+    recorder = Recorder(VirtualClock())
     # stable_fraction: k:a 0.39, k:b 0.68, k:g 0.94 of the initial spread.
     checks = [make_check(name, interval=60.0) for name in ("g", "b", "a")]
     scheduler = scheduler_for(checks, recorder, initial_spread=0.3)
@@ -114,7 +179,7 @@ async def test_first_runs_are_spread_in_a_stable_order() -> None:
 
 
 async def test_concurrency_per_kind_is_never_exceeded() -> None:
-    recorder = Recorder(hold=0.005)
+    recorder = Recorder(VirtualClock(), hold=0.005)
     checks = [make_check(f"dns-{n}", kind="dns_soa", interval=0.01) for n in range(8)]
     checks += [make_check(f"http-{n}", kind="http", interval=0.01) for n in range(3)]
     limits = {"dns_soa": 3, "http": 1}
@@ -127,7 +192,7 @@ async def test_concurrency_per_kind_is_never_exceeded() -> None:
 
 
 async def test_unlisted_kind_runs_one_at_a_time() -> None:
-    recorder = Recorder(hold=0.005)
+    recorder = Recorder(VirtualClock(), hold=0.005)
     scheduler = scheduler_for(
         [make_check(f"c{n}", kind="other") for n in range(4)], recorder, limits={}
     )
@@ -140,7 +205,7 @@ async def test_unlisted_kind_runs_one_at_a_time() -> None:
 
 async def test_a_check_never_overlaps_itself() -> None:
     # Each run takes longer than the interval, and free workers are waiting.
-    recorder = Recorder(hold=0.03)
+    recorder = Recorder(VirtualClock(), hold=0.03)
     scheduler = scheduler_for([make_check("slow-run", interval=0.005)], recorder)
 
     async with running(scheduler):
@@ -150,7 +215,7 @@ async def test_a_check_never_overlaps_itself() -> None:
 
 
 async def test_a_run_that_raises_does_not_stop_the_others() -> None:
-    recorder = Recorder(failing=frozenset({"broken"}))
+    recorder = Recorder(VirtualClock(), failing=frozenset({"broken"}))
     checks = [make_check("broken"), make_check("healthy")]
     scheduler = scheduler_for(checks, recorder, limits={"k": 1})
 
@@ -195,7 +260,7 @@ async def test_stop_ends_run_and_cancels_runs_in_flight() -> None:
     ],
 )
 async def test_stop_wakes_an_idle_scheduler(checks: list[Check]) -> None:
-    recorder = Recorder()
+    recorder = Recorder(VirtualClock())
     scheduler = Scheduler(checks, recorder, limits={"k": 1}, initial_spread=3600.0)
     task = asyncio.create_task(scheduler.run())
     async with asyncio.timeout(DEADLINE_SECONDS):
@@ -206,15 +271,17 @@ async def test_stop_wakes_an_idle_scheduler(checks: list[Check]) -> None:
     assert recorder.runs.total() == 0
 
 
-# --- when the next run is due (fake clock, fake randomness) ---------------------------
+async def test_the_monotonic_clock_waits_for_the_wakeup_or_the_deadline() -> None:
+    clock = MonotonicClock()
+    wakeup = asyncio.Event()
+    async with asyncio.timeout(DEADLINE_SECONDS):
+        await clock.wait(wakeup, clock.now() - 1.0)  # a deadline already passed
+        wakeup.set()
+        await clock.wait(wakeup, None)
+        await clock.wait(wakeup, clock.now() + 3600.0)
 
 
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+# --- when the next run is due (virtual clock, fake randomness) ------------------------
 
 
 class ExtremeRandom(random.Random):
@@ -228,12 +295,34 @@ class ExtremeRandom(random.Random):
         return a if self.end == "low" else b
 
 
-def next_due(
-    *, due: float, now: float, interval: float, jitter: float, rng: random.Random
-) -> float:
-    clock = FakeClock(now)
-    scheduler = Scheduler([], Recorder(), limits={}, jitter=jitter, clock=clock, rng=rng)
-    return scheduler._next_due(due, make_check("c", interval=interval))
+async def run_starts(
+    count: int, *, lasting: float, interval: float, jitter: float, rng: random.Random
+) -> list[float]:
+    """When the first `count` runs of one check start, the first due at 1000.0 and each
+    run lasting `lasting` seconds."""
+    clock = VirtualClock(1000.0)
+    starts: list[float] = []
+
+    async def run(check: Check) -> None:
+        starts.append(clock.now())
+        clock.move_to(clock.now() + lasting)
+
+    check = make_check("c", interval=interval)
+    scheduler = Scheduler(
+        [check], run, limits={}, jitter=jitter, initial_spread=0.0, clock=clock, rng=rng
+    )
+    async with running(scheduler):
+        await clock.run_until(lambda: len(starts) >= count)
+    return starts[:count]
+
+
+async def next_due(*, now: float, interval: float, jitter: float, rng: random.Random) -> float:
+    """When a check runs again whose run was due at 1000.0 and ended at `now`."""
+    first, second = await run_starts(
+        2, lasting=now - 1000.0, interval=interval, jitter=jitter, rng=rng
+    )
+    assert first == 1000.0
+    return second
 
 
 @pytest.mark.parametrize(
@@ -245,18 +334,19 @@ def next_due(
         pytest.param("high", 0.0, 1060.0, id="no-jitter"),
     ],
 )
-def test_jitter_extremes(end: str, jitter: float, expected: float) -> None:
-    assert next_due(
-        due=1000.0, now=1000.5, interval=60.0, jitter=jitter, rng=ExtremeRandom(end)
+async def test_jitter_extremes(end: str, jitter: float, expected: float) -> None:
+    assert await next_due(
+        now=1000.5, interval=60.0, jitter=jitter, rng=ExtremeRandom(end)
     ) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_jitter_stays_within_bounds(seed: int) -> None:
-    rng = random.Random(seed)
-    for _ in range(100):
-        due = next_due(due=1000.0, now=1001.0, interval=60.0, jitter=0.2, rng=rng)
-        assert 1048.0 <= due <= 1072.0
+async def test_jitter_stays_within_bounds(seed: int) -> None:
+    """Each of 100 runs in a row, lasting a second, is followed by the next 48 to 72
+    seconds after it started."""
+    starts = await run_starts(101, lasting=1.0, interval=60.0, jitter=0.2, rng=random.Random(seed))
+    for started, following in itertools.pairwise(starts):
+        assert 48.0 <= following - started <= 72.0
 
 
 @pytest.mark.parametrize(
@@ -267,8 +357,8 @@ def test_jitter_stays_within_bounds(seed: int) -> None:
         pytest.param(1200.5, 1240.0, id="overshot-three-slots"),
     ],
 )
-def test_overshooting_run_skips_missed_slots(now: float, expected: float) -> None:
-    due = next_due(due=1000.0, now=now, interval=60.0, jitter=0.0, rng=random.Random(0))
+async def test_overshooting_run_skips_missed_slots(now: float, expected: float) -> None:
+    due = await next_due(now=now, interval=60.0, jitter=0.0, rng=random.Random(0))
     assert due == expected
 
 
