@@ -8,13 +8,13 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import respx
 from aiohttp import web
 
 from ticket_sink.model import NotificationEvent, TicketState
@@ -70,15 +70,30 @@ async def test_an_unsigned_webhook_has_no_signature_header() -> None:
 CHAT_URL = "https://hooks.chat.invalid/services/T000/B000/XXXX"
 
 
+def chat_service(answer: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    """A client whose every request reaches `answer`, which only takes a POST to
+    `CHAT_URL`: the sink's own client, with no network."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert (request.method, str(request.url)) == ("POST", CHAT_URL)
+        return answer(request)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+
 @pytest.mark.parametrize("chat_format", ["slack", "mattermost", "teams"])
-@respx.mock(assert_all_mocked=True)
-async def test_chat_payloads(chat_format: str, respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.post(CHAT_URL).mock(return_value=httpx.Response(200, text="ok"))
+async def test_chat_payloads(chat_format: str) -> None:
+    received: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(200, text="ok")
+
     config = ChatSinkConfig(name="chat", format=chat_format, url=CHAT_URL, username="vigie")
-    async with httpx.AsyncClient() as client:
+    async with chat_service(answer) as client:
         outcome = await config.build(client).send(envelope(), NOW)
     assert outcome.verdict is Verdict.DELIVERED
-    payload = json.loads(route.calls.last.request.content)
+    payload = json.loads(received[-1].content)
     if chat_format == "teams":
         (attachment,) = payload["attachments"]
         assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
@@ -94,11 +109,12 @@ async def test_chat_payloads(chat_format: str, respx_mock: respx.MockRouter) -> 
         assert ("blocks" in payload) == (chat_format == "slack")
 
 
-@respx.mock(assert_all_mocked=True)
-async def test_a_chat_failure_never_shows_the_webhook_url(respx_mock: respx.MockRouter) -> None:
-    respx_mock.post(CHAT_URL).mock(side_effect=httpx.ConnectError(f"cannot reach {CHAT_URL}"))
+async def test_a_chat_failure_never_shows_the_webhook_url() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot reach {CHAT_URL}", request=request)
+
     config = ChatSinkConfig(name="chat", format="slack", url=CHAT_URL)
-    async with httpx.AsyncClient() as client:
+    async with chat_service(unreachable) as client:
         outcome = await config.build(client).send(envelope(), NOW)
     assert outcome.verdict is Verdict.RETRY
     assert "XXXX" not in outcome.reason
