@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+from collections.abc import Callable
 
 __all__ = ["SqliteVersion"]
 
@@ -35,10 +36,17 @@ _FORMAT_AND_INIT = struct.Struct("=I8xB")  # iVersion, then isInit at byte 12
 
 class SqliteVersion:
     """`PRAGMA data_version` of the SQLite file at `path`, asked of a connection kept for
-    it alone (never used to write), and skipped while the WAL-index header is unchanged."""
+    it alone (never used to write), and skipped while the WAL-index header is unchanged.
+    `connect` opens that connection (as `sqlite3.connect` does)."""
 
-    def __init__(self, path: str, *, busy_timeout_ms: int) -> None:
-        connection = sqlite3.connect(path, isolation_level=None)
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout_ms: int,
+        connect: Callable[..., sqlite3.Connection] = sqlite3.connect,
+    ) -> None:
+        connection = connect(path, isolation_level=None)
         try:
             self._cursor = connection.cursor()
             self._cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")

@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from ticket_sink import schema
+from ticket_sink.data_version import CountedWrites, DataVersion, NoDataVersion, SqliteFileVersion
 from ticket_sink.schema import UTCDateTime
-from ticket_sink.sqlite_version import SqliteVersion
 from ticket_sink.tickets import TicketTx
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -66,9 +66,6 @@ _ASYNC_DRIVERS = {
 }
 # Execution option asking SQLite for a write lock at BEGIN (see `_begin_sqlite`).
 _SQLITE_WRITE = "vigie_sqlite_write"
-# `data_version` puts the store's openings above this many bits: each opening asks a new
-# connection, whose counts start afresh, and must not give back a value an earlier one gave.
-_OPENING_SHIFT = 48
 
 
 class StoreError(Exception):
@@ -146,10 +143,8 @@ class Store:
         self._in_progress = 0
         self._reader: sa.Engine | None = None
         self._settled = asyncio.Event()
-        # What `data_version` reads: a SQLite file's own connection for it, or the count of
-        # write transactions (a memory database's version); and how often the store opened.
-        self._watch: SqliteVersion | None = None
-        self._writes = 0
+        # What `data_version` reads while open, and how often the store opened.
+        self._version: DataVersion | None = None
         self._openings = 0
 
     def __repr__(self) -> str:
@@ -177,7 +172,7 @@ class Store:
         if self._engine is not None:
             raise StoreError(f"store {self._shown_url} is already open")
         engine: AsyncEngine | None = None
-        watch: SqliteVersion | None = None
+        version: DataVersion | None = None
         try:
             with (
                 self._explained_open_failure(),
@@ -189,17 +184,17 @@ class Store:
                     self._begin(engine, write=True) as connection,
                 ):
                     await connection.run_sync(_migrate)
-                watch = self._open_watch()
+                version = self._open_data_version(opening=self._openings + 1)
                 reader = self._create_reader()
         except BaseException:
-            if watch is not None:
-                watch.close()
+            if version is not None:
+                version.close()
             if engine is not None:
                 await engine.dispose()
             raise
         self._engine = engine
         self._reader = reader
-        self._watch = watch
+        self._version = version
         self._openings += 1
 
     async def close(self) -> None:
@@ -208,7 +203,7 @@ class Store:
         nothing."""
         engine, self._engine = self._engine, None
         reader, self._reader = self._reader, None
-        watch, self._watch = self._watch, None
+        version, self._version = self._version, None
         if engine is None:
             return
         if self._in_progress:
@@ -224,8 +219,8 @@ class Store:
                 reader.dispose()
             await engine.dispose()
         finally:
-            if watch is not None:
-                watch.close()
+            if version is not None:
+                version.close()
 
     @contextlib.asynccontextmanager
     async def transaction(
@@ -254,31 +249,13 @@ class Store:
 
     def data_version(self) -> int | None:
         """A number that changes whenever a change may have been committed to the database
-        since it was last returned, by this store or by any other connection or process;
-        None when the store cannot tell cheaply.
-
-        Read it before reading the data it vouches for: data read after the version was V
-        is at least as new as V, and while the version is still V nothing was committed
-        since. Only values of one store compare.
-
-        On a SQLite file it is SQLite's `PRAGMA data_version`, asked of a connection kept
-        for that alone: its value changes when any other connection commits, and the store
-        writes through others. The pragma is only asked when the WAL-index header changed
-        since it was last asked (`SqliteVersion`): a `pread`, not four file locks. On a
-        memory database, private to the store, it counts the write transactions (a
-        read-only transaction must not write). On PostgreSQL it is None: several agents
-        write the database, and no counter there is cheap to read.
-        """
-        watch = self._watch
-        if watch is None:
-            self._require_open()
-            return self._writes if self._memory_lock is not None else None
-        try:
-            changes = watch.read()
-        except sqlite3.Error as exc:
-            failure = f"cannot read the data version of store {self._shown_url}"
-            raise StoreError(f"{failure}: {self._reason(exc)}") from exc
-        return (self._openings << _OPENING_SHIFT) + changes
+        since it was last returned; None when the store cannot tell cheaply (on
+        PostgreSQL). The contract is `DataVersion.read`'s."""
+        version = self._version
+        if version is None:
+            raise StoreError(f"store {self._shown_url} is not open")
+        with self._translated_errors(f"cannot read the data version of store {self._shown_url}"):
+            return version.read()
 
     @contextlib.contextmanager
     def _inline_read(self, reader: sa.Engine) -> Iterator[AsyncConnection]:
@@ -392,14 +369,17 @@ class Store:
         sa.event.listen(reader, "begin", _begin_sqlite)
         return reader
 
-    def _open_watch(self) -> SqliteVersion | None:
-        """What `data_version` reads on a SQLite file: one connection for the store's
-        opening, since the versions of two connections do not compare."""
+    def _open_data_version(self, *, opening: int) -> DataVersion:
+        """What `data_version` reads during the store's `opening`."""
         url = self._url
-        if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
-            return None
+        if url.get_backend_name() != "sqlite":
+            return NoDataVersion()
+        if _is_sqlite_memory(url):
+            return CountedWrites(opening=opening)
         assert url.database is not None
-        return SqliteVersion(url.database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        return SqliteFileVersion(
+            url.database, opening=opening, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
+        )
 
     @contextlib.asynccontextmanager
     async def _begin(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
@@ -415,9 +395,8 @@ class Store:
                 async with connection.begin():
                     yield connection
         finally:
-            if write:
-                # Once it ended, committed or not: a count too many only costs a re-read.
-                self._writes += 1
+            if write and self._version is not None:
+                self._version.wrote()
             self._in_progress -= 1
             self._settled.set()
 

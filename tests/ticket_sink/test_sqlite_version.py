@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,28 +30,34 @@ def writer(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def _counting_pragmas(version: SqliteVersion, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    asked: list[int] = []
-    pragma = version._pragma
+def _counting_pragmas(path: Path) -> tuple[SqliteVersion, list[str]]:
+    """A version over `path` and the `PRAGMA data_version` statements it runs from then on
+    (seen by its connection's trace callback)."""
+    asked: list[str] = []
 
-    def counted() -> int:
-        asked.append(1)
-        return pragma()
+    def connect(*args: Any, **options: Any) -> sqlite3.Connection:
+        connection = sqlite3.connect(*args, **options)
+        connection.set_trace_callback(asked.append)
+        return connection
 
-    monkeypatch.setattr(version, "_pragma", counted)
-    return asked
+    version = SqliteVersion(str(path), busy_timeout_ms=1000, connect=connect)
+    asked.clear()  # the pragmas that opened it
+    return version, asked
+
+
+def _pragmas(statements: list[str]) -> int:
+    return statements.count("PRAGMA data_version")
 
 
 def test_commits_move_the_version_and_reads_do_not(
-    tmp_path: Path, writer: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writer: sqlite3.Connection
 ) -> None:
-    version = SqliteVersion(str(tmp_path / "store.db"), busy_timeout_ms=1000)
+    version, asked = _counting_pragmas(tmp_path / "store.db")
     try:
-        asked = _counting_pragmas(version, monkeypatch)
         first = version.read()
         writer.execute("SELECT count(*) FROM t").fetchone()
         assert [version.read() for _ in range(100)] == [first] * 100
-        assert len(asked) == 1  # the header did not change: the pragma was asked once
+        assert _pragmas(asked) == 1  # the header did not change: the pragma was asked once
 
         writer.execute("INSERT INTO t VALUES (1)")
         second = version.read()
@@ -67,18 +74,15 @@ def test_commits_move_the_version_and_reads_do_not(
         version.close()
 
 
-def test_a_database_not_in_wal_mode_asks_the_pragma_every_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_database_not_in_wal_mode_asks_the_pragma_every_time(tmp_path: Path) -> None:
     writer = _database(tmp_path / "store.db", mode="delete")
-    version = SqliteVersion(str(tmp_path / "store.db"), busy_timeout_ms=1000)
+    version, asked = _counting_pragmas(tmp_path / "store.db")
     try:
-        asked = _counting_pragmas(version, monkeypatch)
         first = version.read()
         assert version.read() == first
         writer.execute("INSERT INTO t VALUES (1)")
         assert version.read() != first
-        assert len(asked) == 3
+        assert _pragmas(asked) == 3
     finally:
         version.close()
         writer.close()
