@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from ticket_sink import Store, schema
-from vigie.app import STORE, create_app
+from vigie.app import BOOK, STORE, create_app
 from vigie.config import VigieConfig
 from vigie.demo import lab_agent_settings
 from vigie.lab.faults import FaultKind
@@ -88,13 +88,23 @@ async def wait_for(condition: Callable[[], Any], what: str) -> Any:
     pytest.fail(f"not within {DEADLINE_SECONDS:g}s: {what}")
 
 
+async def healthy_runs(agent: web.Application, runs: int = 2) -> None:
+    """Until every check of the agent has run `runs` times."""
+    book = agent[BOOK]
+
+    async def every_check_ran() -> bool:
+        return len(book) > 0 and all(record.outcomes.total() >= runs for record in book)
+
+    await wait_for(every_check_ran, f"{runs} runs of every check")
+
+
 async def test_name_servers_down_make_one_master_ticket_for_the_zone(
     lab: Lab, agent: web.Application
 ) -> None:
     store = agent[STORE]
     zone = lab.zone.origin
     servers = [f"{zone}@{address}" for address in lab.nameserver_addresses().values()]
-    await asyncio.sleep(2)  # a few healthy runs first
+    await healthy_runs(agent)
     assert await table(store, schema.tickets) == []
     faults = [lab.inject(FaultKind.NS_DOWN, name) for name in lab.nameserver_addresses()]
 
@@ -141,7 +151,7 @@ async def test_a_stale_crl_and_an_unreachable_one_are_different_tickets_never_re
     lab: Lab, agent: web.Application, fault: FaultKind, alertname: str, reason: str
 ) -> None:
     store = agent[STORE]
-    await asyncio.sleep(2)
+    await healthy_runs(agent)
     assert await table(store, schema.tickets) == []
     lab.inject(fault, "intermediate")
 

@@ -60,15 +60,20 @@ async def agent(lab: Lab, tmp_path: Path) -> AsyncIterator[Agent]:
         yield served
 
 
-async def events_of(agent: Agent, ticket_id: str, found: list[dict[str, Any]]) -> None:
-    """Read the API's event stream (changes from now on) into `found`, for one ticket."""
+async def events_of(
+    agent: Agent, ticket_id: str, found: list[dict[str, Any]], started: asyncio.Event
+) -> None:
+    """Read the API's event stream (changes from now on) into `found`, for one ticket;
+    `started` is set once the stream said from which event on it sends."""
     async with (
         agent.api(Role.VIEWER) as api,
         api.stream("GET", "/events", timeout=DEADLINE_SECONDS) as response,
     ):
         assert response.status_code == 200
         async for line in response.aiter_lines():
-            if line.startswith("data: "):
+            if line.startswith(": from "):
+                started.set()
+            elif line.startswith("data: "):
                 event = json.loads(line.removeprefix("data: "))
                 if event["ticket_id"] == ticket_id:
                     found.append(event)
@@ -105,9 +110,18 @@ async def test_a_lab_fault_is_found_read_and_acknowledged_over_mcp(lab: Lab, age
             assert answer(await client.call_tool(name, {}))["items"] == []
 
         seen: list[dict[str, Any]] = []
-        stream = asyncio.create_task(events_of(agent, ticket["id"], seen))
+        started = asyncio.Event()
+        stream = asyncio.create_task(events_of(agent, ticket["id"], seen, started))
         try:
-            await asyncio.sleep(0.5)  # the stream is open and past its start
+            opened = asyncio.create_task(started.wait())
+            # Whichever first: the stream started, or it ended (its error then shows).
+            await asyncio.wait(
+                {opened, stream}, timeout=DEADLINE_SECONDS, return_when="FIRST_COMPLETED"
+            )
+            opened.cancel()
+            if stream.done():
+                await stream
+            assert started.is_set(), f"the event stream did not start in {DEADLINE_SECONDS:g}s"
             acked = answer(
                 await client.call_tool(
                     "transition_ticket", {"id": ticket["id"], "action": "acknowledge"}
