@@ -29,6 +29,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -49,7 +50,7 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import Duration, Instant, TargetBase
+from probes._config import Duration, Instant, TargetBase, http_url
 from probes.cert_checks import (
     SEVERITY,
     Assessment,
@@ -72,12 +73,14 @@ from probes.certs import (
     CertificatesPath,
     read_certificates,
 )
-from probes.crl import FETCH_SHARE, http_url
-from probes.crl_fetch import Fetched, crl_cache, fetch_crl, parse_crls
-from probes.smp import SmpFindings
-from probes.smp_document import SmpEndpoint
-from probes.tls_chain import client_context, fetch_chain
-from probes.tls_stream import TlsClient
+
+# What only some sources use (CRLs, TLS, SMP metadata; httpx and lxml behind them) is
+# imported where it is used, so that checking a file (`vigie probe cert --file`) starts
+# without it.
+if TYPE_CHECKING:
+    from probes.crl_fetch import Fetched
+    from probes.smp_document import SmpEndpoint
+    from probes.tls_stream import TlsClient
 
 __all__ = [
     "CertificateTarget",
@@ -206,6 +209,8 @@ class CertificateTarget(TargetBase):
             if entry.lower().startswith(("http://", "https://")):
                 http_url(entry)
                 continue
+            from probes.crl_fetch import parse_crls
+
             try:
                 data = Path(entry).read_bytes()[: MAX_CRL_FILE_BYTES + 1]
                 if len(data) > MAX_CRL_FILE_BYTES:
@@ -297,7 +302,11 @@ class X509Params:
         self.policy = CertificatePolicy(
             warn_before=timedelta(seconds=target.warn_before), min_rsa_bits=target.min_rsa_bits
         )
-        self.context: TlsClient | None = client_context() if self.address else None
+        self.context: TlsClient | None = None
+        if self.address:
+            from probes.tls_chain import client_context
+
+            self.context = client_context()
         self.memo: _Memo | None = None
         self.profile = target.path_profile()
         self.revocation = target.revocation
@@ -365,6 +374,8 @@ async def probe_x509(check: Check, env: ProbeEnv) -> ProbeResult:
 async def _probe_endpoint(
     params: X509Params, address: tuple[str, int], time_limit: float, env: ProbeEnv
 ) -> ProbeResult:
+    from probes.tls_chain import fetch_chain
+
     fetched = await fetch_chain(
         *address,
         server_name=params.hostname,
@@ -483,6 +494,8 @@ async def _probe_smp_metadata(params: X509Params, time_limit: float, env: ProbeE
 def published_certificates(view: FindingsView) -> list[tuple[bytes, SmpEndpoint]]:
     """Every distinct endpoint certificate (DER) in the `smp` checks' findings, sorted by
     its bytes (so the budget is stable), with one endpoint that publishes it."""
+    from probes.smp import SmpFindings
+
     found: dict[bytes, SmpEndpoint] = {}
     for findings in view():
         if not isinstance(findings, SmpFindings):
@@ -546,6 +559,8 @@ async def _judge_paths(
 ) -> Assessment:
     """`assessment` with each chain's whole-path verdict (leaf first, then the certificates
     it may be built with): trust by the profile, then revocation of every element."""
+    from probes.crl import FETCH_SHARE
+
     anchors = params.anchors.certificates if params.anchors is not None else []
     budget = time_limit * FETCH_SHARE
     crls, missing = await _configured_crls(params, env, budget)
@@ -579,6 +594,8 @@ async def _configured_crls(
 ) -> tuple[tuple[bytes, ...], list[str]]:
     """The configured CRL files, and the configured CRL URLs fetched through the agent's
     CRL cache; with why each URL that gave nothing did not."""
+    from probes.crl_fetch import crl_cache, fetch_crl
+
     if not params.crl_urls or env.http is None:
         return params.crls, [f"{url}: not fetched (no HTTP client)" for url in params.crl_urls]
     found, missing = list(params.crls), []

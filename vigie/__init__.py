@@ -4,12 +4,9 @@ This package wires the others together (configuration, scheduler, HTTP server, C
 Nothing in probes/, correlator/ or ticket_sink/ imports it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("vigie")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+# The one place the version is written: pyproject.toml reads it from here. Asking the
+# installed package's metadata instead would cost every command importlib.metadata.
+__version__ = "0.1.0"
 
 # The agent's default address, which the CLI's API clients also use. The 9100-9999 range
 # is taken by registered exporters; 8942 clashes with none of the usual monitoring ports

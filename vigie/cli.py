@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vigie import DEFAULT_LISTEN, __version__
 from vigie.cli_args import (
@@ -24,10 +24,6 @@ from vigie.cli_args import (
     host_port,
     positive_int,
 )
-from vigie.diagnose_cli import add_diagnose_command
-from vigie.mcp_cli import add_mcp_command
-from vigie.probe_cli import add_probe_commands
-from vigie.ticket_cli import add_ticket_commands
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig
@@ -36,7 +32,8 @@ __all__ = ["build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         getattr(args, "usage_of", parser).print_help()
@@ -52,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `command` (a command's name) only that one of the
+    commands defined in modules of their own: `vigie probe ...` parses the same, without
+    importing the ticket client and its model or building the other parsers."""
     parser = CommandParser(
         prog="vigie",
         description="Availability monitoring and incident correlation for eDelivery "
@@ -126,11 +126,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(handler=_lab)
 
-    add_probe_commands(commands)
-    add_diagnose_command(commands)
-    add_ticket_commands(commands)
-    add_mcp_command(commands)
+    added: set[Callable[[Any], None]] = set()
+    for name, add in _COMMAND_MODULES.items():
+        if command in (None, name) and add not in added:
+            added.add(add)
+            add(commands)
     return parser
+
+
+def _add_probe(commands: Any) -> None:
+    from vigie.probe_cli import add_probe_commands
+
+    add_probe_commands(commands)
+
+
+def _add_diagnose(commands: Any) -> None:
+    from vigie.diagnose_cli import add_diagnose_command
+
+    add_diagnose_command(commands)
+
+
+def _add_tickets(commands: Any) -> None:
+    from vigie.ticket_cli import add_ticket_commands
+
+    add_ticket_commands(commands)
+
+
+def _add_mcp(commands: Any) -> None:
+    from vigie.mcp_cli import add_mcp_command
+
+    add_mcp_command(commands)
+
+
+# The commands defined in modules of their own, by the name typed, in `--help`'s order.
+_COMMAND_MODULES: dict[str, Callable[[Any], None]] = {
+    "probe": _add_probe,
+    "diagnose": _add_diagnose,
+    "tickets": _add_tickets,
+    "token": _add_tickets,
+    "mcp": _add_mcp,
+}
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command of `_COMMAND_MODULES` that `argv` names (the top level's options take
+    no value), or None for any other: then the whole parser is built."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in _COMMAND_MODULES else None
+    return None
 
 
 def _lab_arguments(parser: argparse.ArgumentParser) -> None:

@@ -58,9 +58,10 @@ class ProbeCommand:
     # Whether its checks ask the system's resolver (DNS checks without a --server):
     # reading its configuration costs dnspython's import, which the others do without.
     resolver: bool = False
-    # Whether its checks speak HTTP through the shared client (making one loads the CA
-    # bundle): the DNS checks never do.
-    http: bool = True
+    # Whether the check asked for speaks HTTP through the shared client (whose module,
+    # httpx, is not small to import): the DNS checks never do, certificates only to
+    # check revocation.
+    http: Callable[[argparse.Namespace], bool] = lambda args: True
 
 
 def _soa_arguments(parser: argparse.ArgumentParser) -> None:
@@ -510,7 +511,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         _soa_arguments,
         _soa_check,
         resolver=True,
-        http=False,
+        http=lambda args: False,
     ),
     # -- sml --
     ProbeCommand(
@@ -519,7 +520,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         _sml_arguments,
         _sml_check,
         resolver=True,
-        http=False,
+        http=lambda args: False,
     ),
     # -- smp --
     ProbeCommand(
@@ -534,6 +535,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         "a TLS endpoint's certificate chain, or certificate files",
         _cert_arguments,
         _cert_check,
+        http=lambda args: args.revocation != "none",
     ),
     # -- crl / ocsp --
     ProbeCommand("crl", "fetch and verify one CRL", _crl_arguments, _crl_check),
@@ -582,22 +584,27 @@ def _handler(command: ProbeCommand) -> Callable[[argparse.Namespace], int]:
         except ValueError as exc:
             print(f"vigie probe {command.name}: {first_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
-        result = asyncio.run(_run(check, prober, command))
+        result = asyncio.run(_run(check, prober, command, args))
         print_result(check, result, as_json=args.json)
         return EXIT_OK if result.success else EXIT_FAILURE
 
     return handle
 
 
-async def _run(check: Check, prober: Prober, command: ProbeCommand) -> ProbeResult:
+async def _run(
+    check: Check, prober: Prober, command: ProbeCommand, args: argparse.Namespace
+) -> ProbeResult:
     import contextlib
 
     from probes import ProbeEnv, ResultBook, Runner
-    from vigie.http import outbound_client
     from vigie.runtime import system_resolver
 
     async with contextlib.AsyncExitStack() as scope:
-        http = await scope.enter_async_context(outbound_client()) if command.http else None
+        http = None
+        if command.http(args):
+            from vigie.http import outbound_client
+
+            http = await scope.enter_async_context(outbound_client())
         env = ProbeEnv(resolver=system_resolver() if command.resolver else None, http=http)
         return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 
