@@ -13,14 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vigie.cli_args import duration, existing_path, host_port
-from vigie.probe_cli import (
-    REVOCATION_MODES,
-    at_argument,
-    first_line,
-    instant,
-    other_zone_argument,
-    parse_other_zones,
-)
+from vigie.probe_cli import first_line
+from vigie.probe_dns_cli import naming_argument, other_zone_argument, parse_other_zones
+from vigie.probe_pki_cli import REVOCATION_MODES, at_argument, instant
 
 # The diagnosis and its probers are imported when the command runs, not for `--help`.
 if TYPE_CHECKING:
@@ -39,12 +34,7 @@ def add_diagnose_command(commands: Any) -> None:
     parser.add_argument("participant", metavar="PARTICIPANT", help="SCHEME::VALUE")
     parser.add_argument("--zone", required=True, help="the SML zone")
     parser.add_argument("--document-type", help="one document type (default: all listed, up to 5)")
-    parser.add_argument(
-        "--naming",
-        choices=("bdxl", "classic"),
-        default="bdxl",
-        help="bdxl: NAPTR names (the Peppol network since 2025); classic: CNAME (default bdxl)",
-    )
+    naming_argument(parser)
     parser.add_argument(
         "--server", type=host_port, action="append", default=[], metavar="HOST:PORT",
         help="a name server of the zone (repeatable; default: the zone's own)",

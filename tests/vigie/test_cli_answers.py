@@ -23,7 +23,7 @@ import yaml
 from probes.cert_path import RevocationMode
 from vigie.cli import build_parser, main
 from vigie.lab.pki import LabPki
-from vigie.probe_cli import REVOCATION_MODES
+from vigie.probe_pki_cli import REVOCATION_MODES
 
 # A usage mistake for each command: the arguments after the command's words.
 USAGE_MISTAKES: dict[str, list[str]] = {
