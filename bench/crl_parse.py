@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from probes import Check, FailureReason, ProbeEnv
 from probes.crl import CrlParams, judge, probe_crl
-from probes.crl_fetch import CrlCache, Fetched, crl_cache, parse_crl_serials
+from probes.crl_cache import CrlCache, FetchedCrl
+from probes.crl_fetch import parse_crl_serials
 from vigie.http import outbound_client
 from vigie.lab.pki import LabPki
 
@@ -80,7 +81,7 @@ async def main() -> None:
             cpu = time.process_time()
             wall = time.perf_counter()
             crl, serials = parse_crl_serials(body)
-            fetched = Fetched(FailureReason.OK, crl=crl, serials=serials, size=len(body))
+            fetched = FetchedCrl(FailureReason.OK, crl=crl, serials=serials, size=len(body))
             result = judge(fetched, params, now.timestamp(), CrlCache())
             cpu = time.process_time() - cpu
             wall = time.perf_counter() - wall
@@ -88,7 +89,7 @@ async def main() -> None:
             check = Check("crl", "pki", url, params, 60.0, 30.0)
             results = await asyncio.gather(*(probe_crl(check, env) for _ in range(checks)))
             results += [await probe_crl(check, env) for _ in range(checks)]
-            fetches = crl_cache(env).fetches
+            fetches = env.crl_cache.fetches
     finally:
         await runner.cleanup()
     assert result.reason is FailureReason.OK, result.detail

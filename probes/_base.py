@@ -19,14 +19,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import httpx
 
+    from probes.crl_cache import CrlCache
+    from probes.endpoint_clients import EndpointClients
+
 __all__ = [
-    "FINDINGS_KEY",
     "HIDDEN",
     "Check",
     "CheckDefaults",
     "FailureReason",
     "Findings",
     "FindingsView",
+    "Objective",
     "PhaseTimer",
     "ProbeEnv",
     "ProbeResult",
@@ -119,6 +122,19 @@ class FailureReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Objective:
+    """A check's service objectives. The runner counts its runs, good runs and good runs
+    within `latency`, and times them into a histogram; the collector exports those and
+    these targets as `probe_<kind>_*` series, so availability and error-budget burn are
+    plain PromQL."""
+
+    availability: float  # share of runs that must succeed over `window`
+    latency: float  # seconds: a good run within this long is fast enough
+    latency_ratio: float  # share of runs that must be fast enough
+    window: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class Check:
     """One thing to probe on a schedule.
 
@@ -134,6 +150,7 @@ class Check:
     interval: float
     timeout: float
     retries: int = 0
+    objective: Objective | None = None
 
     @property
     def key(self) -> str:
@@ -273,28 +290,50 @@ class PhaseTimer:
         return elapsed
 
 
-# Where the application puts a read-only view of every check's latest findings
-# (`probes.http_discovery.findings_view`), for checks that build on what others found.
-FINDINGS_KEY = "result_findings"
 # The latest findings of every check that has a result (the consumer tells them apart by
 # their class).
 FindingsView = Callable[[], Iterable[Findings]]
 
 
+def _crl_cache() -> CrlCache:
+    from probes.crl_cache import CrlCache  # the state's modules are loaded when first made
+
+    return CrlCache()
+
+
+def _endpoint_clients() -> EndpointClients:
+    from probes.endpoint_clients import EndpointClients
+
+    return EndpointClients()
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeEnv:
-    """Injected dependencies of probers: nothing here is global, so tests swap any part."""
+    """Injected dependencies of probers: nothing here is global, so tests swap any part.
+
+    The agent makes one per process and closes it (`aclose`) when it stops; the shared
+    state below is made empty with it, and a test that builds its own gets its own.
+    """
 
     # Where a DNS query for a zone goes when no name server is configured: (host, port).
     resolver: tuple[str, int] | None = None
     # The process's one outbound HTTP client (limits, timeouts, TLS settings set once);
     # probers that speak HTTP use it and never create their own.
     http: httpx.AsyncClient | None = None
-    # -- shared state of prober families (caches), one object per agent --
-    # Keyed by family ("crl": probes.crl.CrlCache); each family creates its entry on first use.
-    caches: dict[str, object] = field(default_factory=dict)
+    # -- state shared by the checks of one agent --
+    # CRLs by URL: one fetch per refresh interval however many checks read one.
+    crl_cache: CrlCache = field(default_factory=_crl_cache)
+    # Clients and TLS settings by trust, HTTP/2 and keep-alive (the endpoint and SMP checks).
+    clients: EndpointClients = field(default_factory=_endpoint_clients)
+    # Every check's latest findings (`probes.http_discovery.findings_view` of the agent's
+    # result book), for checks that build on what others found; None: there is no agent.
+    findings: FindingsView | None = None
     monotonic: Callable[[], float] = time.perf_counter
     wall_clock: Callable[[], float] = time.time
+
+    async def aclose(self) -> None:
+        """Close what the shared state holds open (the kept connections of clients)."""
+        await self.clients.aclose()
 
 
 class Prober(Protocol):

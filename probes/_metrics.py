@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from probes._base import Series
-from probes._runner import ResultBook
+from probes._base import Check, Series
+from probes._runner import LATENCY_BUCKETS, ObjectiveTotals, ResultBook
 
 __all__ = ["ProbeCollector"]
 
@@ -68,6 +68,7 @@ class ProbeCollector(Collector):
         values: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         extra_names: dict[str, list[str]] = {}  # label names of each prober series family
         histograms = _Histograms()
+        objectives = _Objectives()
         for record in self._book:
             result = record.result
             if result is None:
@@ -82,6 +83,8 @@ class ProbeCollector(Collector):
                 phases.add_metric([*labels, phase], seconds)
             for outcome, count in record.outcomes.items():
                 runs.add_metric([*labels, str(outcome)], float(count))
+            if record.totals is not None:
+                objectives.add(check, labels, record.totals)
             for name, value in result.values.items():
                 metric = metric_name(check.kind, name)
                 family = values.get(metric)
@@ -106,6 +109,69 @@ class ProbeCollector(Collector):
         yield from (success, duration, phases, reason, last_run, runs)
         yield from values.values()
         yield from histograms.families()
+        yield from objectives.families()
+
+
+# The objective gauges (name and help), in the order of `Objective`'s fields.
+_OBJECTIVE_GAUGES = (
+    ("objective_availability_ratio", "Share of checks that must succeed over the window"),
+    ("objective_latency_seconds", "A successful check within this long is fast enough"),
+    ("objective_latency_ratio", "Share of checks that must be fast enough"),
+    ("objective_window_seconds", "The window of the objectives"),
+)
+_BUCKET_BOUNDS = (*(repr(bound) for bound in LATENCY_BUCKETS), "+Inf")
+
+
+class _Objectives:
+    """The families of the checks with an objective, per kind (`probe_<kind>_checks`...)."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        self._histograms: dict[str, HistogramMetricFamily] = {}
+
+    def _family(
+        self, kind: str, name: str, text: str, counter: bool = False
+    ) -> GaugeMetricFamily | CounterMetricFamily:
+        metric = metric_name(kind, name)
+        family = self._families.get(metric)
+        if family is None:
+            family_type = CounterMetricFamily if counter else GaugeMetricFamily
+            family = self._families[metric] = family_type(metric, text, labels=_LABELS)
+        return family
+
+    def add(self, check: Check, labels: list[str], totals: ObjectiveTotals) -> None:
+        objective, kind = check.objective, check.kind
+        assert objective is not None
+        counts = (
+            ("checks", "Checks run since the agent started", totals.runs),
+            ("checks_good", "Checks that succeeded", totals.good),
+            ("checks_fast", "Checks that succeeded within the latency objective", totals.fast),
+        )
+        for name, text, count in counts:
+            self._family(kind, name, text, counter=True).add_metric(labels, float(count))
+        targets = (
+            objective.availability,
+            objective.latency,
+            objective.latency_ratio,
+            objective.window,
+        )
+        for (name, text), value in zip(_OBJECTIVE_GAUGES, targets, strict=True):
+            self._family(kind, name, text).add_metric(labels, value)
+        metric = metric_name(kind, "duration_seconds")
+        histogram = self._histograms.get(metric)
+        if histogram is None:
+            histogram = self._histograms[metric] = HistogramMetricFamily(
+                metric, "How long each check took (retries counted apart)", labels=_LABELS
+            )
+        cumulative, buckets = 0, []
+        for bound, count in zip(_BUCKET_BOUNDS, totals.buckets, strict=True):
+            cumulative += count
+            buckets.append((bound, float(cumulative)))
+        histogram.add_metric(labels, buckets, totals.seconds)
+
+    def families(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        yield from self._families.values()
+        yield from self._histograms.values()
 
 
 @dataclass(slots=True)

@@ -1,13 +1,16 @@
 """The runner: runs one check with its timeout and retries, times it, records the result.
 
-It owns what every check has in common, so probers only report what is their own. A
-prober that raises is a bug: the runner logs it and records `internal_error`, and the
-other checks go on.
+It owns what every check has in common, so probers only report what is their own: the
+latest result, how runs ended, and for a check with a `Check.objective` the running
+totals of its attempts (runs, good, fast, a latency histogram), a timed-out attempt
+included. A prober that raises is a bug: the runner logs it and records
+`internal_error`, and the other checks go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -15,11 +18,34 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from probes._base import Check, FailureReason, ProbeEnv, Prober, ProbeResult
+from probes._base import Check, FailureReason, Objective, ProbeEnv, Prober, ProbeResult
 
-__all__ = ["CheckRecord", "ResultBook", "Runner"]
+__all__ = ["LATENCY_BUCKETS", "CheckRecord", "ObjectiveTotals", "ResultBook", "Runner"]
 
 log = structlog.get_logger("vigie.runner")
+
+# Attempt duration buckets (seconds): loopback in a millisecond, a far endpoint in seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class ObjectiveTotals:
+    """Running totals of the attempts of a check with an objective, since the agent
+    started (exported as counters and a histogram)."""
+
+    runs: int = 0
+    good: int = 0
+    fast: int = 0  # good and within the latency objective
+    # Attempts per bucket of LATENCY_BUCKETS, the last one past them all (not cumulative).
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    seconds: float = 0.0
+
+    def add(self, good: bool, seconds: float, objective: Objective) -> None:
+        self.runs += 1
+        self.good += good
+        self.fast += good and seconds <= objective.latency
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.seconds += seconds
 
 
 @dataclass(slots=True)
@@ -31,6 +57,7 @@ class CheckRecord:
     duration: float = 0.0
     finished_at: float = 0.0
     outcomes: Counter[FailureReason] = field(default_factory=Counter)
+    totals: ObjectiveTotals | None = None  # for a check with an objective
 
 
 class ResultBook:
@@ -50,6 +77,17 @@ class ResultBook:
         entry.duration = duration
         entry.finished_at = at
         entry.outcomes[result.reason] += 1
+
+    def count_attempt(self, check: Check, good: bool, seconds: float) -> None:
+        """Add one attempt of `check` to its objective's totals (a check with one only)."""
+        if check.objective is None:
+            return
+        entry = self._records.get(check.key)
+        if entry is None:
+            entry = self._records[check.key] = CheckRecord(check)
+        if entry.totals is None:
+            entry.totals = ObjectiveTotals()
+        entry.totals.add(good, seconds, check.objective)
 
     def get(self, key: str) -> CheckRecord | None:
         return self._records.get(key)
@@ -107,6 +145,14 @@ class Runner:
         return result
 
     async def _attempt(self, check: Check) -> ProbeResult:
+        if check.objective is None:
+            return await self._call(check)
+        started = self._monotonic()
+        result = await self._call(check)
+        self._book.count_attempt(check, result.success, self._monotonic() - started)
+        return result
+
+    async def _call(self, check: Check) -> ProbeResult:
         prober = self._probers.get(check.kind)
         if prober is None:
             return ProbeResult.failure(FailureReason.INTERNAL_ERROR, f"no prober {check.kind!r}")

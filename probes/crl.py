@@ -38,7 +38,8 @@ from probes._base import (
 from probes._config import Duration, Instant, PositiveDuration, TargetBase, http_url
 from probes.cert_checks import cert_name, common_name, serial_hex
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
-from probes.crl_fetch import MEBIBYTE, CrlCache, Fetched, crl_cache, fetch_crl
+from probes.crl_cache import CrlCache, FetchedCrl
+from probes.crl_fetch import MEBIBYTE, fetch_crl
 from probes.crl_scope import not_covered, scope_of, unusable
 
 __all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "http_url", "judge", "probe_crl"]
@@ -188,10 +189,10 @@ def expand_crl(target: CrlTarget, defaults: CheckDefaults) -> Iterator[Check]:
 async def probe_crl(check: Check, env: ProbeEnv) -> ProbeResult:
     params: CrlParams = check.params
     timer = PhaseTimer(env.monotonic)
-    cache = crl_cache(env)
+    cache = env.crl_cache
     budget = check.timeout * FETCH_SHARE
 
-    async def fetch() -> Fetched:
+    async def fetch() -> FetchedCrl:
         return await fetch_crl(params.url, env, params.max_size, budget)
 
     fetched = await cache.get(params.url, params.refresh, env.monotonic(), fetch)
@@ -233,7 +234,7 @@ async def _signer_path(crl: x509.CertificateRevocationList, params: CrlParams, n
     return f"the CRL's signer {crl.issuer.rfc4514_string()}: {verdict.reason}: {verdict.detail}"
 
 
-def judge(fetched: Fetched, params: CrlParams, now: float, cache: CrlCache) -> ProbeResult:
+def judge(fetched: FetchedCrl, params: CrlParams, now: float, cache: CrlCache) -> ProbeResult:
     """The verdict on one fetched CRL; `revoked` only from a verified one."""
     crl = fetched.crl
     if fetched.reason is not FailureReason.OK or crl is None:
@@ -313,7 +314,7 @@ def _freshness(
 
 
 def _verify(
-    fetched: Fetched, crl: x509.CertificateRevocationList, issuers: tuple[x509.Certificate, ...]
+    fetched: FetchedCrl, crl: x509.CertificateRevocationList, issuers: tuple[x509.Certificate, ...]
 ) -> tuple[bool, str]:
     named = [cert for cert in issuers if cert.subject == crl.issuer]
     if not named:

@@ -4,21 +4,21 @@ Like blackbox_exporter's `http` prober, each check opens a fresh connection by d
 (`keep_alive: true` reuses one), so connect and TLS are measured every time and a swapped
 certificate is seen at once. A fresh HTTP/1.1 check takes the lean path of
 `probes.http_fast` (the CPU per check is the target there); HTTP/2 and kept connections
-go through httpx and `probes.smp_http.fetch`, timed by httpcore's trace events
-(`probes.http_client`). Both cap sizes and redirects the same way (a URL seen twice is a
-loop) and end every fault as a reason. What a run found (the final URL, the TLS version
-and the chain the server presented) is its `HttpFindings`.
+go through httpx and `probes.http_fetch.fetch`, timed by httpcore's trace events
+(`probes.http_client`). Both keep `probes.http_fetch`'s policy for sizes and redirects
+and end every fault as a reason. What a run found (the final URL, the TLS version and
+the chain the server presented) is its `HttpFindings`.
 
-Service objectives: per check, counters of runs, good runs and runs good and within the
-latency objective, a latency histogram, and the objectives as gauges, so availability
-over a window and error-budget burn are plain PromQL (README, "HTTP endpoints"). Those
-running totals live in `ProbeEnv.caches`; this module never touches the metrics registry
-and never raises for a target's fault.
+Service objectives: a check carries its `objectives` as the `Check.objective` that the
+runner counts and times (runs, good runs, good runs within the latency objective, a
+latency histogram) and the collector exports beside the objectives as gauges, so
+availability over a window and error-budget burn are plain PromQL (README, "HTTP
+endpoints"). This module never touches the metrics registry and never raises for a
+target's fault.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import json
 from collections.abc import Iterator
@@ -37,6 +37,7 @@ from probes._base import (
     CheckDefaults,
     FailureReason,
     Findings,
+    Objective,
     ProbeEnv,
     ProbeResult,
     Series,
@@ -44,18 +45,13 @@ from probes._base import (
 )
 from probes._config import PositiveDuration, StrictModel, TargetBase, http_url
 from probes.certs import CertificateFacts, CertificatesPath
-from probes.http_client import (
-    CURRENT_TRACE,
-    TlsFacts,
-    Trace,
-    client_for_endpoint,
-    tls_client_for,
-)
-from probes.http_fast import FastAnswer, fast_get
-from probes.smp_http import Failed, Fetched, fetch
+from probes.endpoint_clients import client_for_endpoint, tls_client_for
+from probes.http_client import CURRENT_TRACE, Trace
+from probes.http_fast import fast_get
+from probes.http_fetch import Answer, Failed, Problem, fetch, reason_of
 
 __all__ = [
-    "LATENCY_BUCKETS",
+    "FETCH_REASONS",
     "HttpFindings",
     "HttpParams",
     "HttpTarget",
@@ -86,13 +82,11 @@ class HttpFindings(Findings):
         }
 
 
-# Check duration buckets (seconds): loopback in a millisecond, a far endpoint in seconds.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Why fetch's SMP-named reasons become these for an endpoint check.
-_REASONS = {
-    FailureReason.SMP_TOO_LARGE: FailureReason.HTTP_TOO_LARGE,
-    FailureReason.SMP_REDIRECT_LOOP: FailureReason.HTTP_REDIRECT_LOOP,
-    FailureReason.SMP_HTTP_ERROR: FailureReason.NETWORK_ERROR,  # an unsupported URL
+# What an endpoint's fetch problems are called (the others keep their common names).
+FETCH_REASONS = {
+    Problem.TOO_LARGE: FailureReason.HTTP_TOO_LARGE,
+    Problem.REDIRECT_LOOP: FailureReason.HTTP_REDIRECT_LOOP,
+    Problem.STATUS: FailureReason.HTTP_STATUS,
 }
 
 
@@ -109,6 +103,9 @@ class Objectives(StrictModel):
         0.95, gt=0, lt=1, description="share of checks that must be fast enough (p95: 0.95)"
     )
     window: PositiveDuration = Field(30 * 86400.0, description="the objectives' window")
+
+    def objective(self) -> Objective:
+        return Objective(self.availability, self.latency, self.latency_ratio, self.window)
 
 
 class HttpTarget(TargetBase):
@@ -204,7 +201,6 @@ class HttpParams:
     keep_alive: bool
     max_redirects: int
     max_body: int
-    objectives: Objectives
 
 
 def expand_http(target: HttpTarget, defaults: CheckDefaults) -> Iterator[Check]:
@@ -217,6 +213,7 @@ def expand_http(target: HttpTarget, defaults: CheckDefaults) -> Iterator[Check]:
         interval=timing.interval,
         timeout=timing.timeout,
         retries=timing.retries,
+        objective=target.objectives.objective(),
     )
 
 
@@ -234,110 +231,40 @@ def params_of(target: HttpTarget) -> HttpParams:
         keep_alive=target.keep_alive,
         max_redirects=target.max_redirects,
         max_body=target.max_body,
-        objectives=target.objectives,
     )
-
-
-@dataclass(slots=True)
-class _Totals:
-    """Running totals of one check since the agent started (Prometheus counters)."""
-
-    runs: int = 0
-    good: int = 0
-    fast: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    seconds: float = 0.0
-
-    def add(self, good: bool, seconds: float, objectives: Objectives) -> None:
-        self.runs += 1
-        self.good += good
-        self.fast += good and seconds <= objectives.latency
-        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.seconds += seconds
-
-    def series(self) -> list[Series]:
-        out = [
-            Series("checks", _NO_LABELS, float(self.runs), counter=True),
-            Series("checks_good", _NO_LABELS, float(self.good), counter=True),
-            Series("checks_fast", _NO_LABELS, float(self.fast), counter=True),
-            Series("duration_seconds_sum", _NO_LABELS, self.seconds, counter=True),
-            Series("duration_seconds_count", _NO_LABELS, float(self.runs), counter=True),
-        ]
-        cumulative = 0
-        for labels, count in zip(_BUCKET_LABELS, self.buckets, strict=True):
-            cumulative += count
-            out.append(Series("duration_seconds_bucket", labels, float(cumulative), True))
-        return out
-
-
-# Built once: every run reports these series (read-only, shared by all results).
-_NO_LABELS: dict[str, str] = {}
-_BUCKET_LABELS = (*({"le": repr(bound)} for bound in LATENCY_BUCKETS), {"le": "+Inf"})
-
-
-def _totals(env: ProbeEnv, key: str) -> _Totals:
-    book = env.caches.setdefault("http_totals", {})
-    assert isinstance(book, dict)
-    totals = book.get(key)
-    if totals is None:
-        totals = book[key] = _Totals()
-    return totals
 
 
 async def probe_http(check: Check, env: ProbeEnv) -> ProbeResult:
-    params: HttpParams = check.params
-    started = env.monotonic()
-    result = await fetch_and_judge(params, env, check.timeout)
-    seconds = env.monotonic() - started
-    totals = _totals(env, check.key)
-    totals.add(result.success, seconds, params.objectives)
-    objectives = params.objectives
-    values = {
-        **result.values,
-        "objective_availability_ratio": objectives.availability,
-        "objective_latency_seconds": objectives.latency,
-        "objective_latency_ratio": objectives.latency_ratio,
-        "objective_window_seconds": objectives.window,
-    }
-    return ProbeResult(
-        result.reason,
-        result.detail,
-        phases=result.phases,
-        values=values,
-        series=(*result.series, *totals.series()),
-        findings=result.findings,
-    )
+    return await fetch_and_judge(check.params, env, check.timeout)
 
 
 async def fetch_and_judge(params: HttpParams, env: ProbeEnv, read_limit: float) -> ProbeResult:
-    """One GET of `params.url` judged by its status and body (no objective counters).
+    """One GET of `params.url` judged by its status and body.
 
     A fresh HTTP/1.1 connection (the default) takes the lean path of `probes.http_fast`;
     HTTP/2 and kept connections go through httpx. `read_limit` bounds each network wait
     there; the caller bounds the whole (the runner).
     """
-    got = await (_fresh if not (params.http2 or params.keep_alive) else _pooled)(
-        params, env, read_limit
-    )
-    values: dict[str, float] = {"redirects": float(max(0, got.requests - 1))}
+    trace = Trace(env.monotonic)
+    fresh = not (params.http2 or params.keep_alive)
+    answer = await (_fresh if fresh else _pooled)(params, env, read_limit, trace)
+    values: dict[str, float] = {"redirects": float(max(0, trace.requests - 1))}
     series: list[Series] = []
     tls_version: str | None = None
     tls_chain: tuple[bytes, ...] = ()
-    if got.http_version:
-        series.append(Series("http_version_info", {"version": got.http_version}, 1.0))
-    if got.tls is not None:
-        series.append(Series("tls_version_info", {"version": got.tls.version}, 1.0))
-        tls_version, tls_chain = got.tls.version, got.tls.chain
-        expiry = _earliest_expiry(got.tls.chain)
+    if trace.http_version:
+        series.append(Series("http_version_info", {"version": trace.http_version}, 1.0))
+    if trace.tls is not None:
+        series.append(Series("tls_version_info", {"version": trace.tls.version}, 1.0))
+        tls_version, tls_chain = trace.tls.version, trace.tls.chain
+        expiry = _earliest_expiry(trace.tls.chain)
         if expiry is not None:
             values["probe_ssl_earliest_cert_expiry"] = expiry
-    answer = got.answer
     if isinstance(answer, Failed):
-        reason = _REASONS.get(answer.reason, answer.reason)
         return ProbeResult.failure(
-            reason,
+            reason_of(answer, FETCH_REASONS),
             answer.detail,
-            phases=got.phases,
+            phases=trace.phases,
             values=values,
             series=tuple(series),
             findings=HttpFindings(None, tls_version, tls_chain),
@@ -348,29 +275,19 @@ async def fetch_and_judge(params: HttpParams, env: ProbeEnv, read_limit: float) 
     return ProbeResult(
         reason,
         detail,
-        phases=got.phases,
+        phases=trace.phases,
         values=values,
         series=tuple(series),
         findings=HttpFindings(answer.url, tls_version, tls_chain),
     )
 
 
-@dataclass(slots=True)
-class _Got:
-    """What either path found: the answer (or why none), and how it went."""
-
-    answer: Fetched | FastAnswer | Failed
-    requests: int = 0
-    http_version: str = ""
-    tls: TlsFacts | None = None
-    phases: dict[str, float] = field(default_factory=dict)
-
-
-async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
+async def _fresh(
+    params: HttpParams, env: ProbeEnv, read_limit: float, trace: Trace
+) -> Answer | Failed:
     context = tls_client_for(env, params.ca_file, params.verify)
     if isinstance(context, Failed):
-        return _Got(context)
-    got = _Got(Failed(FailureReason.INTERNAL_ERROR, "not fetched"))
+        return context
     user_agent = env.http.headers.get("user-agent", "vigie") if env.http else "vigie"
     answer = await fast_get(
         params.url,
@@ -378,16 +295,16 @@ async def _fresh(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
         max_body=params.max_body,
         max_redirects=params.max_redirects,
         user_agent=user_agent,
-        clock=env.monotonic,
-        phases=got.phases,
+        trace=trace,
     )
-    got.answer = answer
-    if isinstance(answer, FastAnswer):
-        got.requests, got.http_version, got.tls = answer.requests, "HTTP/1.1", answer.tls
-    return got
+    if isinstance(answer, Answer):
+        trace.http_version = "HTTP/1.1"
+    return answer
 
 
-async def _pooled(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
+async def _pooled(
+    params: HttpParams, env: ProbeEnv, read_limit: float, trace: Trace
+) -> Answer | Failed:
     client = client_for_endpoint(
         env,
         ca_file=params.ca_file,
@@ -396,22 +313,20 @@ async def _pooled(params: HttpParams, env: ProbeEnv, read_limit: float) -> _Got:
         verify=params.verify,
     )
     if isinstance(client, Failed):
-        return _Got(client)
-    trace = Trace(env.monotonic)
+        return client
     token = CURRENT_TRACE.set(trace)
     try:
-        answer = await fetch(
+        return await fetch(
             client,
             params.url,
             max_body=params.max_body,
             max_redirects=params.max_redirects,
             read_timeout=read_limit,
-            accept="*/*",
+            monotonic=env.monotonic,
         )
     finally:
         CURRENT_TRACE.reset(token)
         trace.end()
-    return _Got(answer, trace.requests, trace.http_version, trace.tls, trace.phases)
 
 
 def _judge(params: HttpParams, status: int, body: bytes) -> tuple[FailureReason, str]:

@@ -4,8 +4,8 @@ Checks are expanded once at start-up, but the URLs to watch here are only known 
 SML checks (`ParticipantFindings.smp_url`) and the SMP checks (`SmpFindings.endpoints`,
 each with its Access Point `url`) have run. So discovery is one check of its own: each run
 reads the latest findings through a read-only view the agent puts in
-`ProbeEnv.caches[FINDINGS_KEY]` (`findings_view(book)`: a function, so this module never
-holds the book nor sees anything but findings), takes at most `max` distinct
+`ProbeEnv.findings` (`findings_view(book)`: a function, so this module never holds the
+book nor sees anything but findings), takes at most `max` distinct
 URLs in a stable order, and probes each with the `http` prober's own fetch, a few at a
 time. Per-URL series stay within `max` (a cardinality budget, as the SML sweep's); what
 lies beyond it is only counted. The alternative, adding checks to the scheduler at run
@@ -23,7 +23,6 @@ from typing import Any
 from pydantic import Field
 
 from probes._base import (
-    FINDINGS_KEY,
     Check,
     CheckDefaults,
     FailureReason,
@@ -40,7 +39,6 @@ from probes.http import HttpParams, Objectives, fetch_and_judge, http_url
 from probes.smp import SmpFindings
 
 __all__ = [
-    "FINDINGS_KEY",
     "FindingsView",
     "HttpDiscoveryTarget",
     "discovered_urls",
@@ -124,8 +122,8 @@ def discovered_urls(view: FindingsView, target: HttpDiscoveryTarget) -> list[str
 
 async def probe_http_discovery(check: Check, env: ProbeEnv) -> ProbeResult:
     target: HttpDiscoveryTarget = check.params.target
-    view = env.caches.get(FINDINGS_KEY)
-    if not callable(view):
+    view = env.findings
+    if view is None:
         return ProbeResult.failure(
             FailureReason.INTERNAL_ERROR, "no findings view in the probe environment"
         )
@@ -151,7 +149,6 @@ async def probe_http_discovery(check: Check, env: ProbeEnv) -> ProbeResult:
                 keep_alive=False,
                 max_redirects=3,
                 max_body=64 * 1024,
-                objectives=target.objectives,
             )
             started = env.monotonic()
             try:

@@ -6,38 +6,26 @@ pool, the client's layers), so those checks take this path instead: one
 `probes.tls_stream.ClientStream` (pyOpenSSL over memory BIOs, as the certificate checks use),
 one request prepared as bytes once per URL, the answer read with `probes.http_burst`'s
 parser.
-Redirects are followed by hand, at most `max_redirects`, and a URL seen twice is a loop
-(the same rules as `probes.smp_http.fetch`, which keep-alive and HTTP/2 checks use).
-Phases: connect (name resolution included), tls, ttfb, transfer. Every target's fault
-ends as a `Failed`; the socket is always closed before returning.
+It keeps the policy of `probes.http_fetch` (the body cap, `Redirects`), which keep-alive
+and HTTP/2 checks reach through `probes.http_fetch.fetch`, and gives the same `Answer` or
+`Failed`. Phases (connect, name resolution included; tls; ttfb; transfer), requests and
+TLS facts go to the check's `Trace`, as httpcore's events do on the other path. Every
+target's fault ends as a `Failed`; the socket is always closed before returning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from probes._base import FailureReason
 from probes.http_burst import Head, TooLarge, parse_head, read_body
-from probes.http_client import TlsFacts
-from probes.smp_http import Failed
+from probes.http_client import TlsFacts, Trace
+from probes.http_fetch import REDIRECT_STATUSES, Answer, Failed, Problem, Redirects, too_large
 from probes.tls_stream import ClientStream, TlsClient, TlsError
 
-__all__ = ["FastAnswer", "fast_get"]
-
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class FastAnswer:
-    url: str  # after redirects
-    status: int
-    body: bytes
-    requests: int
-    tls: TlsFacts | None
+__all__ = ["fast_get"]
 
 
 async def fast_get(
@@ -47,32 +35,25 @@ async def fast_get(
     max_body: int,
     max_redirects: int,
     user_agent: str,
-    clock: Callable[[], float],
-    phases: dict[str, float],
-) -> FastAnswer | Failed:
-    """GET `url` on fresh connections (one per redirect), adding up `phases`; the caller
-    bounds the time."""
-    visited = [url]
+    trace: Trace,
+) -> Answer | Failed:
+    """GET `url` on fresh connections (one per redirect), noting each in `trace`; the
+    caller bounds the time."""
+    started = trace.clock()
+    redirects = Redirects(url, max_redirects)
     current = url
-    tls: TlsFacts | None = None
     while True:
-        answer = await _one(current, context, max_body, user_agent, clock, phases)
+        trace.requests += 1
+        answer = await _one(current, context, max_body, user_agent, trace)
         if isinstance(answer, Failed):
             return answer
-        head, body, facts = answer
-        tls = facts or tls
-        if head.status not in _REDIRECTS or not head.location:
-            return FastAnswer(current, head.status, body, len(visited), tls)
+        head, body = answer
+        if head.status not in REDIRECT_STATUSES or not head.location:
+            return Answer(current, head.status, body, duration=trace.clock() - started)
         following = urljoin(current, head.location)
-        if following in visited:
-            chain = " -> ".join([*visited, following][-4:])
-            return Failed(FailureReason.HTTP_REDIRECT_LOOP, f"redirect loop: {chain}")
-        if len(visited) > max_redirects:
-            return Failed(
-                FailureReason.HTTP_REDIRECT_LOOP,
-                f"more than {max_redirects} redirects (last to {following})",
-            )
-        visited.append(following)
+        refused = redirects.follow(following)
+        if refused is not None:
+            return refused
         current = following
 
 
@@ -93,13 +74,13 @@ def _request(url: str, user_agent: str) -> _Request | Failed:
     """The GET of `url` as bytes (a pure function of its arguments, so kept per URL)."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        return Failed(FailureReason.NETWORK_ERROR, f"unsupported URL: {url[:100]}")
+        return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {url[:100]}")
     host = parts.hostname
     https = parts.scheme == "https"
     try:
         port = parts.port or (443 if https else 80)
     except ValueError:
-        return Failed(FailureReason.NETWORK_ERROR, f"invalid port in {url[:100]}")
+        return Failed(Problem.UNSUPPORTED_URL, f"invalid port in {url[:100]}")
     authority = f"[{host}]" if ":" in host else host
     if parts.port:
         authority += f":{parts.port}"
@@ -116,16 +97,15 @@ async def _one(
     context: TlsClient,
     max_body: int,
     user_agent: str,
-    clock: Callable[[], float],
-    phases: dict[str, float],
-) -> tuple[Head, bytes, TlsFacts | None] | Failed:
+    trace: Trace,
+) -> tuple[Head, bytes] | Failed:
     request = _request(url, user_agent)
     if isinstance(request, Failed):
         return request
     connection: ClientStream | None = None
     phase = "connect"
+    clock, phases = trace.clock, trace.phases
     mark = clock()
-    facts: TlsFacts | None = None
     try:
         connection = await ClientStream.open(request.host, request.port)
         now = clock()
@@ -134,7 +114,7 @@ async def _one(
         if request.https:
             phase = "tls"
             session = await connection.start_tls(context, request.host)
-            facts = TlsFacts(session.version, session.cipher, session.chain)
+            trace.tls = TlsFacts(session.version, session.cipher, session.chain)
             now = clock()
             _add(phases, phase, now - mark)
             mark = now
@@ -147,21 +127,21 @@ async def _one(
         phase = "transfer"
         body = await read_body(connection, head, max_body)
         _add(phases, phase, clock() - mark)
-        return head, body, facts
+        return head, body
     except TooLarge:
         _add(phases, phase, clock() - mark)
-        return Failed(FailureReason.HTTP_TOO_LARGE, f"more than {max_body} bytes, not read")
+        return too_large(max_body)
     except TlsError as exc:
-        return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS: {exc}")
+        return Failed(Problem.TLS, f"TLS: {exc}")
     except ConnectionRefusedError:
-        return Failed(FailureReason.CONNECTION_REFUSED, "connection refused")
+        return Failed(Problem.REFUSED, "connection refused")
     except (asyncio.IncompleteReadError, ValueError) as exc:
         what = "closed before an answer" if phase == "ttfb" else "broken HTTP answer"
-        return Failed(FailureReason.MALFORMED_RESPONSE, f"{what}: {str(exc)[:80]}")
+        return Failed(Problem.MALFORMED, f"{what}: {str(exc)[:80]}")
     except OSError as exc:
         if phase == "tls":
-            return Failed(FailureReason.TLS_HANDSHAKE_FAILED, f"TLS: {exc.strerror or exc}")
-        return Failed(FailureReason.NETWORK_ERROR, exc.strerror or str(exc) or type(exc).__name__)
+            return Failed(Problem.TLS, f"TLS: {exc.strerror or exc}")
+        return Failed(Problem.NETWORK, exc.strerror or str(exc) or type(exc).__name__)
     finally:
         if connection is not None:
             connection.close()

@@ -32,9 +32,10 @@ from probes._config import Instant, TargetBase
 from probes.cert_checks import cert_name, serial_hex
 from probes.certs import CertificateParseError, read_certificates
 from probes.crl import FETCH_SHARE, HttpUrl
-from probes.crl_fetch import fetch_http
+from probes.http_fetch import Failed, Problem, fetch, reason_of
 
 __all__ = [
+    "HTTP_REASONS",
     "OcspParams",
     "OcspTarget",
     "build_request",
@@ -53,10 +54,12 @@ _STATUS_REASONS = {
     ocsp.OCSPResponseStatus.TRY_LATER: FailureReason.OCSP_TRY_LATER,
     ocsp.OCSPResponseStatus.UNAUTHORIZED: FailureReason.OCSP_UNAUTHORIZED,
 }
-_HTTP_REASONS = {
-    "unreachable": FailureReason.OCSP_UNREACHABLE,
-    "http_error": FailureReason.OCSP_HTTP_ERROR,
-    "too_large": FailureReason.OCSP_MALFORMED,
+# What a responder that gives no answer to judge is (`probes.http_fetch` problems).
+HTTP_REASONS = {
+    **dict.fromkeys(Problem, FailureReason.OCSP_UNREACHABLE),
+    Problem.STATUS: FailureReason.OCSP_HTTP_ERROR,
+    Problem.TOO_LARGE: FailureReason.OCSP_MALFORMED,
+    Problem.INTERNAL: FailureReason.INTERNAL_ERROR,
 }
 
 
@@ -165,19 +168,20 @@ async def probe_ocsp(check: Check, env: ProbeEnv) -> ProbeResult:
         message = http_request(env.http, params, request.public_bytes(serialization.Encoding.DER))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return ProbeResult.failure(FailureReason.OCSP_UNREACHABLE, f"{type(exc).__name__}: {exc}")
-    outcome = await fetch_http(
+    answer = await fetch(
         env.http,
         message,
-        max_size=MAX_RESPONSE_BYTES,
+        max_body=MAX_RESPONSE_BYTES,
+        only_2xx=True,
         budget=check.timeout * FETCH_SHARE,
         monotonic=env.monotonic,
     )
     timer.lap("request")
-    if outcome.problem is not None:
-        reason = _HTTP_REASONS[outcome.problem]
-        return ProbeResult.failure(reason, outcome.detail, phases=timer.phases)
+    if isinstance(answer, Failed):
+        reason = reason_of(answer, HTTP_REASONS)
+        return ProbeResult.failure(reason, answer.detail, phases=timer.phases)
     now = params.at or datetime.fromtimestamp(env.wall_clock(), UTC)
-    result = judge(outcome.body, params, request, nonce, now)
+    result = judge(answer.body, params, request, nonce, now)
     timer.lap("verify")
     return dataclasses.replace(result, phases=timer.phases)
 

@@ -2,7 +2,7 @@
 
 The path validator asks for the CRLs of a certificate's distribution points and for OCSP
 answers from its responder; this module serves both through vigie's one capped HTTP fetch
-(`probes.crl_fetch.fetch_http`) and the agent's CRL cache, so a CRL shared by many
+(`probes.http_fetch.fetch`) and the agent's CRL cache, so a CRL shared by many
 certificates and checks is fetched once per refresh interval. Every failure is recorded
 by URL (`RevocationFetchers.failures`) so the verdict can name what was unreachable.
 
@@ -32,12 +32,12 @@ from pyhanko_certvalidator.fetchers.api import (
 from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps
 
 from probes._base import FailureReason, ProbeEnv
-from probes.crl_fetch import MEBIBYTE, Fetched, crl_cache, fetch_crl, fetch_http
+from probes.crl_cache import FetchedCrl
+from probes.crl_fetch import MEBIBYTE, fetch_crl
+from probes.http_fetch import Failed, fetch, reason_of
 
 __all__ = ["RevocationFetchers"]
 
-# An OCSP response is a few kilobytes; anything near this is not one.
-MAX_OCSP_BYTES = MEBIBYTE
 # Most URLs one validation fetches (a hostile certificate may list hundreds).
 MAX_URLS = 32
 
@@ -90,12 +90,12 @@ class _Crls(CRLFetcher):
                 if url.lower().startswith(("http://", "https://")) and url not in urls:
                     urls.append(url)
         found: list[asn1_crl.CertificateList] = []
-        cache = crl_cache(env)
+        cache = env.crl_cache
         for url in urls:
             if owner.over_budget(url):
                 continue
 
-            async def fetch(url: str = url) -> Fetched:
+            async def fetch(url: str = url) -> FetchedCrl:
                 return await fetch_crl(url, env, owner.max_crl_size, owner.budget)
 
             fetched = await cache.get(url, owner.refresh, env.monotonic(), fetch)
@@ -127,7 +127,13 @@ class _Ocsp(OCSPFetcher):
         self, cert: asn1_x509.Certificate, authority: Authority
     ) -> asn1_ocsp.OCSPResponse:
         # Imported here: probes.ocsp builds on this module's neighbours.
-        from probes.ocsp import OcspParams, build_request, http_request
+        from probes.ocsp import (
+            HTTP_REASONS,
+            MAX_RESPONSE_BYTES,
+            OcspParams,
+            build_request,
+            http_request,
+        )
 
         owner, env = self._owner, self._owner.env
         urls = [
@@ -150,16 +156,17 @@ class _Ocsp(OCSPFetcher):
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 owner.failures[url] = f"{type(exc).__name__}: {exc}"
                 continue
-            outcome = await fetch_http(
-                env.http, message, max_size=MAX_OCSP_BYTES, budget=owner.budget,
-                monotonic=env.monotonic,
+            answer = await fetch(
+                env.http, message, max_body=MAX_RESPONSE_BYTES, only_2xx=True,
+                budget=owner.budget, monotonic=env.monotonic,
             )  # fmt: skip
-            if outcome.problem is not None:
-                owner.failures[url] = f"ocsp_{outcome.problem}: {outcome.detail}".rstrip(": ")
+            if isinstance(answer, Failed):
+                reason = reason_of(answer, HTTP_REASONS)
+                owner.failures[url] = f"{reason}: {answer.detail}".rstrip(": ")
                 problems.append(url)
                 continue
             try:
-                response = asn1_ocsp.OCSPResponse.load(outcome.body)
+                response = asn1_ocsp.OCSPResponse.load(answer.body)
                 response.native  # noqa: B018 - asn1crypto parses lazily; fail here, not later
             except (ValueError, TypeError) as exc:
                 owner.failures[url] = f"ocsp_malformed: {str(exc)[:120]}"

@@ -43,6 +43,8 @@ from probes.certs import (
     CertificatesPath,
     read_certificates,
 )
+from probes.endpoint_clients import client_for
+from probes.http_fetch import Answer, Failed, Problem, fetch, reason_of
 from probes.naming import ParticipantId
 from probes.smp_document import (
     DocumentError,
@@ -53,7 +55,6 @@ from probes.smp_document import (
     parse_xml,
     verify_signature,
 )
-from probes.smp_http import Failed, Fetched, client_for, fetch
 
 __all__ = [
     "ALL_DOCUMENT_TYPES_LIMIT",
@@ -70,6 +71,13 @@ __all__ = [
 
 # `document_type: all` fetches at most this many documents per run.
 ALL_DOCUMENT_TYPES_LIMIT = 20
+# What an SMP's fetch problems are called (the others keep their common names).
+FETCH_REASONS = {
+    Problem.TOO_LARGE: FailureReason.SMP_TOO_LARGE,
+    Problem.REDIRECT_LOOP: FailureReason.SMP_REDIRECT_LOOP,
+    Problem.UNSUPPORTED_URL: FailureReason.SMP_HTTP_ERROR,
+    Problem.STATUS: FailureReason.SMP_HTTP_ERROR,
+}
 HEALTH_PATHS = {
     "domismp": "/monitor/is-alive",
     "phoss": "/smp-status/",
@@ -284,16 +292,17 @@ class _Run:
         except DocumentError as exc:
             raise _Stop(exc.reason, f"{what}: {exc.detail}") from None
 
-    async def get(self, url: str, max_body: int) -> Fetched:
+    async def get(self, url: str, max_body: int) -> Answer:
         answer = await fetch(
             self.client,
             url,
             max_body=max_body,
             max_redirects=self.params.max_redirects,
+            accept="application/xml, text/xml;q=0.9, */*;q=0.1",
             read_timeout=self.check.timeout,
         )
         if isinstance(answer, Failed):
-            raise _Stop(answer.reason, answer.detail)
+            raise _Stop(reason_of(answer, FETCH_REASONS), answer.detail)
         return answer
 
 
@@ -302,7 +311,7 @@ async def probe_smp(check: Check, env: ProbeEnv) -> ProbeResult:
     timer = PhaseTimer(env.monotonic)
     client = client_for(env, params.ca_file)
     if isinstance(client, Failed):
-        return ProbeResult.failure(client.reason, client.detail)
+        return ProbeResult.failure(reason_of(client, FETCH_REASONS), client.detail)
     run = _Run(check, params, env, client, timer)
     values: dict[str, float] = {}
     outcome: _Stop | None = None
@@ -452,7 +461,7 @@ def _json_status(body: bytes) -> str | None:
     return str(status) if status is not None else None
 
 
-def _raise_for_status(answer: Fetched, what: str) -> None:
+def _raise_for_status(answer: Answer, what: str) -> None:
     status = answer.status
     if status == 200:
         return

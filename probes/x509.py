@@ -38,7 +38,6 @@ from cryptography.x509.verification import Store
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from probes._base import (
-    FINDINGS_KEY,
     HIDDEN,
     Check,
     CheckDefaults,
@@ -78,7 +77,7 @@ from probes.certs import (
 # imported where it is used, so that checking a file (`vigie probe cert --file`) starts
 # without it.
 if TYPE_CHECKING:
-    from probes.crl_fetch import Fetched
+    from probes.crl_cache import FetchedCrl
     from probes.smp_document import SmpEndpoint
     from probes.tls_stream import TlsClient
 
@@ -447,8 +446,8 @@ async def _probe_files(params: X509Params, time_limit: float, env: ProbeEnv) -> 
 
 
 async def _probe_smp_metadata(params: X509Params, time_limit: float, env: ProbeEnv) -> ProbeResult:
-    view = env.caches.get(FINDINGS_KEY)
-    if not callable(view):
+    view = env.findings
+    if view is None:
         return ProbeResult.failure(
             FailureReason.INTERNAL_ERROR,
             "no findings view in the probe environment: smp_metadata needs the agent's "
@@ -594,15 +593,15 @@ async def _configured_crls(
 ) -> tuple[tuple[bytes, ...], list[str]]:
     """The configured CRL files, and the configured CRL URLs fetched through the agent's
     CRL cache; with why each URL that gave nothing did not."""
-    from probes.crl_fetch import crl_cache, fetch_crl
+    from probes.crl_fetch import fetch_crl
 
     if not params.crl_urls or env.http is None:
         return params.crls, [f"{url}: not fetched (no HTTP client)" for url in params.crl_urls]
     found, missing = list(params.crls), []
-    cache = crl_cache(env)
+    cache = env.crl_cache
     for url in params.crl_urls:
 
-        async def fetch(url: str = url) -> Fetched:
+        async def fetch(url: str = url) -> FetchedCrl:
             return await fetch_crl(url, env, MAX_CRL_FILE_BYTES, budget)
 
         fetched = await cache.get(url, CRL_REFRESH, env.monotonic(), fetch)

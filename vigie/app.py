@@ -23,8 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from correlator.correlator import Correlator
 from correlator.probe_alerts import ProbeAlerts
 from probes import PROBERS, Check, ProbeEnv, ProbeResult, ResultBook, Runner
-from probes.http_client import close_endpoint_clients
-from probes.http_discovery import FINDINGS_KEY, findings_view
+from probes.http_discovery import findings_view
 from ticket_sink import Store, StoreError
 from ticket_sink.api import setup_api
 from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
@@ -211,10 +210,9 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         for check in checks:
             app[BOOK].register(check)
         http = outbound_client()
-        probe_env = dataclasses.replace(env, http=http, caches=dict(env.caches))
         # Discovery checks read what other checks found (SMP URLs, Access Point URLs).
         book: ResultBook = app[BOOK]
-        probe_env.caches[FINDINGS_KEY] = findings_view(book)
+        probe_env = dataclasses.replace(env, http=http, findings=findings_view(book))
         runner = Runner(PROBERS, probe_env, app[BOOK])
         run = runner.run
         if app[CONFIG].correlator.enabled:
@@ -244,7 +242,7 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
             except TimeoutError:
                 log.warning("scheduler_stop_slow", grace_seconds=_STOP_GRACE_SECONDS)
             app[SCHEDULER].clear()
-            await close_endpoint_clients(probe_env)
+            await probe_env.aclose()
             await http.aclose()
 
     return context

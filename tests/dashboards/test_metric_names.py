@@ -1,10 +1,10 @@
 """Every metric a dashboard or a rule uses is one vigie exports (or a rule records).
 
 vigie's names come from the code: the families its registry yields (the framework's
-probe_* series, the agent's vigie_* series, process_*), and the names each prober
-reports, read from its module's source (`Series("name", ...)` and the keys of its
-`values`), turned into exported names as the collector does. Ticket metrics are the
-ticket store's contract, listed below until the registry exports them.
+probe_* series, the runner's objective series, the agent's vigie_* series, process_*),
+and the names each prober reports, read from its module's source (`Series("name", ...)`
+and the keys of its `values`), turned into exported names as the collector does. Ticket
+metrics are the ticket store's contract, listed below until the registry exports them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from prometheus_client import Metric
 
 import dashboards
 import dashboards.live
-from probes import PROBERS, ResultBook
+from probes import PROBERS, CheckDefaults, FailureReason, ProbeResult, ResultBook
 from probes._metrics import metric_name
+from probes.http import HttpTarget, expand_http
 from vigie.app import REGISTRY, create_app
 from vigie.config import VigieConfig
 from vigie.metrics import build_registry
@@ -66,9 +67,15 @@ async def _no_run(_: object) -> None:
 
 def registry_names() -> set[str]:
     """Every series name the agent's /metrics can show: the registry `create_app` builds
-    (probe, agent, ticket and notification collectors), with a scheduler in place."""
+    (probe, agent, ticket and notification collectors), with a scheduler in place and the
+    result of a check with an objective (whose families the runner keeps per kind)."""
     scheduler = Scheduler([], _no_run, limits={})
-    registry = build_registry(ResultBook(), [scheduler], (0, 1))
+    book = ResultBook()
+    (check,) = expand_http(HttpTarget(url="http://127.0.0.1:9/"), CheckDefaults())
+    assert check.objective is not None
+    book.record(check, ProbeResult(FailureReason.OK), 0.01, 0.0)
+    book.count_attempt(check, True, 0.01)
+    registry = build_registry(book, [scheduler], (0, 1))
     app = create_app(VigieConfig())
     names = {name for family in registry.collect() for name in sample_names(family)}
     return names | {name for family in app[REGISTRY].collect() for name in sample_names(family)}

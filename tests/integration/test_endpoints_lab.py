@@ -15,9 +15,7 @@ from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult,
 from probes.capacity import CapacityTarget, expand_capacity
 from probes.dns import SmlTarget, expand_sml
 from probes.http import HttpFindings, HttpTarget, expand_http
-from probes.http_client import close_endpoint_clients
 from probes.http_discovery import (
-    FINDINGS_KEY,
     HttpDiscoveryTarget,
     expand_http_discovery,
     findings_view,
@@ -55,7 +53,7 @@ async def run(model: Any, expand: Any, settings: dict[str, Any], limit: float) -
         try:
             return await Runner(PROBERS, env, ResultBook()).run(check)
         finally:
-            await close_endpoint_clients(env)  # kept connections, as the agent closes them
+            await env.aclose()  # kept connections, as the agent closes them
 
 
 @pytest.mark.parametrize(
@@ -173,7 +171,7 @@ async def test_discovery_watches_what_the_sml_and_smp_checks_found(lab: Lab) -> 
     (check,) = expand_http_discovery(discovery, defaults)
     book = ResultBook()
     async with outbound_client() as http:
-        env = ProbeEnv(http=http, caches={FINDINGS_KEY: findings_view(book)})
+        env = ProbeEnv(http=http, findings=findings_view(book))
         runner = Runner(PROBERS, env, book)
         for each in upstream:
             assert (await runner.run(each)).success

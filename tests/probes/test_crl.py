@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 
 from probes import Check, FailureReason, ProbeEnv, ProbeResult
 from probes.crl import CrlParams, CrlTarget, expand_crl, judge, probe_crl
-from probes.crl_fetch import CrlCache, Fetched, crl_cache, parse_crl
+from probes.crl_cache import CrlCache, FetchedCrl
+from probes.crl_fetch import parse_crl
 from vigie.config import ConfigError, parse_config
 from vigie.http import outbound_client
 from vigie.lab.pki import LabPki, Revocation
@@ -68,10 +69,10 @@ def params(
     )
 
 
-def fetched(der: bytes, previous_number: int | None = None) -> Fetched:
+def fetched(der: bytes, previous_number: int | None = None) -> FetchedCrl:
     crl = parse_crl(der)
     serials = frozenset(entry.serial_number for entry in crl)
-    return Fetched(FailureReason.OK, crl=crl, serials=serials, previous_number=previous_number)
+    return FetchedCrl(FailureReason.OK, crl=crl, serials=serials, previous_number=previous_number)
 
 
 def verdict(der: bytes, pki: LabPki, at: datetime = NOW, **kwargs: Any) -> ProbeResult:
@@ -179,7 +180,7 @@ def test_a_crl_number_going_backwards_is_its_own_reason(pki: LabPki) -> None:
 def test_no_fetch_failure_is_ever_reported_revoked_or_good(
     pki: LabPki, reason: FailureReason
 ) -> None:
-    result = judge(Fetched(reason, "x"), params(pki), NOW.timestamp(), CrlCache())
+    result = judge(FetchedCrl(reason, "x"), params(pki), NOW.timestamp(), CrlCache())
     assert result.reason is reason
 
 
@@ -300,11 +301,11 @@ async def test_concurrent_checks_of_one_url_share_one_fetch() -> None:
     release = asyncio.Event()
     calls = 0
 
-    async def fetch() -> Fetched:
+    async def fetch() -> FetchedCrl:
         nonlocal calls
         calls += 1
         await release.wait()
-        return Fetched(FailureReason.OK, fetched_at=0.0)
+        return FetchedCrl(FailureReason.OK, fetched_at=0.0)
 
     waiters = [asyncio.create_task(cache.get("u", 60.0, 0.0, fetch)) for _ in range(50)]
     await asyncio.sleep(0)
@@ -318,9 +319,9 @@ async def test_refetches_only_after_the_refresh_interval_and_never_keeps_failure
     cache, clock = CrlCache(), Clock()
     outcomes = [FailureReason.OK, FailureReason.CRL_UNREACHABLE, FailureReason.OK]
 
-    def fetch() -> Awaitable[Fetched]:
-        async def run() -> Fetched:
-            return Fetched(outcomes.pop(0), fetched_at=clock.now)
+    def fetch() -> Awaitable[FetchedCrl]:
+        async def run() -> FetchedCrl:
+            return FetchedCrl(outcomes.pop(0), fetched_at=clock.now)
 
         return run()
 
@@ -338,9 +339,9 @@ async def test_a_waiter_that_gives_up_does_not_cancel_the_fetch_others_wait_for(
     cache = CrlCache()
     release = asyncio.Event()
 
-    async def fetch() -> Fetched:
+    async def fetch() -> FetchedCrl:
         await release.wait()
-        return Fetched(FailureReason.OK, fetched_at=0.0)
+        return FetchedCrl(FailureReason.OK, fetched_at=0.0)
 
     impatient = asyncio.create_task(cache.get("u", 60.0, 0.0, fetch))
     patient = asyncio.create_task(cache.get("u", 60.0, 0.0, fetch))
@@ -354,8 +355,8 @@ async def test_a_waiter_that_gives_up_does_not_cancel_the_fetch_others_wait_for(
 async def test_the_cache_keeps_at_most_max_entries_urls() -> None:
     cache = CrlCache(max_entries=2)
 
-    async def fetch() -> Fetched:
-        return Fetched(FailureReason.OK, fetched_at=0.0)
+    async def fetch() -> FetchedCrl:
+        return FetchedCrl(FailureReason.OK, fetched_at=0.0)
 
     for url in ("a", "b", "c", "a"):
         await cache.get(url, 60.0, 1.0, fetch)
@@ -510,4 +511,4 @@ async def test_many_checks_pointing_at_one_url_fetch_it_once_per_refresh(
         results.append(await run_crl(url, pki, env=env))
     assert {result.reason for result in results} == {FailureReason.CERTIFICATE_REVOKED}
     assert bad_server.hits == 1
-    assert crl_cache(env).fetches == 1
+    assert env.crl_cache.fetches == 1

@@ -17,7 +17,8 @@ from cryptography.x509.oid import NameOID
 
 from probes import Check, FailureReason, ProbeEnv
 from probes.crl import CrlParams, judge, probe_crl
-from probes.crl_fetch import CrlCache, Fetched, entry_problem, parse_crl, parse_crls
+from probes.crl_cache import CrlCache, FetchedCrl
+from probes.crl_fetch import entry_problem, parse_crl, parse_crls
 from vigie.lab.pki import LabPki
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -69,7 +70,9 @@ def verdict(
 ) -> Any:
     crl = parse_crl(der)
     serials = frozenset(entry.serial_number for entry in crl)
-    fetched = Fetched(FailureReason.OK, crl=crl, serials=serials, entry_problem=entry_problem(crl))
+    fetched = FetchedCrl(
+        FailureReason.OK, crl=crl, serials=serials, entry_problem=entry_problem(crl)
+    )
     params = CrlParams(
         "http://127.0.0.1:9/crl/intermediate.crl",
         issuers or (pki.root.cert, pki.intermediate.cert),
@@ -236,8 +239,8 @@ async def test_at_judges_freshness_at_that_instant(pki: LabPki) -> None:
     cache = CrlCache()
     url = "http://127.0.0.1:9/crl/intermediate.crl"
 
-    async def served() -> Fetched:  # what the distribution point would have answered
-        return Fetched(FailureReason.OK, crl=crl, fetched_at=0.0)
+    async def served() -> FetchedCrl:  # what the distribution point would have answered
+        return FetchedCrl(FailureReason.OK, crl=crl, fetched_at=0.0)
 
     await cache.get(url, 900.0, 0.0, served)
     for at, expected in (
@@ -245,7 +248,7 @@ async def test_at_judges_freshness_at_that_instant(pki: LabPki) -> None:
         (NOW + timedelta(days=2), FailureReason.CRL_STALE),
     ):
         params = CrlParams(url, (pki.intermediate.cert,), (), 3600.0, 900.0, 2**20, at=at)
-        env = ProbeEnv(caches={"crl": cache}, monotonic=lambda: 1.0)
+        env = ProbeEnv(crl_cache=cache, monotonic=lambda: 1.0)
         result = await probe_crl(Check("crl", "pki", url, params, 60.0, 5.0), env)
         assert result.reason is expected, result.detail
 
@@ -256,15 +259,15 @@ async def test_trust_anchors_validate_the_crl_signers_own_path(pki: LabPki, trus
     cache = CrlCache()
     url = "http://127.0.0.1:9/crl/intermediate.crl"
 
-    async def served() -> Fetched:
-        return Fetched(FailureReason.OK, crl=crl, fetched_at=0.0)
+    async def served() -> FetchedCrl:
+        return FetchedCrl(FailureReason.OK, crl=crl, fetched_at=0.0)
 
     await cache.get(url, 900.0, 0.0, served)
     stranger = LabPki.generate("http://127.0.0.1:9", now=NOW).root.cert
     anchors = (pki.root.cert,) if trusted else (stranger,)
     issuers = (pki.intermediate.cert, pki.root.cert)
     params = CrlParams(url, issuers, (), 3600.0, 900.0, 2**20, anchors=anchors, at=NOW)
-    env = ProbeEnv(caches={"crl": cache}, monotonic=lambda: 1.0)
+    env = ProbeEnv(crl_cache=cache, monotonic=lambda: 1.0)
     result = await probe_crl(Check("crl", "pki", url, params, 60.0, 5.0), env)
     if trusted:
         assert result.reason is FailureReason.OK, result.detail

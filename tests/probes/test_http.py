@@ -26,7 +26,6 @@ from probes import (
     Runner,
 )
 from probes.http import HttpFindings, HttpTarget, expand_http
-from probes.http_client import close_endpoint_clients
 from vigie.http import outbound_client
 
 TEN_MB = 10 * 1024 * 1024
@@ -106,7 +105,7 @@ async def run(url: str, limit: float = 3.0, **settings: object) -> ProbeResult:
         try:
             return await Runner(PROBERS, env, ResultBook()).run(check)
         finally:
-            await close_endpoint_clients(env)
+            await env.aclose()
 
 
 @pytest.mark.parametrize(

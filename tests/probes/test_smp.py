@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.certs import CertificateFacts
+from probes.endpoint_clients import EndpointClients
 from probes.smp import SmpEndpoint, SmpFindings, SmpTarget, expand_smp
 from tests.lab.https_helpers import make_throwaway_pki
 from vigie.http import outbound_client
@@ -234,10 +235,8 @@ async def test_an_unanswered_health_url_fails_the_check_after_good_metadata(
 
 
 async def test_one_ca_client_per_ca_file_is_kept(lab: Lab, env: ProbeEnv) -> None:
-    from probes.smp_http import CaClients
-
     for _ in range(2):
         assert (await probe(env, **on_smp1(lab))).success
-    clients = env.caches[CaClients.CACHE_KEY]
-    assert isinstance(clients, CaClients)
+    clients = env.clients
+    assert isinstance(clients, EndpointClients)
     assert len(clients) == 1

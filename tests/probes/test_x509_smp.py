@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.certs import CertificateFacts
-from probes.http_discovery import FINDINGS_KEY, findings_view
+from probes.http_discovery import findings_view
 from probes.smp import SmpEndpoint, SmpFindings, SmpTarget, expand_smp
 from probes.x509 import CertificateTarget, X509Findings, expand_certificates
 from vigie.config import ConfigError, parse_config
@@ -85,8 +85,8 @@ async def run(
     book: ResultBook | None, at: float, wired: bool = True, **settings: Any
 ) -> ProbeResult:
     (check,) = expand_certificates(CertificateTarget(smp_metadata=True, **settings), DEFAULTS)
-    caches: dict[str, object] = {FINDINGS_KEY: findings_view(book or ResultBook())}
-    env = ProbeEnv(caches=caches if wired else {}, wall_clock=lambda: at)
+    view = findings_view(book or ResultBook())
+    env = ProbeEnv(findings=view if wired else None, wall_clock=lambda: at)
     return await Runner(PROBERS, env, ResultBook()).run(check)
 
 
