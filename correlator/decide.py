@@ -11,6 +11,7 @@ was already carried out decides `NoChange`.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -336,7 +337,13 @@ def _create(
 def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
     """The group of an alert: the fingerprint of its `group_by` labels (absent ones left out,
     as Alertmanager does)."""
-    return fingerprint({name: labels[name] for name in group_by if name in labels})
+    return _group_fingerprint(tuple([(name, labels[name]) for name in group_by if name in labels]))
+
+
+# A storm's thousands of alerts fall in a few groups: each group's digest is worked out once.
+@functools.lru_cache(maxsize=4096)
+def _group_fingerprint(pairs: tuple[tuple[str, str], ...]) -> str:
+    return fingerprint(dict(pairs))
 
 
 def group_master(

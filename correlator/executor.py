@@ -98,26 +98,40 @@ class Batch:
         fingerprints = {alert.fingerprint for alert in alerts}
         self._records = await tx.unclosed_records(fingerprints)
         self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
-        # Decided once on what is read so far, to read the rest in bulk: whole rows for the
-        # tickets a command changes (repeats need none), placement for those it creates.
-        # What these first decisions miss is read when the command is carried out.
-        first = [(alert, decide(alert, self._snapshot(alert), now, policy)) for alert in alerts]
+        # What the decisions read, in bulk. An alert of a fingerprint with no ticket has
+        # nothing to read but placement; the others are decided once on what is read so
+        # far, to know whose whole rows the commands need (repeats need none). These first
+        # decisions only plan reads: each command carried out is decided when its turn
+        # comes, on the batch's view as it then is, unless it is a `NoChange` nothing in
+        # the batch can have made stale.
+        known = self._records.keys() | self._closed.keys()
+        first = {
+            index: decide(alert, self._snapshot(alert), now, policy)
+            for index, alert in enumerate(alerts)
+            if alert.fingerprint in known
+        }
         self._current = await tx.unclosed_by_fingerprint(
-            {alert.fingerprint for alert, command in first if _changes_a_ticket(command)}
+            {alerts[index].fingerprint for index, cmd in first.items() if _changes_a_ticket(cmd)}
         )
-        creating = [alert for alert, command in first if isinstance(command, CreateTicket)]
-        nodes = {alert.labels.get(policy.node_label, "") for alert in creating} - {""}
+        # Placement of whatever may create a ticket: any firing alert.
+        firing = [alert for alert in alerts if alert.firing]
+        nodes = {alert.labels.get(policy.node_label, "") for alert in firing} - {""}
         ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
         self._firing = await tx.firing_masters(nodes | ancestors)
         if policy.group_by:
-            keys = {group_key(alert.labels, policy.group_by) for alert in creating}
+            keys = {group_key(alert.labels, policy.group_by) for alert in firing}
             found = await tx.group_masters(keys, now - policy.group_window)
             self._groups = {
                 key: GroupMaster(ticket_id, opened, node)
                 for key, (ticket_id, opened, node) in found.items()
             }
-        for alert, command in first:
-            if not isinstance(command, NoChange) or alert.fingerprint in self._written:
+        for index, alert in enumerate(alerts):
+            command = first.get(index)
+            if (
+                command is None
+                or not isinstance(command, NoChange)
+                or alert.fingerprint in self._written
+            ):
                 command = await self._decide(alert)
             await self._carry_out(alert.fingerprint, command)
         return self._result

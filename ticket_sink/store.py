@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import sqlalchemy as sa
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -33,6 +34,7 @@ from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
     IntegrityError,
+    OperationalError,
     SQLAlchemyError,
     StatementError,
 )
@@ -43,6 +45,8 @@ from ticket_sink import schema
 from ticket_sink.data_version import CountedWrites, DataVersion, NoDataVersion, SqliteFileVersion
 from ticket_sink.schema import UTCDateTime
 from ticket_sink.tickets import TicketTx
+
+log = structlog.get_logger("ticket_sink.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -235,12 +239,25 @@ class Store:
         thread, through a synchronous connection. A reader in WAL mode never waits for a
         writer, and a few indexed rows take microseconds, where the driver's thread hand-offs
         cost hundreds; pass `inline=False` for a read that scans many rows, so the loop is
-        not held for it."""
+        not held for it.
+
+        A `buffered` write (the correlator's batch: its reads are indexed, its writes a few
+        bulk statements) runs inline too when the write lock is free at once; only its
+        commit, which waits for the disk, leaves the loop for a worker thread. When another
+        connection holds the lock, it runs through the driver's thread, which waits for the
+        lock without holding the loop."""
         with self._translated_errors(f"ticket transaction on store {self._shown_url} failed"):
             engine = self._require_open()
             if not write and inline and self._reader is not None:
                 with self._inline_read(self._reader) as connection:
                     yield TicketTx(connection, self.now())
+                return
+            began = self._begin_inline_write() if write and buffered and inline else None
+            if began is not None:
+                async with self._inline_write(*began) as connection:
+                    tx = TicketTx(connection, self.now(), buffered=True)
+                    yield tx
+                    await tx.flush()
                 return
             async with self._begin(engine, write=write) as connection:
                 tx = TicketTx(connection, self.now(), buffered=buffered)
@@ -262,11 +279,74 @@ class Store:
         self._in_progress += 1
         try:
             with reader.connect() as sync, sync.begin():
-                # Only what the store's readers call on a connection (see `_InlineReads`).
-                yield cast(AsyncConnection, _InlineReads(sync))
+                # Only what the store's readers call on a connection (see `_Inline`).
+                yield cast(AsyncConnection, _Inline(sync))
         finally:
             self._in_progress -= 1
             self._settled.set()
+
+    def _begin_inline_write(self) -> tuple[Connection, sa.RootTransaction] | None:
+        """A synchronous connection that holds the write lock (BEGIN IMMEDIATE), or None
+        when this is no SQLite file or another connection holds the lock now."""
+        reader = self._reader
+        if reader is None:
+            return None
+        connection = reader.connect()
+        try:
+            # On the driver's own connection: a statement through SQLAlchemy would begin.
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            driver.execute("PRAGMA busy_timeout = 0")
+            try:
+                transaction = connection.execution_options(**{_SQLITE_WRITE: True}).begin()
+            except OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                transaction = None
+            finally:
+                driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+        except BaseException:
+            connection.close()
+            raise
+        if transaction is None:
+            connection.close()
+            return None
+        return connection, transaction
+
+    @contextlib.asynccontextmanager
+    async def _inline_write(
+        self, connection: Connection, transaction: sa.RootTransaction
+    ) -> AsyncIterator[AsyncConnection]:
+        self._in_progress += 1
+        release_now = True
+        try:
+            try:
+                yield cast(AsyncConnection, _Inline(connection))
+            except BaseException:
+                transaction.rollback()
+                raise
+            # The commit waits for the disk: in a worker thread. Should the caller be
+            # cancelled meanwhile, the connection is released once the commit has ended.
+            commit = asyncio.ensure_future(asyncio.to_thread(transaction.commit))
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                release_now = False
+                commit.add_done_callback(lambda done: self._release_inline(connection, done))
+                raise
+        finally:
+            if release_now:
+                self._release_inline(connection)
+
+    def _release_inline(
+        self, connection: Connection, commit: asyncio.Future[None] | None = None
+    ) -> None:
+        if commit is not None and not commit.cancelled() and commit.exception() is not None:
+            # Nobody waits for this commit any more; its alerts come again and are retried.
+            log.warning("store_commit_failed_after_cancel", error=str(commit.exception()))
+        connection.close()
+        self._in_progress -= 1
+        self._settled.set()
 
     async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
         """Record a newly started agent process."""
@@ -488,9 +568,14 @@ def _is_transient(exc: DBAPIError) -> bool:
     return sqlstate in _TRANSIENT_SQLSTATES
 
 
-class _InlineReads:
-    """The part of `AsyncConnection` the store's readers use, over a synchronous
-    connection: statements run at once, in the caller's thread."""
+def _is_locked(exc: OperationalError) -> bool:
+    """Whether SQLite refused a lock another connection holds (SQLITE_BUSY)."""
+    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
+class _Inline:
+    """The part of `AsyncConnection` the store's inline transactions use, over a
+    synchronous connection: statements run at once, in the caller's thread."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -498,6 +583,9 @@ class _InlineReads:
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._connection.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self._connection.exec_driver_sql(statement, parameters)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return self._connection.scalar(statement, parameters)

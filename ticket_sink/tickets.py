@@ -9,7 +9,6 @@ commit on its own.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ticket_sink import schema
+from ticket_sink.bulk import insert_many
 from ticket_sink.codec import iso, notification_to_dict, parse_iso
 from ticket_sink.model import (
     AuditEvent,
@@ -48,7 +48,12 @@ _ACTIVE = schema.ACTIVE_STATE_VALUES
 def new_ticket_id() -> str:
     """A short id, unique across agents sharing a database: `T` and 10 base32 characters
     (50 random bits; the primary key turns the unlikely collision into a retry)."""
-    return "T" + base64.b32encode(secrets.token_bytes(7)).decode("ascii")[:10]
+    bits = int.from_bytes(secrets.token_bytes(7), "big") >> 6
+    return "T" + "".join([_BASE32[(bits >> shift) & 31] for shift in _ID_SHIFTS])
+
+
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648's alphabet, as before
+_ID_SHIFTS = tuple(range(45, -1, -5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,7 @@ class TicketTx:
         """Write what is buffered (a no-op when nothing is)."""
         if self._inserts:
             rows, self._inserts = list(self._inserts.values()), {}
-            await self.connection.execute(_T.insert(), rows)
+            await insert_many(self.connection, _T, rows)
         if self._updates:
             updates, self._updates = list(self._updates.values()), {}
             by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -208,10 +213,10 @@ class TicketTx:
                 await self.connection.execute(statement, renamed)
         if self._events:
             events, self._events = self._events, []
-            await self.connection.execute(schema.ticket_events.insert(), events)
+            await insert_many(self.connection, schema.ticket_events, events)
         if self._outbox:
             outbox, self._outbox = self._outbox, []
-            await self.connection.execute(schema.outbox.insert(), outbox)
+            await insert_many(self.connection, schema.outbox, outbox)
 
     async def _write_row(self, ticket_id: str, values: dict[str, Any]) -> None:
         """Update the ticket's row with `values` (buffered: merged into a pending insert
