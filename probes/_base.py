@@ -29,6 +29,7 @@ __all__ = [
     "FailureReason",
     "Findings",
     "FindingsView",
+    "Histogram",
     "Objective",
     "PhaseTimer",
     "ProbeEnv",
@@ -183,6 +184,17 @@ class Series:
     counter: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A distribution a prober reports, exported as the histogram `probe_<kind>_<name>`
+    with the check's labels only: a running total since the agent started."""
+
+    name: str
+    bounds: tuple[float, ...]  # the buckets' upper bounds, ascending (+Inf is implied)
+    counts: tuple[int, ...]  # observations per bucket, not cumulative: one more than bounds
+    sum: float
+
+
 # Field metadata of a finding kept for the checks that build on it but never shown
 # (certificate bytes, parsed objects): `field(metadata=HIDDEN)`.
 HIDDEN: Mapping[str, bool] = {"shown": False}
@@ -260,6 +272,7 @@ class ProbeResult:
     values: Mapping[str, float] = field(default_factory=dict)
     # Facts that need labels of their own (per name server, per certificate, per reason).
     series: tuple[Series, ...] = ()
+    histograms: tuple[Histogram, ...] = ()
     # What the check found, typed by its prober: shown to people, and what other checks
     # build on (the SMP URL from the SML, endpoint certificates from SMP metadata). Kept
     # with the latest result, never exported as metrics.

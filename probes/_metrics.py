@@ -4,20 +4,19 @@ Series of checks that no longer exist vanish by themselves, because nothing is k
 between scrapes. Labels are the check's kind, service and target, plus bounded enums
 (phase, reason); error text never becomes a label.
 
-A prober reports a histogram as counter series of one result: `X_bucket` (cumulative,
-with an `le` label), `X_sum` and `X_count`; they are exported as one histogram `X`.
+A prober's `Histogram`s and the runner's objective totals of a check are exported as
+Prometheus histograms (cumulative buckets with an `le` label, `_sum`, `_count`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from probes._base import Check, Series
-from probes._runner import LATENCY_BUCKETS, ObjectiveTotals, ResultBook
+from probes._base import Check, Histogram
+from probes._runner import ObjectiveTotals, ResultBook
 
 __all__ = ["ProbeCollector"]
 
@@ -84,7 +83,7 @@ class ProbeCollector(Collector):
             for outcome, count in record.outcomes.items():
                 runs.add_metric([*labels, str(outcome)], float(count))
             if record.totals is not None:
-                objectives.add(check, labels, record.totals)
+                objectives.add(check, labels, record.totals, histograms)
             for name, value in result.values.items():
                 metric = metric_name(check.kind, name)
                 family = values.get(metric)
@@ -93,7 +92,14 @@ class ProbeCollector(Collector):
                         metric, f"{name} reported by the {check.kind} prober", labels=_LABELS
                     )
                 family.add_metric(labels, value)
-            for series in histograms.take(check.kind, labels, result.series):
+            for histogram in result.histograms:
+                histograms.add(
+                    metric_name(check.kind, histogram.name),
+                    f"{histogram.name} reported by the {check.kind} prober",
+                    labels,
+                    histogram,
+                )
+            for series in result.series:
                 metric = metric_name(check.kind, series.name)
                 family = values.get(metric)
                 if family is None:
@@ -108,8 +114,8 @@ class ProbeCollector(Collector):
                 family.add_metric([*labels, *extra], series.value)
         yield from (success, duration, phases, reason, last_run, runs)
         yield from values.values()
-        yield from histograms.families()
         yield from objectives.families()
+        yield from histograms.families()
 
 
 # The objective gauges (name and help), in the order of `Objective`'s fields.
@@ -119,7 +125,6 @@ _OBJECTIVE_GAUGES = (
     ("objective_latency_ratio", "Share of checks that must be fast enough"),
     ("objective_window_seconds", "The window of the objectives"),
 )
-_BUCKET_BOUNDS = (*(repr(bound) for bound in LATENCY_BUCKETS), "+Inf")
 
 
 class _Objectives:
@@ -127,7 +132,6 @@ class _Objectives:
 
     def __init__(self) -> None:
         self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-        self._histograms: dict[str, HistogramMetricFamily] = {}
 
     def _family(
         self, kind: str, name: str, text: str, counter: bool = False
@@ -139,7 +143,9 @@ class _Objectives:
             family = self._families[metric] = family_type(metric, text, labels=_LABELS)
         return family
 
-    def add(self, check: Check, labels: list[str], totals: ObjectiveTotals) -> None:
+    def add(
+        self, check: Check, labels: list[str], totals: ObjectiveTotals, histograms: _Histograms
+    ) -> None:
         objective, kind = check.objective, check.kind
         assert objective is not None
         counts = (
@@ -157,71 +163,33 @@ class _Objectives:
         )
         for (name, text), value in zip(_OBJECTIVE_GAUGES, targets, strict=True):
             self._family(kind, name, text).add_metric(labels, value)
-        metric = metric_name(kind, "duration_seconds")
-        histogram = self._histograms.get(metric)
-        if histogram is None:
-            histogram = self._histograms[metric] = HistogramMetricFamily(
-                metric, "How long each check took (retries counted apart)", labels=_LABELS
-            )
-        cumulative, buckets = 0, []
-        for bound, count in zip(_BUCKET_BOUNDS, totals.buckets, strict=True):
-            cumulative += count
-            buckets.append((bound, float(cumulative)))
-        histogram.add_metric(labels, buckets, totals.seconds)
+        histograms.add(
+            metric_name(kind, "duration_seconds"),
+            "How long each attempt of the check took, timed-out ones included",
+            labels,
+            totals.histogram(),
+        )
 
-    def families(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+    def families(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._families.values()
-        yield from self._histograms.values()
-
-
-@dataclass(slots=True)
-class _Parts:
-    buckets: list[tuple[str, float]] = field(default_factory=list)
-    sum: float = 0.0
 
 
 class _Histograms:
-    """Collects the `X_bucket`/`X_sum`/`X_count` counter series of results into histograms."""
+    """One histogram family per metric name, over the checks that report it."""
 
     def __init__(self) -> None:
         self._families: dict[str, HistogramMetricFamily] = {}
-        self._label_names: dict[str, list[str]] = {}
 
-    def take(self, kind: str, labels: list[str], series: Sequence[Series]) -> list[Series]:
-        """Adds the histogram parts of one result; returns its other series."""
-        bases = {
-            item.name.removesuffix("_bucket")
-            for item in series
-            if item.counter and item.name.endswith("_bucket") and "le" in item.labels
-        }
-        if not bases:
-            return list(series)
-        rest: list[Series] = []
-        parts: dict[tuple[str, tuple[str, ...]], _Parts] = {}
-        for item in series:
-            base, _, part = item.name.rpartition("_")
-            if not item.counter or base not in bases or part not in {"bucket", "sum", "count"}:
-                rest.append(item)
-                continue
-            names = [name for name in item.labels if name != "le"]
-            metric = metric_name(kind, base)
-            self._label_names.setdefault(metric, names)
-            extra = tuple(item.labels.get(name, "") for name in self._label_names[metric])
-            entry = parts.setdefault((metric, extra), _Parts())
-            if part == "bucket":
-                entry.buckets.append((item.labels["le"], item.value))
-            elif part == "sum":
-                entry.sum = item.value
-        for (metric, extra), entry in parts.items():
-            family = self._families.get(metric)
-            if family is None:
-                family = self._families[metric] = HistogramMetricFamily(
-                    metric,
-                    f"{metric} reported by the {kind} prober",
-                    labels=[*_LABELS, *self._label_names[metric]],
-                )
-            family.add_metric([*labels, *extra], entry.buckets, entry.sum)
-        return rest
+    def add(self, metric: str, text: str, labels: list[str], histogram: Histogram) -> None:
+        family = self._families.get(metric)
+        if family is None:
+            family = self._families[metric] = HistogramMetricFamily(metric, text, labels=_LABELS)
+        cumulative, buckets = 0, []
+        bounds = (*(repr(bound) for bound in histogram.bounds), "+Inf")
+        for bound, count in zip(bounds, histogram.counts, strict=True):
+            cumulative += count
+            buckets.append((bound, float(cumulative)))
+        family.add_metric(labels, buckets, histogram.sum)
 
     def families(self) -> Iterator[HistogramMetricFamily]:
         yield from self._families.values()

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from probes._base import Check, FailureReason, Objective, ProbeEnv, Prober, ProbeResult
+from probes._base import (
+    Check,
+    FailureReason,
+    Histogram,
+    Objective,
+    ProbeEnv,
+    Prober,
+    ProbeResult,
+)
 
 __all__ = ["LATENCY_BUCKETS", "CheckRecord", "ObjectiveTotals", "ResultBook", "Runner"]
 
@@ -46,6 +54,9 @@ class ObjectiveTotals:
         self.fast += good and seconds <= objective.latency
         self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.seconds += seconds
+
+    def histogram(self) -> Histogram:
+        return Histogram("duration_seconds", LATENCY_BUCKETS, tuple(self.buckets), self.seconds)
 
 
 @dataclass(slots=True)

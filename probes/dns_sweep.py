@@ -19,7 +19,6 @@ import asyncio
 import bisect
 import csv
 import hashlib
-import math
 import time
 from array import array
 from collections import Counter
@@ -27,7 +26,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from probes._base import Check, FailureReason, PhaseTimer, ProbeEnv, ProbeResult, Series
+from probes._base import (
+    Check,
+    FailureReason,
+    Histogram,
+    PhaseTimer,
+    ProbeEnv,
+    ProbeResult,
+    Series,
+)
 from probes.dns_chain import ChainServers, OtherZone, follow_chain
 from probes.dns_client import UdpChannel, tcp_exchange
 from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
@@ -287,23 +294,14 @@ class SweepState:
 
     # -- what a run reports ------------------------------------------------------------------
 
+    def histogram(self) -> Histogram:
+        return Histogram("lookup_duration_seconds", BUCKETS, tuple(self.buckets), self.latency_sum)
+
     def series(self) -> tuple[Series, ...]:
         out = [
             Series("lookups", {"reason": str(reason)}, float(count), counter=True)
             for reason, count in sorted(self.checked.items())
         ]
-        cumulative = 0
-        for bound, count in zip((*BUCKETS, math.inf), self.buckets, strict=True):
-            cumulative += count
-            le = "+Inf" if bound == math.inf else repr(bound)
-            out.append(
-                Series(
-                    "lookup_duration_seconds_bucket", {"le": le}, float(cumulative), counter=True
-                )
-            )
-        # With the buckets these make one Prometheus histogram (see probes/_metrics.py).
-        out.append(Series("lookup_duration_seconds_sum", {}, self.latency_sum, counter=True))
-        out.append(Series("lookup_duration_seconds_count", {}, float(cumulative), counter=True))
         out.append(Series("passes", {}, float(self.passes), counter=True))
         out.append(Series("participant_series_overflow", {}, float(self.overflow), counter=True))
         participants = self.participants
@@ -381,4 +379,4 @@ async def probe_sweep(check: Check, env: ProbeEnv) -> ProbeResult:
     elif state.one_pass and failed:
         # A single pass is one verdict on the list: its most common failure.
         reason = max((r for r in batch if r is not FailureReason.OK), key=lambda r: batch[r])
-    return ProbeResult(reason, detail, timer.phases, values, state.series())
+    return ProbeResult(reason, detail, timer.phases, values, state.series(), (state.histogram(),))

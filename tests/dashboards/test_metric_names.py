@@ -2,9 +2,10 @@
 
 vigie's names come from the code: the families its registry yields (the framework's
 probe_* series, the runner's objective series, the agent's vigie_* series, process_*),
-and the names each prober reports, read from its module's source (`Series("name", ...)`
-and the keys of its `values`), turned into exported names as the collector does. Ticket
-metrics are the ticket store's contract, listed below until the registry exports them.
+and the names each prober reports, read from its module's source (`Series("name", ...)`,
+`Histogram("name", ...)` and the keys of its `values`), turned into exported names as the
+collector does. Ticket metrics are the ticket store's contract, listed below until the
+registry exports them.
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ def _series_calls(tree: ast.AST) -> Iterator[tuple[str, bool]]:
             yield first.value, counter
 
 
+def _histogram_calls(tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Histogram":
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                yield first.value
+
+
 def _is_values(node: ast.AST) -> bool:
     name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
     return name in {"values", "counts"}
@@ -131,6 +140,9 @@ def prober_names() -> set[str]:
             metric = metric_name(kind, name)
             histogram_part = name.endswith(("_bucket", "_sum", "_count"))
             names.add(f"{metric}_total" if counter and not histogram_part else metric)
+        for name in _histogram_calls(tree):
+            metric = metric_name(kind, name)
+            names |= {f"{metric}_bucket", f"{metric}_sum", f"{metric}_count"}
     return names
 
 
