@@ -28,7 +28,6 @@ from typing import Any, Protocol
 
 import re2
 from cryptography import x509
-from lxml import etree  # type: ignore[import-untyped]
 from pydantic import Field, field_validator
 
 from probes._base import (
@@ -366,6 +365,9 @@ def _json_problem(body: bytes, path: tuple[str, ...], wanted: str | None) -> str
 
 
 def _xml_problem(body: bytes, path: str) -> str:
+    # Imported here: only checks with an xml_path read XML, and a one-shot GET starts faster.
+    from lxml import etree  # type: ignore[import-untyped]
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         root = etree.fromstring(body, parser)

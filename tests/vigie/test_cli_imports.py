@@ -39,7 +39,7 @@ CASES = {
     ),
     "a fresh GET": (
         ["probe", "http", "--url", "http://127.0.0.1:{port}/"],
-        ["httpcore", "signxml", "ticket_sink"],
+        ["httpcore", "lxml", "signxml", "ticket_sink"],
     ),
 }
 
