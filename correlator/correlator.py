@@ -22,7 +22,7 @@ import structlog
 from correlator.decide import CorrelationPolicy, ended_older_episode, episode_recorded
 from correlator.executor import Batch, IngestResult
 from correlator.rules import Alert
-from ticket_sink import Store, StoreConflict
+from ticket_sink import Store, StoreConflict, correlation_queries
 from ticket_sink.sla import SlaPolicy
 from ticket_sink.sweep import SweepPolicy, SweepResult, sweep
 
@@ -115,7 +115,7 @@ class Correlator:
         else:
             since = (self._closes_checked_at or now) - _CLOSE_MARGIN
             async with self._store.transaction(write=False) as tx:
-                closed = await tx.fingerprints_closed_since(since)
+                closed = await correlation_queries.fingerprints_closed_since(tx, since)
         for fingerprint in closed:
             self._seen.pop(fingerprint, None)
             self._recovered.pop(fingerprint, None)

@@ -31,7 +31,7 @@ from correlator.decide import (
     group_key,
 )
 from correlator.rules import Alert
-from ticket_sink import Correlation, StoredTicket, TicketTx
+from ticket_sink import Correlation, StoredTicket, TicketTx, correlation_queries
 from ticket_sink.lifecycle import (
     Action,
     apply,
@@ -47,7 +47,7 @@ from ticket_sink.model import (
     TicketType,
 )
 from ticket_sink.sweep import AUTOMATION
-from ticket_sink.tickets import new_ticket_id
+from ticket_sink.ticket_rows import new_ticket_id
 
 __all__ = ["ACTOR", "Batch", "CorrelationPolicy", "IngestResult"]
 
@@ -96,8 +96,10 @@ class Batch:
     async def run(self, alerts: Sequence[Alert]) -> IngestResult:
         tx, policy, now = self._tx, self._policy, self._tx.now
         fingerprints = {alert.fingerprint for alert in alerts}
-        self._records = await tx.unclosed_records(fingerprints)
-        self._closed = await tx.latest_closed_many(fingerprints - self._records.keys())
+        self._records = await correlation_queries.unclosed_records(tx, fingerprints)
+        self._closed = await correlation_queries.latest_closed_many(
+            tx, fingerprints - self._records.keys()
+        )
         # What the decisions read, in bulk. An alert of a fingerprint with no ticket has
         # nothing to read but placement; the others are decided once on what is read so
         # far, to know whose whole rows the commands need (repeats need none). These first
@@ -110,17 +112,18 @@ class Batch:
             for index, alert in enumerate(alerts)
             if alert.fingerprint in known
         }
-        self._current = await tx.unclosed_by_fingerprint(
-            {alerts[index].fingerprint for index, cmd in first.items() if _changes_a_ticket(cmd)}
+        self._current = await correlation_queries.unclosed_by_fingerprint(
+            tx,
+            {alerts[index].fingerprint for index, cmd in first.items() if _changes_a_ticket(cmd)},
         )
         # Placement of whatever may create a ticket: any firing alert.
         firing = [alert for alert in alerts if alert.firing]
         nodes = {alert.labels.get(policy.node_label, "") for alert in firing} - {""}
         ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
-        self._firing = await tx.firing_masters(nodes | ancestors)
+        self._firing = await correlation_queries.firing_masters(tx, nodes | ancestors)
         if policy.group_by:
             keys = {group_key(alert.labels, policy.group_by) for alert in firing}
-            found = await tx.group_masters(keys, now - policy.group_window)
+            found = await correlation_queries.group_masters(tx, keys, now - policy.group_window)
             self._groups = {
                 key: GroupMaster(ticket_id, opened, node)
                 for key, (ticket_id, opened, node) in found.items()
@@ -329,7 +332,7 @@ class Batch:
         dependants = self._policy.topology.dependants(correlation.node)
         if not dependants:
             return
-        masters = await self._tx.masters_at_nodes(dependants)
+        masters = await correlation_queries.masters_at_nodes(self._tx, dependants)
         if not masters:
             return
         master_id = ticket.master_id or ticket.id

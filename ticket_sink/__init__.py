@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from ticket_sink.store import Store as Store
     from ticket_sink.store import StoreConflict as StoreConflict
     from ticket_sink.store import StoreError as StoreError
-    from ticket_sink.tickets import Correlation as Correlation
-    from ticket_sink.tickets import StoredTicket as StoredTicket
+    from ticket_sink.ticket_rows import Correlation as Correlation
+    from ticket_sink.ticket_rows import StoredTicket as StoredTicket
     from ticket_sink.tickets import TicketTx as TicketTx
 else:
     # Hidden from type checkers, which read the imports above instead.
@@ -24,6 +24,7 @@ else:
         __name__,
         submod_attrs={
             "store": ["AgentRow", "Store", "StoreConflict", "StoreError"],
-            "tickets": ["Correlation", "StoredTicket", "TicketTx"],
+            "ticket_rows": ["Correlation", "StoredTicket"],
+            "tickets": ["TicketTx"],
         },
     )

@@ -40,7 +40,8 @@ from ticket_sink.model import (
     TicketType,
 )
 from ticket_sink.store import Store
-from ticket_sink.tickets import Correlation, StoredTicket, TicketTx, new_ticket_id
+from ticket_sink.ticket_rows import Correlation, StoredTicket, new_ticket_id
+from ticket_sink.tickets import TicketTx
 
 __all__ = ["NotFound", "Refused", "ServiceError", "TicketService"]
 

@@ -24,7 +24,8 @@ from ticket_sink.model import (
     TicketState,
 )
 from ticket_sink.sla import SlaPolicy, auto_actions
-from ticket_sink.tickets import StoredTicket, TicketTx
+from ticket_sink.ticket_rows import StoredTicket
+from ticket_sink.tickets import TicketTx
 
 __all__ = ["AUTOMATION", "SweepPolicy", "SweepResult", "sweep"]
 

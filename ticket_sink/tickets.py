@@ -4,15 +4,15 @@
 do all their reads and writes of one unit of work through it, and it all commits or rolls
 back together (a ticket change, its audit events and its outbox notification alike). It
 must never decide anything (that is the lifecycle's and the correlator's job) and never
-commit on its own.
+commit on its own. The correlator's own questions are in `correlation_queries`; the
+mapping of a ticket to its row is in `ticket_rows`.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,155 +21,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ticket_sink import schema
 from ticket_sink.bulk import insert_many
-from ticket_sink.codec import iso, notification_to_dict, parse_iso
+from ticket_sink.codec import notification_to_dict
 from ticket_sink.model import (
     AuditEvent,
-    CloseReason,
     Comment,
-    EscalationLevel,
     KnownError,
     Notification,
     NotificationEvent,
-    Pause,
-    Severity,
     Ticket,
-    TicketRecord,
-    TicketState,
-    TicketType,
     stored_matchers,
 )
+from ticket_sink.ticket_rows import (
+    Correlation,
+    StoredTicket,
+    correlation_values,
+    stored_ticket,
+    ticket_values,
+)
 
-__all__ = ["Correlation", "StoredTicket", "TicketRecord", "TicketTx", "new_ticket_id"]
+__all__ = ["TicketTx"]
 
 _T = schema.tickets
 _ACTIVE = schema.ACTIVE_STATE_VALUES
-
-
-def new_ticket_id() -> str:
-    """A short id, unique across agents sharing a database: `T` and 10 base32 characters
-    (50 random bits; the primary key turns the unlikely collision into a retry)."""
-    bits = int.from_bytes(secrets.token_bytes(7), "big") >> 6
-    return "T" + "".join([_BASE32[(bits >> shift) & 31] for shift in _ID_SHIFTS])
-
-
-_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648's alphabet, as before
-_ID_SHIFTS = tuple(range(45, -1, -5))
-
-
-@dataclass(frozen=True, slots=True)
-class Correlation:
-    """The correlator's bookkeeping on a ticket, beside the ticket itself."""
-
-    service: str = ""
-    node: str = ""  # the alert's `target` label: the ticket's place in the topology
-    group_key: str | None = None
-    caused_by: str | None = None
-    notify: bool = True
-    firing: bool = False
-    recovered_at: datetime | None = None
-    flapping: bool = False
-    alert_changes: tuple[datetime, ...] = ()
-    reporter: str = ""
-
-    @classmethod
-    def for_labels(cls, labels: Mapping[str, str], **fields: Any) -> Correlation:
-        return cls(service=labels.get("service", ""), node=labels.get("target", ""), **fields)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTicket:
-    ticket: Ticket
-    correlation: Correlation = field(default_factory=Correlation)
-    updated_at: datetime | None = None
-
-
-def _ticket_values(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "fingerprint": ticket.fingerprint or None,
-        "title": ticket.title,
-        "type": ticket.type.value,
-        "severity": int(ticket.severity),
-        "state": ticket.state.value,
-        "labels": dict(ticket.labels),
-        "master_id": ticket.master_id,
-        "refers_to": ticket.refers_to,
-        "assignee_group": ticket.assignee_group,
-        "escalation_level": int(ticket.escalation_level),
-        "created_at": ticket.created_at,
-        "acknowledged_at": ticket.acknowledged_at,
-        "resolved_at": ticket.resolved_at,
-        "closed_at": ticket.closed_at,
-        "close_reason": None if ticket.close_reason is None else ticket.close_reason.value,
-        "resolution": ticket.resolution,
-        "known_error_id": ticket.known_error_id,
-        "workaround": ticket.workaround,
-        "occurrences": ticket.occurrences,
-        "last_seen": ticket.last_seen,
-        "on_hold_since": ticket.on_hold_since,
-        "pauses": [[iso(p.start), iso(p.end)] for p in ticket.pauses],
-        "reminders_sent": ticket.reminders_sent,
-        "sla_marks": sorted(ticket.sla_marks),
-    }
-
-
-def _correlation_values(correlation: Correlation) -> dict[str, Any]:
-    return {
-        "service": correlation.service,
-        "node": correlation.node,
-        "group_key": correlation.group_key,
-        "caused_by": correlation.caused_by,
-        "notify": correlation.notify,
-        "firing": correlation.firing,
-        "recovered_at": correlation.recovered_at,
-        "flapping": correlation.flapping,
-        "alert_changes": [iso(at) for at in correlation.alert_changes],
-        "reporter": correlation.reporter,
-    }
-
-
-def _from_row(row: Any) -> StoredTicket:
-    close_reason = row.close_reason
-    ticket = Ticket(
-        id=row.id,
-        fingerprint=row.fingerprint or "",
-        title=row.title,
-        type=TicketType(row.type),
-        severity=Severity(row.severity),
-        created_at=row.created_at,
-        state=TicketState(row.state),
-        labels=row.labels,
-        master_id=row.master_id,
-        refers_to=row.refers_to,
-        assignee_group=row.assignee_group,
-        escalation_level=EscalationLevel(row.escalation_level),
-        acknowledged_at=row.acknowledged_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
-        close_reason=None if close_reason is None else CloseReason(close_reason),
-        resolution=row.resolution,
-        known_error_id=row.known_error_id,
-        workaround=row.workaround,
-        occurrences=row.occurrences,
-        last_seen=row.last_seen,
-        on_hold_since=row.on_hold_since,
-        pauses=tuple(Pause(parse_iso(a), parse_iso(b)) for a, b in row.pauses),
-        reminders_sent=row.reminders_sent,
-        sla_marks=frozenset(row.sla_marks),
-    )
-    correlation = Correlation(
-        service=row.service,
-        node=row.node,
-        group_key=row.group_key,
-        caused_by=row.caused_by,
-        notify=row.notify,
-        firing=row.firing,
-        recovered_at=row.recovered_at,
-        flapping=row.flapping,
-        alert_changes=tuple(parse_iso(at) for at in row.alert_changes),
-        reporter=row.reporter,
-    )
-    return StoredTicket(ticket, correlation, row.updated_at)
 
 
 class TicketTx:
@@ -231,15 +104,17 @@ class TicketTx:
 
     # -- reading --
 
-    async def _select(
+    async def select(
         self, where: Any, *, order: Sequence[Any] = (), limit: int | None = None
     ) -> list[StoredTicket]:
+        """The tickets matching `where` (a condition on `schema.tickets`), oldest first
+        after `order`."""
         await self.flush()
         query = sa.select(_T).where(where).order_by(*order, _T.c.created_at, _T.c.id)
         if limit is not None:
             query = query.limit(limit)
         rows = (await self.connection.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return [stored_ticket(row) for row in rows]
 
     async def lock(self, ticket_id: str) -> bool:
         """Take the row lock of a ticket about to change (PostgreSQL; SQLite's writer already
@@ -250,90 +125,19 @@ class TicketTx:
         return (await self.connection.execute(query)).first() is not None
 
     async def get(self, ticket_id: str) -> StoredTicket | None:
-        found = await self._select(_T.c.id == ticket_id)
+        found = await self.select(_T.c.id == ticket_id)
         return found[0] if found else None
 
     async def get_many(self, ticket_ids: Collection[str]) -> dict[str, StoredTicket]:
         if not ticket_ids:
             return {}
-        return {s.ticket.id: s for s in await self._select(_T.c.id.in_(list(ticket_ids)))}
-
-    async def unclosed_by_fingerprint(
-        self, fingerprints: Collection[str]
-    ) -> dict[str, StoredTicket]:
-        """The unclosed ticket of each fingerprint that has one (never more than one)."""
-        if not fingerprints:
-            return {}
-        found = await self._select(
-            sa.and_(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state != "closed")
-        )
-        return {s.ticket.fingerprint: s for s in found}
-
-    async def unclosed_records(
-        self, fingerprints: Collection[str]
-    ) -> dict[str, tuple[TicketRecord, bool]]:
-        """What deduplication needs of each fingerprint's unclosed ticket, and whether its
-        alert fires: a few columns, so a batch of repeats costs one light query."""
-        if not fingerprints:
-            return {}
-        await self.flush()
-        query = sa.select(
-            _T.c.fingerprint,
-            _T.c.id,
-            _T.c.state,
-            _T.c.created_at,
-            _T.c.last_seen,
-            _T.c.occurrences,
-            _T.c.resolved_at,
-            _T.c.closed_at,
-            _T.c.firing,
-        ).where(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state != "closed")
-        found: dict[str, tuple[TicketRecord, bool]] = {}
-        for row in (await self.connection.execute(query)).all():
-            record = TicketRecord(
-                row.id,
-                TicketState(row.state),
-                row.created_at,
-                row.last_seen or row.created_at,
-                row.occurrences,
-                row.resolved_at,
-                row.closed_at,
-                row.firing,
-            )
-            found[row.fingerprint] = (record, row.firing)
-        return found
-
-    async def latest_closed_many(self, fingerprints: Collection[str]) -> dict[str, StoredTicket]:
-        """The most recently closed ticket of each fingerprint that has one."""
-        if not fingerprints:
-            return {}
-        found = await self._select(
-            sa.and_(_T.c.fingerprint.in_(list(fingerprints)), _T.c.state == "closed")
-        )
-        latest: dict[str, StoredTicket] = {}
-        for stored in found:
-            key, closed_at = stored.ticket.fingerprint, stored.ticket.closed_at
-            best = latest.get(key)
-            if best is None or (
-                closed_at and best.ticket.closed_at and closed_at > best.ticket.closed_at
-            ):
-                latest[key] = stored
-        return latest
-
-    async def fingerprints_closed_since(self, moment: datetime) -> set[str]:
-        """The fingerprints of the alert tickets whose last change, at or after `moment`,
-        left them closed (an indexed range of `updated_at`: cheap when few changed)."""
-        await self.flush()
-        query = sa.select(_T.c.fingerprint).where(
-            _T.c.updated_at >= moment, _T.c.state == "closed", _T.c.fingerprint != ""
-        )
-        return {row.fingerprint for row in (await self.connection.execute(query)).all()}
+        return {s.ticket.id: s for s in await self.select(_T.c.id.in_(list(ticket_ids)))}
 
     async def children(self, master_id: str, *, unclosed_only: bool = True) -> list[StoredTicket]:
         where = _T.c.master_id == master_id
         if unclosed_only:
             where = sa.and_(where, _T.c.state != "closed")
-        return await self._select(where)
+        return await self.select(where)
 
     async def count_children(self, master_ids: Collection[str]) -> dict[str, int]:
         await self.flush()
@@ -345,53 +149,6 @@ class TicketTx:
             .group_by(_T.c.master_id)
         )
         return {row[0]: row[1] for row in (await self.connection.execute(query)).all()}
-
-    async def firing_masters(self, nodes: Collection[str]) -> dict[str, str]:
-        """For each node with an active, firing ticket: the master that ticket hangs under
-        (itself when it is a master)."""
-        await self.flush()
-        if not nodes:
-            return {}
-        query = (
-            sa.select(_T.c.node, _T.c.id, _T.c.master_id)
-            .where(_T.c.node.in_(list(nodes)), _T.c.state.in_(_ACTIVE), _T.c.firing)
-            .order_by(_T.c.created_at, _T.c.id)
-        )
-        masters: dict[str, str] = {}
-        for node, ticket_id, master_id in (await self.connection.execute(query)).all():
-            masters.setdefault(node, master_id or ticket_id)
-        return masters
-
-    async def group_masters(
-        self, keys: Collection[str], since: datetime
-    ) -> dict[str, tuple[str, datetime, str]]:
-        """The newest active master ticket of each group opened at or after `since`: its
-        id, creation and node."""
-        await self.flush()
-        if not keys:
-            return {}
-        query = (
-            sa.select(_T.c.group_key, _T.c.id, _T.c.created_at, _T.c.node)
-            .where(
-                _T.c.group_key.in_(list(keys)),
-                _T.c.master_id.is_(None),
-                _T.c.state.in_(_ACTIVE),
-                _T.c.created_at >= since,
-            )
-            .order_by(_T.c.created_at)
-        )
-        found: dict[str, tuple[str, datetime, str]] = {}
-        for key, ticket_id, created_at, node in (await self.connection.execute(query)).all():
-            found[key] = (ticket_id, created_at, node)
-        return found
-
-    async def masters_at_nodes(self, nodes: Collection[str]) -> list[StoredTicket]:
-        """Active master tickets of these nodes (re-homed when a parent starts failing)."""
-        if not nodes:
-            return []
-        return await self._select(
-            sa.and_(_T.c.node.in_(list(nodes)), _T.c.master_id.is_(None), _T.c.state.in_(_ACTIVE))
-        )
 
     async def sla_candidates(
         self,
@@ -419,15 +176,15 @@ class TicketTx:
                     _T.c.created_at <= before,
                 )
             )
-        return await self._select(sa.or_(*conditions))
+        return await self.select(sa.or_(*conditions))
 
     async def worked_without_known_error(self) -> list[StoredTicket]:
         """Tickets still being worked that have no workaround attached yet."""
-        return await self._select(sa.and_(_T.c.state.in_(_ACTIVE), _T.c.known_error_id.is_(None)))
+        return await self.select(sa.and_(_T.c.state.in_(_ACTIVE), _T.c.known_error_id.is_(None)))
 
     async def recovered_before(self, moment: datetime) -> list[StoredTicket]:
         """Active tickets whose alert stopped firing at or before `moment`."""
-        return await self._select(
+        return await self.select(
             sa.and_(
                 _T.c.state.in_(_ACTIVE),
                 sa.not_(_T.c.firing),
@@ -453,7 +210,7 @@ class TicketTx:
     async def insert(
         self, ticket: Ticket, correlation: Correlation, events: Iterable[AuditEvent]
     ) -> None:
-        row = {**_ticket_values(ticket), **_correlation_values(correlation), "updated_at": self.now}
+        row = {**ticket_values(ticket), **correlation_values(correlation), "updated_at": self.now}
         if self._buffered:
             self._inserts[ticket.id] = row
         else:
@@ -467,15 +224,15 @@ class TicketTx:
         correlation: Correlation | None = None,
     ) -> None:
         """Write every field of `ticket` (and of `correlation`, if given) over its row."""
-        values = _ticket_values(ticket)
+        values = ticket_values(ticket)
         del values["id"]
         if correlation is not None:
-            values.update(_correlation_values(correlation))
+            values.update(correlation_values(correlation))
         await self._write_row(ticket.id, values)
         await self.add_events(events)
 
     async def update_correlation(self, ticket_id: str, correlation: Correlation) -> None:
-        await self._write_row(ticket_id, _correlation_values(correlation))
+        await self._write_row(ticket_id, correlation_values(correlation))
 
     async def add_events(self, events: Iterable[AuditEvent]) -> None:
         rows = [
@@ -561,7 +318,7 @@ class TicketTx:
         ids = [stored.ticket.id for stored in tickets if stored.ticket.id != master_id]
         if not ids:
             return moved
-        below = await self._select(sa.and_(_T.c.master_id.in_(ids), _T.c.state != "closed"))
+        below = await self.select(sa.and_(_T.c.master_id.in_(ids), _T.c.state != "closed"))
         for stored in [*tickets, *below]:
             if stored.ticket.id == master_id or stored.ticket.master_id == master_id:
                 continue

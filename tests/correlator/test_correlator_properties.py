@@ -25,7 +25,7 @@ from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.fingerprint import fingerprint
 from correlator.rules import Alert
 from tests.ticket_sink.conftest import create_postgres_database
-from ticket_sink import Store, schema
+from ticket_sink import Store, correlation_queries, schema
 from ticket_sink.lifecycle import Action, apply
 from ticket_sink.model import ACTIVE_STATES, CloseReason, Severity, Ticket, TicketState
 from ticket_sink.service import TicketService
@@ -87,7 +87,9 @@ async def state(store: Store) -> tuple[list[Any], list[Any], list[Any]]:
 
 async def close_resolved(store: Store, target: str) -> None:
     async with store.transaction() as tx:
-        found = (await tx.unclosed_by_fingerprint([fingerprint(labels(target))])).values()
+        found = (
+            await correlation_queries.unclosed_by_fingerprint(tx, [fingerprint(labels(target))])
+        ).values()
         for stored in found:
             if stored.ticket.state is TicketState.RESOLVED:
                 reason = CloseReason.RESOLVED
@@ -100,7 +102,9 @@ async def close_resolved(store: Store, target: str) -> None:
 async def withdraw(store: Store, world: World, target: str) -> None:
     """The desk closes the worked ticket of `target`, as the API and console do."""
     async with store.transaction(write=False) as tx:
-        found = (await tx.unclosed_by_fingerprint([fingerprint(labels(target))])).values()
+        found = (
+            await correlation_queries.unclosed_by_fingerprint(tx, [fingerprint(labels(target))])
+        ).values()
     for stored in found:
         if stored.ticket.state in ACTIVE_STATES:
             await TicketService(store).transition(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ticket_sink.model import Matcher, Notification
 from ticket_sink.outbound.config import WEEKDAYS, NotificationsConfig, QuietHours, RouteConfig
-from ticket_sink.tickets import StoredTicket
+from ticket_sink.ticket_rows import StoredTicket
 
 __all__ = [
     "Planned",

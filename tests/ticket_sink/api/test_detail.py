@@ -33,7 +33,7 @@ from ticket_sink.codec import iso
 from ticket_sink.lifecycle import Action, apply, comment, created
 from ticket_sink.model import Severity, Ticket, TicketType
 from ticket_sink.sla import ClockStatus, default_policy, plan, status
-from ticket_sink.tickets import Correlation
+from ticket_sink.ticket_rows import Correlation
 
 Client = TestClient[Any, Any]
 VIEW = auth(Role.VIEWER)

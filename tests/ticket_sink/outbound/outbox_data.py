@@ -8,7 +8,7 @@ from typing import Any
 from ticket_sink import Store
 from ticket_sink.model import NotificationEvent, Severity, Ticket, TicketType
 from ticket_sink.outbound.config import NotificationsConfig
-from ticket_sink.tickets import Correlation, new_ticket_id
+from ticket_sink.ticket_rows import Correlation, new_ticket_id
 
 T0 = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a Friday, 13:00 in Brussels
 

@@ -29,7 +29,7 @@ from ticket_sink.outbound.routing import (
     quiet_until,
     routes_by_sink,
 )
-from ticket_sink.tickets import Correlation, StoredTicket
+from ticket_sink.ticket_rows import Correlation, StoredTicket
 
 # Friday 6 March 2026, 12:00 UTC = 13:00 in Brussels (CET, UTC+1).
 NOON = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
