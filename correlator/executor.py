@@ -116,13 +116,19 @@ class Batch:
             tx,
             {alerts[index].fingerprint for index, cmd in first.items() if _changes_a_ticket(cmd)},
         )
-        # Placement of whatever may create a ticket: any firing alert.
-        firing = [alert for alert in alerts if alert.firing]
-        nodes = {alert.labels.get(policy.node_label, "") for alert in firing} - {""}
+        # Placement of what creates a ticket: a firing alert of a fingerprint with none,
+        # or one whose first decision creates.
+        creating = [
+            alert
+            for index, alert in enumerate(alerts)
+            if isinstance(first.get(index), CreateTicket)
+            or (alert.firing and alert.fingerprint not in known)
+        ]
+        nodes = {alert.labels.get(policy.node_label, "") for alert in creating} - {""}
         ancestors = {parent for node in nodes for parent in policy.topology.ancestors(node)}
         self._firing = await correlation_queries.firing_masters(tx, nodes | ancestors)
         if policy.group_by:
-            keys = {group_key(alert.labels, policy.group_by) for alert in firing}
+            keys = {group_key(alert.labels, policy.group_by) for alert in creating}
             found = await correlation_queries.group_masters(tx, keys, now - policy.group_window)
             self._groups = {
                 key: GroupMaster(ticket_id, opened, node)
