@@ -59,12 +59,12 @@ class FailureReason(StrEnum):
     TRUNCATED_NO_TCP = "truncated_no_tcp"
     DNS_ERROR = "dns_error"
     INTERNAL_ERROR = "internal_error"
-    # -- SML participant lookups, zone health and sweeps (probes/dns.py) --
+    # -- SML participant lookups, zone health and sweeps (probes/dns_*.py) --
     NO_META_SMP_RECORD = "no_meta_smp_record"  # NAPTRs, but none U + Meta:SMP
     MALFORMED_RECORD = "malformed_record"  # a NAPTR/CNAME that does not give an SMP
     WRONG_SMP = "wrong_smp"  # the participant points to another SMP than expected
     SERIAL_MISMATCH = "serial_mismatch"  # the zone's name servers serve different serials
-    # -- SMP metadata (probes/smp.py) --
+    # -- SMP metadata (probes/smp_run.py) --
     SMP_HTTP_ERROR = "smp_http_error"  # an HTTP status other than 200 and 404
     SMP_SATURATED = "smp_saturated"  # 429, or 503 with Retry-After: overloaded, not broken
     SMP_NOT_FOUND = "smp_not_found"  # 404: participant or document type not there

@@ -1,11 +1,11 @@
-"""DNS probes of SML zones: configuration, check expansion, and the SOA check.
+"""SML zones as configured: the target's settings and the checks it expands into.
 
 An SML target expands into: one `dns_soa` check per listed name server (or one through the
 resolver), one `dns_zone` health check (NS set, AA, serial per name server), one
 `dns_participant` check per canary participant, and one `dns_sweep` check when a
-participant list is configured. The other checks live in `dns_zone.py`,
-`dns_participant.py` and `dns_sweep.py`. A target's failure is a `FailureReason`, never
-an exception, and a query never outlives the check's timeout (the runner enforces it).
+participant list is configured. The checks live in `dns_soa.py`, `dns_zone.py`,
+`dns_participant.py` and `dns_sweep.py`; this module only validates the configuration
+(every error with its path) and builds their parameters once. It never queries DNS.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import dns.name
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
+from probes._base import Check, CheckDefaults
 from probes._config import (
     READ_FILES,
     HostPort,
@@ -28,12 +28,10 @@ from probes._config import (
     TargetBase,
     split_host_port,
 )
-from probes.dns_client import exchange
-from probes.dns_lookup import parse_answer
 from probes.dns_participant import ParticipantParams
 from probes.dns_servers import ZoneServers
+from probes.dns_soa import SoaParams
 from probes.dns_sweep import MAX_LIST_BYTES, ParticipantList, SweepState
-from probes.dns_wire import TYPE_SOA, WireError, build_query, encode_name, read_soa_serial
 from probes.dns_zone import ZoneParams
 from probes.files import FileRefused, open_regular_file
 from probes.naming import NamingScheme, ParticipantId
@@ -41,10 +39,8 @@ from probes.naming import NamingScheme, ParticipantId
 __all__ = [
     "Canary",
     "SmlTarget",
-    "SoaParams",
     "SweepConfig",
     "expand_sml",
-    "probe_soa",
 ]
 
 
@@ -208,18 +204,6 @@ def _zone_name(value: str) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
-class SoaParams:
-    """What a SOA check needs at run time (parsed once, not per run)."""
-
-    __slots__ = ("authoritative", "server", "zone_text", "zone_wire")
-
-    def __init__(self, zone: str, server: tuple[str, int] | None, authoritative: bool) -> None:
-        self.zone_text = zone.rstrip(".").lower()
-        self.zone_wire = encode_name(self.zone_text)
-        self.server = server
-        self.authoritative = authoritative
-
-
 def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
     """The zone's checks: SOA per name server, zone health, canaries, the sweep."""
     timing = target.timing(defaults)
@@ -278,39 +262,3 @@ def expand_sml(target: SmlTarget, defaults: CheckDefaults) -> Iterator[Check]:
         )
         # The batch owns its whole interval; the runner's timeout is a backstop.
         yield Check("dns_sweep", "sml", target.zone, state, sweep.every, sweep.every, 0)
-
-
-async def probe_soa(check: Check, env: ProbeEnv) -> ProbeResult:
-    params: SoaParams = check.params
-    server = params.server or env.resolver
-    if server is None:
-        return ProbeResult.failure(FailureReason.DNS_ERROR, "no name server and no resolver")
-    timer = PhaseTimer(env.monotonic)
-    # The same client and reader as the participant checks: one DNS stack for every query.
-    query = build_query(params.zone_wire, TYPE_SOA, recursion=params.server is None)
-    wire, reason, detail = await exchange(query, server, check.timeout)
-    timer.lap("query")
-    if wire is None:
-        return ProbeResult.failure(reason, detail, phases=timer.phases)
-    message, answer = parse_answer(wire, authoritative=params.authoritative)
-    if message is None or answer.reason is not FailureReason.OK:
-        if answer.reason is FailureReason.NOT_AUTHORITATIVE:
-            detail = f"{server[0]}:{server[1]} answered without the AA flag"
-        else:
-            detail = f"{answer.detail} for {params.zone_text} SOA"
-        return ProbeResult.failure(answer.reason, detail, phases=timer.phases)
-    try:
-        serials = [
-            read_soa_serial(wire, record)
-            for record in message.answer
-            if record.rtype == TYPE_SOA and record.name == params.zone_text.encode("ascii")
-        ]
-    except WireError as exc:
-        return ProbeResult.failure(
-            FailureReason.MALFORMED_RESPONSE, f"SOA: {exc}", phases=timer.phases
-        )
-    if serials:
-        return ProbeResult(FailureReason.OK, phases=timer.phases, values={"serial": serials[0]})
-    return ProbeResult.failure(
-        FailureReason.NODATA, f"no SOA for {params.zone_text} in the answer", phases=timer.phases
-    )

@@ -17,8 +17,9 @@ from probes._base import Check, CheckDefaults, Prober
 from probes._config import TargetBase
 from probes.capacity import CapacityTarget, expand_capacity, probe_capacity
 from probes.crl import CrlTarget, expand_crl, probe_crl
-from probes.dns import SmlTarget, expand_sml, probe_soa
+from probes.dns import SmlTarget, expand_sml
 from probes.dns_participant import probe_participant
+from probes.dns_soa import probe_soa
 from probes.dns_sweep import probe_sweep
 from probes.dns_zone import probe_zone
 from probes.http import HttpTarget, expand_http, probe_http
@@ -28,7 +29,8 @@ from probes.http_discovery import (
     probe_http_discovery,
 )
 from probes.ocsp import OcspTarget, expand_ocsp, probe_ocsp
-from probes.smp import SmpTarget, expand_smp, probe_smp
+from probes.smp import SmpTarget, expand_smp
+from probes.smp_run import probe_smp
 from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 
 __all__ = ["PROBERS", "TARGETS", "TargetSpec"]

@@ -37,7 +37,8 @@ def soa_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def soa_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
-    from probes.dns import SmlTarget, expand_sml, probe_soa
+    from probes.dns import SmlTarget, expand_sml
+    from probes.dns_soa import probe_soa
 
     servers = [args.server] if args.server else []
     target = SmlTarget(zone=args.zone, nameservers=servers, zone_health=False)

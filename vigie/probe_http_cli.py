@@ -64,7 +64,8 @@ def smp_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def smp_check(args: argparse.Namespace, defaults: CheckDefaults) -> tuple[Check, Prober]:
-    from probes.smp import SmpTarget, expand_smp, probe_smp
+    from probes.smp import SmpTarget, expand_smp
+    from probes.smp_run import probe_smp
 
     target = SmpTarget(
         url=args.url,

@@ -2,7 +2,7 @@
 
 vigie's names come from the code: the families its registry yields (the framework's
 probe_* series, the runner's objective series, the agent's vigie_* series, process_*),
-and the names each prober reports, read from its module's source (`Series("name", ...)`,
+and the names each prober reports, read from its modules' source (`Series("name", ...)`,
 `Histogram("name", ...)` and the keys of its `values`), turned into exported names as the
 collector does. Ticket metrics are the ticket store's contract, listed below until the
 registry exports them.
@@ -11,6 +11,7 @@ registry exports them.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import sys
 from collections.abc import Iterator
@@ -130,19 +131,35 @@ def _values_keys(tree: ast.AST) -> Iterator[str]:
                     yield key.value
 
 
+def _prober_sources(module: str) -> Iterator[ast.AST]:
+    """The prober's module, and the modules of its own it imports (`probes.x509_judge` for
+    `probes.x509`): a prober split where its ideas split reports from all of them."""
+    tree = ast.parse(inspect.getsource(sys.modules[module]))
+    yield tree
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{module}_"):
+            yield ast.parse(inspect.getsource(importlib.import_module(node.module or "")))
+
+
 def prober_names() -> set[str]:
     names = set()
     for kind, prober in PROBERS.items():
-        tree = ast.parse(inspect.getsource(sys.modules[prober.__module__]))
-        for name in _values_keys(tree):
-            names.add(metric_name(kind, name))
-        for name, counter in _series_calls(tree):
-            metric = metric_name(kind, name)
-            histogram_part = name.endswith(("_bucket", "_sum", "_count"))
-            names.add(f"{metric}_total" if counter and not histogram_part else metric)
-        for name in _histogram_calls(tree):
-            metric = metric_name(kind, name)
-            names |= {f"{metric}_bucket", f"{metric}_sum", f"{metric}_count"}
+        for tree in _prober_sources(prober.__module__):
+            names |= _names_in(kind, tree)
+    return names
+
+
+def _names_in(kind: str, tree: ast.AST) -> set[str]:
+    names = set()
+    for name in _values_keys(tree):
+        names.add(metric_name(kind, name))
+    for name, counter in _series_calls(tree):
+        metric = metric_name(kind, name)
+        histogram_part = name.endswith(("_bucket", "_sum", "_count"))
+        names.add(f"{metric}_total" if counter and not histogram_part else metric)
+    for name in _histogram_calls(tree):
+        metric = metric_name(kind, name)
+        names |= {f"{metric}_bucket", f"{metric}_sum", f"{metric}_count"}
     return names
 
 

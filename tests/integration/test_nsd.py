@@ -10,7 +10,8 @@ import pytest
 
 from probes import Check, FailureReason, ProbeEnv
 from probes._base import CheckDefaults
-from probes.dns import SmlTarget, expand_sml, probe_soa
+from probes.dns import SmlTarget, expand_sml
+from probes.dns_soa import probe_soa
 from probes.naming import NamingScheme, ParticipantId, participant_name
 from tests.integration.nsd import RunningNsd, nsd_serving
 

@@ -16,7 +16,8 @@ import dns.rrset
 import pytest
 
 from probes import Check, CheckDefaults, FailureReason, ProbeEnv
-from probes.dns import SmlTarget, expand_sml, probe_soa
+from probes.dns import SmlTarget, expand_sml
+from probes.dns_soa import probe_soa
 
 ZONE = "acc.edelivery.tech.ec.europa.eu"
 SERIAL = 2025033001
