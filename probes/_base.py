@@ -333,6 +333,9 @@ class ProbeEnv:
     # The process's one outbound HTTP client (limits, timeouts, TLS settings set once);
     # probers that speak HTTP use it and never create their own.
     http: httpx.AsyncClient | None = None
+    # What requests a prober sends on its own connections (the fresh-connection GET of
+    # `probes.http_fast`) say they are; the agent gives the shared client's User-Agent.
+    user_agent: str = "vigie"
     # -- state shared by the checks of one agent --
     # CRLs by URL: one fetch per refresh interval however many checks read one.
     crl_cache: CrlCache = field(default_factory=_crl_cache)

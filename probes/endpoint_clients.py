@@ -98,7 +98,7 @@ class EndpointClients:
     def get(self, key: _ClientKey, template: httpx.AsyncClient) -> httpx.AsyncClient | Failed:
         import httpx
 
-        from probes.http_client import TracedTransport
+        from probes.http_client import attach_trace
 
         client = self._clients.get(key)
         if client is not None:
@@ -118,7 +118,8 @@ class EndpointClients:
             ),
         )
         client = httpx.AsyncClient(
-            transport=TracedTransport(transport),
+            transport=transport,
+            event_hooks={"request": [attach_trace]},
             timeout=template.timeout,
             headers=template.headers,
             follow_redirects=False,

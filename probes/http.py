@@ -287,13 +287,12 @@ async def _fresh(
     context = tls_client_for(env, params.ca_file, params.verify)
     if isinstance(context, Failed):
         return context
-    user_agent = env.http.headers.get("user-agent", "vigie") if env.http else "vigie"
     answer = await fast_get(
         params.url,
         context,
         max_body=params.max_body,
         max_redirects=params.max_redirects,
-        user_agent=user_agent,
+        user_agent=env.user_agent,
         trace=trace,
     )
     if isinstance(answer, Answer):

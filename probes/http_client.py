@@ -3,10 +3,11 @@
 A `Trace` is what one check learns about its connections: phase timings (connect, tls,
 ttfb, transfer), requests made, the HTTP version and the TLS facts of the last
 handshake. The fresh-connection path (`probes.http_fast`) writes it directly; on the
-httpx path (`probes.endpoint_clients`) a `TracedTransport` hands each request the trace
-of the check in progress (a context variable, so `probes.http_fetch.fetch` is used as it
-is) and `Trace` turns httpcore's `trace` events into the same figures. Nothing here
-raises for a target's fault.
+httpx path (`probes.endpoint_clients`) the request hook `attach_trace` hands each request
+the trace of the check in progress (a context variable, so `probes.http_fetch.fetch` is
+used as it is) and `Trace` turns httpcore's `trace` events into the same figures. Nothing
+here raises for a target's fault, and nothing imports httpx: the fresh-connection path
+does without it.
 """
 
 from __future__ import annotations
@@ -14,29 +15,21 @@ from __future__ import annotations
 import ssl
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from probes.tls_chain import presented_chain
 
-__all__ = ["CURRENT_TRACE", "TlsFacts", "Trace", "TracedTransport"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["CURRENT_TRACE", "TlsFacts", "Trace", "attach_trace"]
 
 
-class TracedTransport(httpx.AsyncBaseTransport):
-    """Adds the running check's trace callback to each request it sends."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        trace = CURRENT_TRACE.get()
-        if trace is not None:
-            request.extensions["trace"] = trace
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+async def attach_trace(request: httpx.Request) -> None:
+    """An httpx request hook: hands the request the trace of the check in progress."""
+    trace = CURRENT_TRACE.get()
+    if trace is not None:
+        request.extensions["trace"] = trace
 
 
 @dataclass(slots=True)

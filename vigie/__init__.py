@@ -13,4 +13,8 @@ __version__ = "0.1.0"
 # (9090 Prometheus, 9093 Alertmanager, 9115 blackbox, 3000 Grafana).
 DEFAULT_LISTEN = "127.0.0.1:8942"
 
-__all__ = ["DEFAULT_LISTEN", "__version__"]
+# What vigie's HTTP requests say they are: the shared client's, and those probers send on
+# their own connections (`ProbeEnv.user_agent`).
+USER_AGENT = f"vigie/{__version__} (+eDelivery monitoring)"
+
+__all__ = ["DEFAULT_LISTEN", "USER_AGENT", "__version__"]

@@ -20,6 +20,7 @@ from probes.cert_path import RevocationMode
 from probes.dns import SmlTarget
 from probes.naming import NamingScheme
 from ticket_sink.api import Call, Operation, Problem, Role, json_response
+from vigie import USER_AGENT
 from vigie.api_config import DiagnosisConfig
 from vigie.diagnose import DiagnosisOptions, diagnose
 from vigie.http import outbound_client
@@ -117,7 +118,9 @@ def diagnosis_operation(
         async with running, outbound_client() as http:
             try:
                 diagnosis = await diagnose(
-                    call.param("id"), options, dataclasses.replace(env, http=http)
+                    call.param("id"),
+                    options,
+                    dataclasses.replace(env, http=http, user_agent=USER_AGENT),
                 )
             except ValueError as exc:
                 raise Problem(400, str(exc)[:300], field="id") from None

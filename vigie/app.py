@@ -29,7 +29,7 @@ from ticket_sink.api import setup_api
 from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
 from ticket_sink.mcp import setup_mcp
 from ticket_sink.outbound.metrics import NotificationMetrics
-from vigie import __version__
+from vigie import USER_AGENT, __version__
 from vigie.api import api_settings
 from vigie.config import VigieConfig
 from vigie.correlation import AlertPump
@@ -212,7 +212,9 @@ def _scheduler_context(shard: tuple[int, int], env: ProbeEnv) -> CleanupContext:
         http = outbound_client()
         # Discovery checks read what other checks found (SMP URLs, Access Point URLs).
         book: ResultBook = app[BOOK]
-        probe_env = dataclasses.replace(env, http=http, findings=findings_view(book))
+        probe_env = dataclasses.replace(
+            env, http=http, user_agent=USER_AGENT, findings=findings_view(book)
+        )
         runner = Runner(PROBERS, probe_env, app[BOOK])
         run = runner.run
         if app[CONFIG].correlator.enabled:

@@ -7,7 +7,6 @@ broken, 2 for bad usage. `--json` prints the diagnosis as one JSON document on s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -110,10 +109,11 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 async def _run(participant: str, options: DiagnosisOptions) -> Diagnosis:
     from probes import ProbeEnv
+    from vigie import USER_AGENT
     from vigie.diagnose import diagnose
     from vigie.http import outbound_client
     from vigie.runtime import system_resolver
 
     async with outbound_client() as http:
-        env = dataclasses.replace(ProbeEnv(resolver=system_resolver()), http=http)
+        env = ProbeEnv(resolver=system_resolver(), http=http, user_agent=USER_AGENT)
         return await diagnose(participant, options, env)

@@ -15,11 +15,9 @@ from collections.abc import Callable
 
 import httpx
 
-from vigie import __version__
+from vigie import USER_AGENT
 
-__all__ = ["USER_AGENT", "outbound_client"]
-
-USER_AGENT = f"vigie/{__version__} (+eDelivery monitoring)"
+__all__ = ["outbound_client"]
 
 # Bounds for the whole process; a check's own timeout (enforced by the runner) is shorter.
 MAX_CONNECTIONS = 200

@@ -63,7 +63,7 @@ class ProbeCommand:
     resolver: bool = False
     # Whether the check asked for speaks HTTP through the shared client (whose module,
     # httpx, is not small to import): the DNS checks never do, certificates only to
-    # check revocation.
+    # check revocation, an endpoint's GET only over HTTP/2.
     http: Callable[[argparse.Namespace], bool] = lambda args: True
 
 
@@ -102,7 +102,12 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         "ocsp", "a certificate's status from its OCSP responder", ocsp_arguments, ocsp_check
     ),
     ProbeCommand(
-        "http", "one GET of an endpoint: status, body, phases, TLS", http_arguments, http_check
+        "http",
+        "one GET of an endpoint: status, body, phases, TLS",
+        http_arguments,
+        http_check,
+        # A fresh HTTP/1.1 connection is the prober's own; HTTP/2 goes through httpx.
+        http=lambda args: args.http2,
     ),
     ProbeCommand(
         "capacity",
@@ -155,6 +160,7 @@ async def _run(
     import contextlib
 
     from probes import ProbeEnv, ResultBook, Runner
+    from vigie import USER_AGENT
     from vigie.runtime import system_resolver
 
     async with contextlib.AsyncExitStack() as scope:
@@ -163,7 +169,8 @@ async def _run(
             from vigie.http import outbound_client
 
             http = await scope.enter_async_context(outbound_client())
-        env = ProbeEnv(resolver=system_resolver() if command.resolver else None, http=http)
+        resolver = system_resolver() if command.resolver else None
+        env = ProbeEnv(resolver=resolver, http=http, user_agent=USER_AGENT)
         return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 
 

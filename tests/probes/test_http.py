@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -26,6 +27,7 @@ from probes import (
     Runner,
 )
 from probes.http import HttpFindings, HttpTarget, expand_http
+from vigie import USER_AGENT
 from vigie.http import outbound_client
 
 TEN_MB = 10 * 1024 * 1024
@@ -37,6 +39,8 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         return web.Response(text='{"status": "ok", "items": [1, 2]}')
     if behaviour == "xml":
         return web.Response(text='<a xmlns="urn:x"><b>up</b></a>', content_type="text/xml")
+    if behaviour == "agent":
+        return web.Response(text=request.headers.get("User-Agent", ""))
     if behaviour == "teapot":
         return web.Response(status=418)
     if behaviour == "loop":
@@ -101,7 +105,7 @@ async def run(url: str, limit: float = 3.0, **settings: object) -> ProbeResult:
     target = HttpTarget.model_validate({"url": url, **settings})
     (check,) = expand_http(target, CheckDefaults(timeout=limit))
     async with outbound_client() as http:
-        env = ProbeEnv(http=http)
+        env = ProbeEnv(http=http, user_agent=USER_AGENT)
         try:
             return await Runner(PROBERS, env, ResultBook()).run(check)
         finally:
@@ -174,6 +178,15 @@ async def test_redirects_are_counted_and_phases_timed(server: str, keep_alive: b
     assert set(result.phases) == {"connect", "ttfb", "transfer"}  # plain HTTP: no tls
     assert isinstance(result.findings, HttpFindings)
     assert (result.findings.url or "").endswith("/ok")
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["fresh", "kept"])
+async def test_both_paths_send_vigies_user_agent(server: str, keep_alive: bool) -> None:
+    # The fresh path writes its own request; the kept one goes through the shared client.
+    result = await run(
+        server + "/agent", keep_alive=keep_alive, body_regex=f"^{re.escape(USER_AGENT)}$"
+    )
+    assert result.reason is FailureReason.OK, result.detail
 
 
 async def test_a_slowloris_body_ends_at_the_timeout(server: str) -> None:

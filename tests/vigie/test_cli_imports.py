@@ -39,7 +39,7 @@ CASES = {
     ),
     "a fresh GET": (
         ["probe", "http", "--url", "http://127.0.0.1:{port}/"],
-        ["httpcore", "lxml", "signxml", "ticket_sink"],
+        ["httpx", "httpcore", "lxml", "signxml", "ticket_sink"],
     ),
 }
 
