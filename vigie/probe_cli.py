@@ -58,9 +58,10 @@ class ProbeCommand:
     # Returns the check to run and its prober, or raises ValueError with a message for
     # the user. It imports the prober's module itself: only that one is needed.
     build: Callable[[argparse.Namespace, CheckDefaults], tuple[Check, Prober]]
-    # Whether its checks ask the system's resolver (DNS checks without a --server):
-    # reading its configuration costs dnspython's import, which the others do without.
-    resolver: bool = False
+    # Whether the check asked for may ask the system's resolver (a DNS check without a
+    # --server, or following a chain out of the zone): reading its configuration costs
+    # dnspython's resolver, and with it its DNS-over-HTTPS stack, which others do without.
+    resolver: Callable[[argparse.Namespace], bool] = lambda args: False
     # Whether the check asked for speaks HTTP through the shared client (whose module,
     # httpx, is not small to import): the DNS checks never do, certificates only to
     # check revocation, an endpoint's GET only over HTTP/2.
@@ -73,7 +74,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         "the SOA of a zone as one name server serves it",
         soa_arguments,
         soa_check,
-        resolver=True,
+        resolver=lambda args: args.server is None,
         http=lambda args: False,
     ),
     ProbeCommand(
@@ -81,7 +82,7 @@ PROBE_COMMANDS: tuple[ProbeCommand, ...] = (
         "look up SML participants (one, or a whole list) in BDXL or classic naming",
         sml_arguments,
         sml_check,
-        resolver=True,
+        resolver=lambda args: True,
         http=lambda args: False,
     ),
     ProbeCommand(
@@ -169,7 +170,7 @@ async def _run(
             from vigie.http import outbound_client
 
             http = await scope.enter_async_context(outbound_client())
-        resolver = system_resolver() if command.resolver else None
+        resolver = system_resolver() if command.resolver(args) else None
         env = ProbeEnv(resolver=resolver, http=http, user_agent=USER_AGENT)
         return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 

@@ -26,7 +26,8 @@ print(",".join(name for name in watched if name in sys.modules), file=sys.stderr
 # The modules a command must not load, and why it could: the ticket client and its model
 # (other commands), the HTTP client and its connection pool (a check that sends no HTTP,
 # or not before its first request), the SMP's XML signatures, the TLS of fresh
-# connections, the configuration models.
+# connections, the configuration models, the system resolver's configuration (read by
+# dnspython's resolver, which brings its DNS-over-HTTPS stack).
 CASES = {
     "top-level help": (["--help"], ["pydantic", "httpx", "cryptography", "structlog"]),
     "a probe's help": (
@@ -36,6 +37,10 @@ CASES = {
     "a certificate file": (
         ["probe", "cert", "--file", "{pem}"],
         ["httpx", "httpcore", "lxml", "signxml", "OpenSSL", "ticket_sink"],
+    ),
+    "an SOA asked of a given server": (
+        ["probe", "soa", "--zone", "example.test", "--server", "127.0.0.1:{port}"],
+        ["dns.resolver", "httpx", "ticket_sink"],
     ),
     "a fresh GET": (
         ["probe", "http", "--url", "http://127.0.0.1:{port}/"],
