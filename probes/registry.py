@@ -1,15 +1,16 @@
-"""The registry tables: which configuration section becomes which checks, and which
-function runs each kind of check.
+"""The registry table: which configuration section becomes which checks, run by what.
 
-Adding a protocol means one new module and one row in each table below: `TARGETS` maps a
-configuration section to its target model and to the checks it expands into, `PROBERS`
-maps a check kind to the function that runs it. Importing this module imports every
-prober; a command that runs one kind imports that prober's module alone.
+Adding a protocol means one new module and one row below: `TARGETS` maps a configuration
+section to its target model, to the checks it expands into and to the function that
+runs each kind of those checks (docs/probers.md walks through one). `PROBERS`, the
+kinds' functions, and the configuration's `targets` section (`vigie.config`) are read
+off it. Importing this module imports every prober; a command that runs one kind imports
+that prober's module alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,64 +39,75 @@ __all__ = ["PROBERS", "TARGETS", "TargetSpec"]
 
 @dataclass(frozen=True, slots=True)
 class TargetSpec:
-    """A configuration section: the model of its entries and how one becomes checks."""
+    """A configuration section: the model of its entries, how one becomes checks, and the
+    function that runs each kind of check it makes."""
 
     model: type[TargetBase]
     expand: Callable[[Any, CheckDefaults], Iterable[Check]]
+    probers: Mapping[str, Prober]
     description: str
+    max_entries: int | None = None  # most entries the section takes (None: no limit)
 
 
 TARGETS: dict[str, TargetSpec] = {
     "sml": TargetSpec(
         SmlTarget,
         expand_sml,
+        {
+            "dns_soa": probe_soa,
+            "dns_zone": probe_zone,
+            "dns_participant": probe_participant,
+            "dns_sweep": probe_sweep,
+        },
         "SML zones: SOA per name server, zone health, canary participants, list sweeps",
     ),
-    # -- smp --
     "smp": TargetSpec(
-        SmpTarget, expand_smp, "SMPs: a participant's ServiceGroup, signed metadata, health"
+        SmpTarget,
+        expand_smp,
+        {"smp": probe_smp},
+        "SMPs: a participant's ServiceGroup, signed metadata, health",
     ),
-    # -- certificates --
     "certificates": TargetSpec(
         CertificateTarget,
         expand_certificates,
+        {"x509": probe_x509},
         "certificates: a TLS endpoint's chain (url), PEM/DER files (file), or those "
         "published in SMP metadata (smp_metadata)",
     ),
-    # -- crl / ocsp --
     "crl": TargetSpec(
-        CrlTarget, expand_crl, "CRLs: a URL and the CRL distribution points of certificates"
+        CrlTarget,
+        expand_crl,
+        {"crl": probe_crl},
+        "CRLs: a URL and the CRL distribution points of certificates",
     ),
-    "ocsp": TargetSpec(OcspTarget, expand_ocsp, "OCSP: a certificate's status from its responder"),
-    # -- http / capacity --
+    "ocsp": TargetSpec(
+        OcspTarget,
+        expand_ocsp,
+        {"ocsp": probe_ocsp},
+        "OCSP: a certificate's status from its responder",
+    ),
     "http": TargetSpec(
-        HttpTarget, expand_http, "HTTP(S) endpoints: availability, phases, service objectives"
+        HttpTarget,
+        expand_http,
+        {"http": probe_http},
+        "HTTP(S) endpoints: availability, phases, service objectives",
     ),
     "capacity": TargetSpec(
-        CapacityTarget, expand_capacity, "HTTP(S) endpoints: a bounded burst, rarely: headroom"
+        CapacityTarget,
+        expand_capacity,
+        {"capacity": probe_capacity},
+        "HTTP(S) endpoints: a bounded burst, rarely: headroom",
     ),
     "http_discovery": TargetSpec(
         HttpDiscoveryTarget,
         expand_http_discovery,
+        {"http_discovery": probe_http_discovery},
         "HTTP(S) endpoints found by the SML and SMP checks (opt-in, capped)",
+        max_entries=1,
     ),
 }
 
+# Every kind of check and the function that runs it, from the table above.
 PROBERS: dict[str, Prober] = {
-    "dns_soa": probe_soa,
-    # -- dns --
-    "dns_zone": probe_zone,
-    "dns_participant": probe_participant,
-    "dns_sweep": probe_sweep,
-    # -- smp --
-    "smp": probe_smp,
-    # -- certificates --
-    "x509": probe_x509,
-    # -- crl / ocsp --
-    "crl": probe_crl,
-    "ocsp": probe_ocsp,
-    # -- http / capacity --
-    "http": probe_http,
-    "capacity": probe_capacity,
-    "http_discovery": probe_http_discovery,
+    kind: prober for spec in TARGETS.values() for kind, prober in spec.probers.items()
 }

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
 from probes._config import READ_FILES, Duration, HostPort, PositiveDuration, StrictModel
-from probes.capacity import CapacityTarget
-from probes.crl import CrlTarget
 from probes.dns import SmlTarget
 from probes.files import FileRefused, read_regular_file
-from probes.http import HttpTarget
-from probes.http_discovery import HttpDiscoveryTarget
-from probes.ocsp import OcspTarget
-from probes.smp import SmpTarget
-from probes.x509 import CertificateTarget
 from ticket_sink import StoreError
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.store import to_async_url
@@ -159,25 +159,33 @@ class DefaultsConfig(StrictModel):
     retries: int = Field(0, ge=0, le=5, description="extra attempts before a failure is reported")
 
 
-class TargetsConfig(StrictModel):
-    sml: list[SmlTarget] = Field(default_factory=list, description=TARGETS["sml"].description)
-    # -- smp --
-    smp: list[SmpTarget] = Field(default_factory=list, description=TARGETS["smp"].description)
-    # -- certificates --
-    certificates: list[CertificateTarget] = Field(
-        default_factory=list, description=TARGETS["certificates"].description
-    )
-    # -- crl / ocsp --
-    crl: list[CrlTarget] = Field(default_factory=list, description=TARGETS["crl"].description)
-    ocsp: list[OcspTarget] = Field(default_factory=list, description=TARGETS["ocsp"].description)
-    # -- http / capacity --
-    http: list[HttpTarget] = Field(default_factory=list, description=TARGETS["http"].description)
-    capacity: list[CapacityTarget] = Field(
-        default_factory=list, description=TARGETS["capacity"].description
-    )
-    http_discovery: list[HttpDiscoveryTarget] = Field(
-        default_factory=list, max_length=1, description=TARGETS["http_discovery"].description
-    )
+def _targets_model() -> type[StrictModel]:
+    """The `targets` section: one list per row of `probes.TARGETS`, so that a new prober's
+    section is its row there and nothing here."""
+    sections: dict[str, Any] = {
+        section: (
+            list[spec.model],  # type: ignore[name-defined]  # a type made at run time
+            Field(
+                default_factory=list,
+                max_length=spec.max_entries,
+                description=spec.description,
+            ),
+        )
+        for section, spec in TARGETS.items()
+    }
+    return create_model("TargetsConfig", __base__=StrictModel, __module__=__name__, **sections)
+
+
+if TYPE_CHECKING:
+
+    class TargetsConfig(StrictModel):
+        """What the type checker is told of the generated model: the one section the
+        application reads by name (the others are read through `probes.TARGETS`)."""
+
+        sml: list[SmlTarget] = Field(default_factory=list)
+
+else:
+    TargetsConfig = _targets_model()
 
 
 class VigieConfig(StrictModel):
@@ -414,7 +422,3 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
-
-
-# Sections are listed once in TARGETS; keep TargetsConfig in step with it.
-assert set(TargetsConfig.model_fields) == set(TARGETS), "TargetsConfig and probes.TARGETS differ"
