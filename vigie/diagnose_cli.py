@@ -116,4 +116,7 @@ async def _run(participant: str, options: DiagnosisOptions) -> Diagnosis:
 
     async with outbound_client() as http:
         env = ProbeEnv(resolver=system_resolver(), http=http, user_agent=USER_AGENT)
-        return await diagnose(participant, options, env)
+        try:
+            return await diagnose(participant, options, env)
+        finally:
+            await env.aclose()

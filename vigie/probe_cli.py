@@ -172,6 +172,7 @@ async def _run(
             http = await scope.enter_async_context(outbound_client())
         resolver = system_resolver() if command.resolver(args) else None
         env = ProbeEnv(resolver=resolver, http=http, user_agent=USER_AGENT)
+        scope.push_async_callback(env.aclose)  # a kept connection of a keep_alive check
         return await Runner({check.kind: prober}, env, ResultBook()).run(check)
 
 
