@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import lazy_loader
 
 if TYPE_CHECKING:
-    from ticket_sink.store import AgentRow as AgentRow
+    from ticket_sink.agents import AgentRow as AgentRow
     from ticket_sink.store import Store as Store
     from ticket_sink.store import StoreConflict as StoreConflict
     from ticket_sink.store import StoreError as StoreError
@@ -23,7 +23,8 @@ else:
     __getattr__, __dir__, __all__ = lazy_loader.attach(
         __name__,
         submod_attrs={
-            "store": ["AgentRow", "Store", "StoreConflict", "StoreError"],
+            "agents": ["AgentRow"],
+            "store": ["Store", "StoreConflict", "StoreError"],
             "ticket_rows": ["Correlation", "StoredTicket"],
             "tickets": ["TicketTx"],
         },

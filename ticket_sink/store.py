@@ -1,5 +1,6 @@
-"""The ticket store: opens the database, brings its schema to the newest migration and
-records which agent processes run against it.
+"""The ticket store: opens the database, brings its schema to the newest migration
+(`migrate`) and runs the transactions of the tickets (`TicketTx`) and of the tables beside
+them (the agent registry, `agents`); what it does on SQLite alone is in `sqlite_store`.
 
 SQLite (through aiosqlite) is the embedded default; PostgreSQL (through asyncpg) is for
 several agents sharing one database. The store must never show a database password (every
@@ -12,54 +13,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Self, cast
 
 import sqlalchemy as sa
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
     IntegrityError,
-    OperationalError,
     SQLAlchemyError,
     StatementError,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.pool import StaticPool
 
-from ticket_sink import schema
 from ticket_sink.data_version import CountedWrites, DataVersion, NoDataVersion, SqliteFileVersion
-from ticket_sink.schema import UTCDateTime
+from ticket_sink.migrate import SchemaError, alembic_turn, migrate
+from ticket_sink.sqlite_store import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_WRITE,
+    InlineConnection,
+    begin_inline_write,
+    begin_sqlite,
+    configure_sqlite_connection,
+    is_sqlite_memory,
+    sqlite_write_problem,
+)
 from ticket_sink.tickets import TicketTx
 
 log = structlog.get_logger("ticket_sink.store")
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-# How long a SQLite connection waits for another connection's (or process's) write lock.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 # asyncpg waits 60 s by default; /readyz should report a dead server sooner than that.
 POSTGRES_CONNECT_TIMEOUT_S = 10.0
 # How long `close` lets transactions in progress finish before releasing the connections.
 CLOSE_GRACE_SECONDS = 5.0
-# Held (transaction-scoped) while migrating, so agents starting together against one
-# PostgreSQL database migrate one after the other. Any constant works if all agents agree.
-POSTGRES_MIGRATION_LOCK = 0x7669_6769_6501  # the bytes of "vigie", then 1
-
 # The drivers the store runs on, keyed by what users write in their URL.
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -68,8 +62,6 @@ _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
-# Execution option asking SQLite for a write lock at BEGIN (see `_begin_sqlite`).
-_SQLITE_WRITE = "vigie_sqlite_write"
 
 
 class StoreError(Exception):
@@ -103,27 +95,6 @@ def to_async_url(url: str) -> URL:
             "use sqlite:///path or postgresql://user@host/db"
         )
     return parsed.set(drivername=driver)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRow:
-    """One agent process, as recorded in the `agents` table (times are UTC)."""
-
-    id: str
-    hostname: str
-    shard: str
-    version: str
-    started_at: datetime
-    last_seen_at: datetime
-    stopped_at: datetime | None
-
-
-def alembic_config() -> Config:
-    """Alembic configuration for the store's migrations, built in code so it works from
-    an installed wheel (no alembic.ini, no working-directory assumptions)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return config
 
 
 class Store:
@@ -184,10 +155,10 @@ class Store:
             ):
                 engine = self._create_engine()
                 async with (
-                    _alembic_turn(),
+                    alembic_turn(),
                     self._begin(engine, write=True) as connection,
                 ):
-                    await connection.run_sync(_migrate)
+                    await connection.run_sync(migrate)
                 version = self._open_data_version(opening=self._openings + 1)
                 reader = self._create_reader()
         except BaseException:
@@ -252,7 +223,11 @@ class Store:
                 with self._inline_read(self._reader) as connection:
                     yield TicketTx(connection, self.now())
                 return
-            began = self._begin_inline_write() if write and buffered and inline else None
+            began = (
+                begin_inline_write(self._reader)
+                if write and buffered and inline and self._reader is not None
+                else None
+            )
             if began is not None:
                 async with self._inline_write(*began) as connection:
                     tx = TicketTx(connection, self.now(), buffered=True)
@@ -279,39 +254,11 @@ class Store:
         self._in_progress += 1
         try:
             with reader.connect() as sync, sync.begin():
-                # Only what the store's readers call on a connection (see `_Inline`).
-                yield cast(AsyncConnection, _Inline(sync))
+                # Only what the store's readers call on a connection (see `InlineConnection`).
+                yield cast(AsyncConnection, InlineConnection(sync))
         finally:
             self._in_progress -= 1
             self._settled.set()
-
-    def _begin_inline_write(self) -> tuple[Connection, sa.RootTransaction] | None:
-        """A synchronous connection that holds the write lock (BEGIN IMMEDIATE), or None
-        when this is no SQLite file or another connection holds the lock now."""
-        reader = self._reader
-        if reader is None:
-            return None
-        connection = reader.connect()
-        try:
-            # On the driver's own connection: a statement through SQLAlchemy would begin.
-            driver = connection.connection.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
-            driver.execute("PRAGMA busy_timeout = 0")
-            try:
-                transaction = connection.execution_options(**{_SQLITE_WRITE: True}).begin()
-            except OperationalError as exc:
-                if not _is_locked(exc):
-                    raise
-                transaction = None
-            finally:
-                driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
-        except BaseException:
-            connection.close()
-            raise
-        if transaction is None:
-            connection.close()
-            return None
-        return connection, transaction
 
     @contextlib.asynccontextmanager
     async def _inline_write(
@@ -321,7 +268,7 @@ class Store:
         release_now = True
         try:
             try:
-                yield cast(AsyncConnection, _Inline(connection))
+                yield cast(AsyncConnection, InlineConnection(connection))
             except BaseException:
                 transaction.rollback()
                 raise
@@ -348,57 +295,20 @@ class Store:
         self._in_progress -= 1
         self._settled.set()
 
-    async def register_agent(self, agent_id: str, hostname: str, shard: str, version: str) -> None:
-        """Record a newly started agent process."""
-        now = self.now()
-        with self._translated_errors(self._agent_action("register", agent_id)):
-            async with self._begin(self._require_open(), write=True) as connection:
-                await connection.execute(
-                    schema.agents.insert().values(
-                        id=agent_id,
-                        hostname=hostname,
-                        shard=shard,
-                        version=version,
-                        started_at=now,
-                        last_seen_at=now,
-                        stopped_at=None,
-                    )
-                )
+    @property
+    def shown_url(self) -> str:
+        """The store's URL as the user wrote it, with the password hidden."""
+        return self._shown_url
 
-    async def heartbeat(self, agent_id: str) -> None:
-        """Record that the agent is still alive."""
-        await self._update_agent(agent_id, "heartbeat", last_seen_at=self.now())
-
-    async def mark_stopped(self, agent_id: str) -> None:
-        """Record that the agent stopped; a second call keeps the first stop time."""
-        now = self.now()
-        await self._update_agent(
-            agent_id,
-            "mark stopped",
-            last_seen_at=now,
-            stopped_at=sa.func.coalesce(schema.agents.c.stopped_at, sa.literal(now, UTCDateTime)),
-        )
-
-    async def agents(self) -> list[AgentRow]:
-        """Every agent that ever registered, oldest first."""
-        query = sa.select(schema.agents).order_by(schema.agents.c.started_at, schema.agents.c.id)
-        with self._translated_errors(f"cannot list agents in store {self._shown_url}"):
-            async with self._begin(self._require_open(), write=False) as connection:
-                rows = (await connection.execute(query)).all()
-        return [AgentRow(**row._asdict()) for row in rows]
-
-    async def _update_agent(self, agent_id: str, action: str, **values: Any) -> None:
-        statement = schema.agents.update().where(schema.agents.c.id == agent_id).values(**values)
-        with self._translated_errors(self._agent_action(action, agent_id)):
-            async with self._begin(self._require_open(), write=True) as connection:
-                result = await connection.execute(statement)
-        if result.rowcount == 0:
-            raise StoreError(
-                f"{self._agent_action(action, agent_id)}: no such agent (register it first)"
-            )
-
-    def _agent_action(self, action: str, agent_id: str) -> str:
-        return f"cannot {action} agent {agent_id!r} in store {self._shown_url}"
+    @contextlib.asynccontextmanager
+    async def connection(self, failure: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction of its own that commits when the block ends, for a
+        table beside the tickets (the agent registry). A database's error becomes a
+        `StoreError` whose message is `failure` (what could not be done, and where) and
+        the reason."""
+        with self._translated_errors(failure):
+            async with self._begin(self._require_open(), write=write) as connection:
+                yield connection
 
     def now(self) -> datetime:
         """The store's clock (a transaction's `now` is read from it)."""
@@ -422,7 +332,7 @@ class Store:
                 pool_pre_ping=True,
                 connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S},
             )
-        if _is_sqlite_memory(url):
+        if is_sqlite_memory(url):
             self._memory_lock = asyncio.Lock()
             # One shared connection: a second one would see a different, empty database.
             engine = create_async_engine(url, poolclass=StaticPool)
@@ -434,19 +344,19 @@ class Store:
                 # SQLite would only say "unable to open database file".
                 raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
             engine = create_async_engine(url)
-        sa.event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
-        sa.event.listen(engine.sync_engine, "begin", _begin_sqlite)
+        sa.event.listen(engine.sync_engine, "connect", configure_sqlite_connection)
+        sa.event.listen(engine.sync_engine, "begin", begin_sqlite)
         return engine
 
     def _create_reader(self) -> sa.Engine | None:
         """The synchronous engine of inline reads: SQLite files only (PostgreSQL is a
         network away; a memory database lives in the async engine's one connection)."""
         url = self._url
-        if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+        if url.get_backend_name() != "sqlite" or is_sqlite_memory(url):
             return None
         reader = sa.create_engine(url.set(drivername="sqlite"))
-        sa.event.listen(reader, "connect", _configure_sqlite_connection)
-        sa.event.listen(reader, "begin", _begin_sqlite)
+        sa.event.listen(reader, "connect", configure_sqlite_connection)
+        sa.event.listen(reader, "begin", begin_sqlite)
         return reader
 
     def _open_data_version(self, *, opening: int) -> DataVersion:
@@ -454,7 +364,7 @@ class Store:
         url = self._url
         if url.get_backend_name() != "sqlite":
             return NoDataVersion()
-        if _is_sqlite_memory(url):
+        if is_sqlite_memory(url):
             return CountedWrites(opening=opening)
         assert url.database is not None
         return SqliteFileVersion(
@@ -471,7 +381,7 @@ class Store:
         try:
             async with guard, engine.connect() as connection:
                 if write:
-                    await connection.execution_options(**{_SQLITE_WRITE: True})
+                    await connection.execution_options(**{SQLITE_WRITE: True})
                 async with connection.begin():
                     yield connection
         finally:
@@ -490,7 +400,7 @@ class Store:
             if isinstance(exc, IntegrityError) or _is_transient(exc):
                 raise StoreConflict(f"{failure}: {self._reason(exc)}") from exc
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
-        except (SQLAlchemyError, OSError, CommandError, _SchemaError, sqlite3.Error) as exc:
+        except (SQLAlchemyError, OSError, CommandError, SchemaError, sqlite3.Error) as exc:
             raise StoreError(f"{failure}: {self._reason(exc)}") from exc
 
     @contextlib.contextmanager
@@ -501,10 +411,10 @@ class Store:
             yield
         except StoreError as exc:
             url = self._url
-            if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+            if url.get_backend_name() != "sqlite" or is_sqlite_memory(url):
                 raise
             assert url.database is not None
-            problem = _sqlite_write_problem(Path(url.database))
+            problem = sqlite_write_problem(Path(url.database))
             if problem is None:
                 raise
             raise type(exc)(f"{exc} ({problem})") from exc
@@ -519,45 +429,6 @@ class Store:
         return reason
 
 
-def _sqlite_write_problem(path: Path) -> str | None:
-    """Why this process cannot write the SQLite database `path` and the journal files it
-    creates beside it (`-wal`, `-shm`), or None if the file system shows no reason."""
-    directory = path.parent
-    who = f"uid {os.geteuid()}"
-    try:
-        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError as exc:
-        return f"{directory}: {exc.strerror or exc}"
-    if read_only:
-        return f"{directory} is on a read-only file system"
-    journal = f"SQLite creates {path.name}-wal and {path.name}-shm there"
-    if not os.access(directory, os.W_OK | os.X_OK, effective_ids=True):
-        return f"the directory {directory} is not writable by {who}, and {journal}"
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK, effective_ids=True):
-        return f"the database file {path} is not readable and writable by {who}"
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists() and not os.access(companion, os.R_OK | os.W_OK, effective_ids=True):
-            return f"{companion} is not readable and writable by {who}"
-    return None
-
-
-# Alembic's `context` and `op` are process-wide proxies: two migrations interleaving on one
-# event loop (two stores opening at once, even on different databases) would run each
-# other's operations on the wrong connection. So migrations take turns, one per loop.
-_alembic_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _alembic_turn() -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    turn = _alembic_turns.get(loop)
-    if turn is None:
-        turn = _alembic_turns[loop] = asyncio.Lock()
-    return turn
-
-
 # PostgreSQL's "deadlock detected" and "could not serialize access": the transaction lost
 # a race with another one and succeeds when run again.
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
@@ -566,80 +437,3 @@ _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 def _is_transient(exc: DBAPIError) -> bool:
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return sqlstate in _TRANSIENT_SQLSTATES
-
-
-def _is_locked(exc: OperationalError) -> bool:
-    """Whether SQLite refused a lock another connection holds (SQLITE_BUSY)."""
-    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-
-
-class _Inline:
-    """The part of `AsyncConnection` the store's inline transactions use, over a
-    synchronous connection: statements run at once, in the caller's thread."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self.dialect = connection.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self._connection.execute(statement, parameters)
-
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
-        return self._connection.exec_driver_sql(statement, parameters)
-
-    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
-        return self._connection.scalar(statement, parameters)
-
-
-class _SchemaError(Exception):
-    """The database's schema is one this version cannot migrate."""
-
-
-def _migrate(connection: Connection) -> None:
-    """Upgrade the schema to head inside the caller's transaction (sync, for run_sync)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_MIGRATION_LOCK}
-        )
-    config = alembic_config()
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-    current = MigrationContext.configure(connection).get_current_heads()
-    unknown = sorted(set(current) - known)
-    if unknown:
-        # Alembic would say "can't locate revision"; the likely cause is worth spelling out.
-        raise _SchemaError(
-            f"the database schema is at revision {', '.join(unknown)}, which this version of "
-            "vigie does not know (was it upgraded by a newer vigie?)"
-        )
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
-def _is_sqlite_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-
-
-def _configure_sqlite_connection(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    # The sqlite3 module's own transaction handling never BEGINs before DDL, so a failed
-    # migration would leave half a schema; `_begin_sqlite` emits BEGIN instead.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        # busy_timeout first: switching to WAL itself waits for other connections' locks.
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
-        # WAL lets the API read while the correlator writes; memory databases keep "memory".
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
-
-
-def _begin_sqlite(connection: Connection) -> None:
-    # A writer takes the write lock at BEGIN (waiting up to busy_timeout): a deferred
-    # transaction that read first and then wants to write fails at once with "database is
-    # locked" when another connection wrote in between, which is how two processes
-    # migrating the same file at once would collide.
-    if connection.get_execution_options().get(_SQLITE_WRITE):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        connection.exec_driver_sql("BEGIN")

@@ -25,6 +25,7 @@ from correlator.probe_alerts import ProbeAlerts
 from probes import PROBERS, Check, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.http_discovery import findings_view
 from ticket_sink import Store, StoreError
+from ticket_sink.agents import mark_stopped, register_agent
 from ticket_sink.api import setup_api
 from ticket_sink.console import CheckRow, ConsoleSettings, setup_console
 from ticket_sink.mcp import setup_mcp
@@ -168,8 +169,8 @@ def _store_context(shard: tuple[int, int], agent_id: str) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = app[STORE]
         await store.open()
-        await store.register_agent(
-            agent_id, socket.gethostname(), f"{shard[0]}/{shard[1]}", __version__
+        await register_agent(
+            store, agent_id, socket.gethostname(), f"{shard[0]}/{shard[1]}", __version__
         )
         watch = StoreWatch(store, agent_id, app[CONFIG].server.readiness_interval)
         app[STORE_WATCH].append(watch)
@@ -183,7 +184,7 @@ def _store_context(shard: tuple[int, int], agent_id: str) -> CleanupContext:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             with contextlib.suppress(StoreError):
-                await store.mark_stopped(agent_id)
+                await mark_stopped(store, agent_id)
             await store.close()
 
     return context

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import structlog
 
 from ticket_sink import Store, StoreError
+from ticket_sink.agents import heartbeat
 
 __all__ = ["StoreWatch"]
 
@@ -62,7 +63,7 @@ class StoreWatch:
     async def check_once(self) -> None:
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-                await self._store.heartbeat(self._agent_id)
+                await heartbeat(self._store, self._agent_id)
         except (StoreError, TimeoutError) as exc:
             if not self._failing:
                 log.warning("store_not_writable", error=str(exc) or type(exc).__name__)

@@ -8,6 +8,7 @@ import asyncio
 import os
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,7 +24,9 @@ import ticket_sink
 from tests.support import free_port
 from tests.ticket_sink.conftest import PostgresCluster, create_postgres_database
 from ticket_sink import AgentRow, Store, StoreError, schema
-from ticket_sink.store import alembic_config, to_async_url
+from ticket_sink.agents import heartbeat, list_agents, mark_stopped, register_agent
+from ticket_sink.migrate import alembic_config
+from ticket_sink.store import to_async_url
 
 T0 = datetime(2025, 3, 30, 0, 59, 59, 123456, tzinfo=UTC)
 PASSWORD = "s3cret-Pa55word"
@@ -76,13 +79,13 @@ async def test_open_and_close(url: str) -> None:
 
     await store.open()
     assert store.is_open
-    assert await store.agents() == []
+    assert await list_agents(store) == []
 
     await store.close()
     assert not store.is_open
     await store.close()  # closing twice is harmless: shutdown paths may overlap
     with pytest.raises(StoreError, match="is not open"):
-        await store.agents()
+        await list_agents(store)
 
 
 async def test_context_manager_opens_and_closes(url: str) -> None:
@@ -122,9 +125,9 @@ async def test_migrations_create_the_schema_the_code_uses(url: str) -> None:
 
 async def test_reopening_keeps_data_and_schema(url: str) -> None:
     async with Store(url) as store:
-        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        await register_agent(store, "agent-1", "host-a", "0/1", "0.1.0")
     async with Store(url) as store:
-        assert [agent.id for agent in await store.agents()] == ["agent-1"]
+        assert [agent.id for agent in await list_agents(store)] == ["agent-1"]
     assert await _schema_heads(url) == HEADS
 
 
@@ -136,11 +139,11 @@ async def test_stores_opening_one_fresh_database_at_once_all_succeed(url: str) -
         assert opened == [None] * len(stores)
         await asyncio.gather(
             *(
-                store.register_agent(f"agent-{i}", "host", f"{i}/6", "0.1.0")
+                register_agent(store, f"agent-{i}", "host", f"{i}/6", "0.1.0")
                 for i, store in enumerate(stores)
             )
         )
-        assert len(await stores[0].agents()) == len(stores)
+        assert len(await list_agents(stores[0])) == len(stores)
     finally:
         await asyncio.gather(*(store.close() for store in stores))
     assert await _schema_heads(url) == HEADS
@@ -155,8 +158,8 @@ async def test_stores_on_different_databases_open_at_once(url: str, tmp_path: Pa
     try:
         assert opened == [None] * len(stores)
         for store in stores:
-            await store.register_agent("agent-1", "host", "0/1", "0.1.0")
-            assert [agent.id for agent in await store.agents()] == ["agent-1"]
+            await register_agent(store, "agent-1", "host", "0/1", "0.1.0")
+            assert [agent.id for agent in await list_agents(store)] == ["agent-1"]
     finally:
         await asyncio.gather(*(store.close() for store in stores))
 
@@ -168,9 +171,10 @@ async def test_processes_opening_one_fresh_sqlite_file_at_once_all_succeed(
     program = (
         "import asyncio, sys\n"
         "from ticket_sink import Store\n"
+        "from ticket_sink.agents import register_agent\n"
         "async def main():\n"
         "    async with Store(sys.argv[1]) as store:\n"
-        "        await store.register_agent(sys.argv[2], 'host', '0/1', '0.1.0')\n"
+        "        await register_agent(store, sys.argv[2], 'host', '0/1', '0.1.0')\n"
         "asyncio.run(main())\n"
     )
     # The children import the ticket_sink under test, wherever pytest runs from.
@@ -193,7 +197,7 @@ async def test_processes_opening_one_fresh_sqlite_file_at_once_all_succeed(
         for process, (_, stderr) in zip(processes, results, strict=True)
     ] == [(0, b"")] * len(processes)
     async with Store(url) as store:
-        assert sorted(agent.id for agent in await store.agents()) == [
+        assert sorted(agent.id for agent in await list_agents(store)) == [
             f"agent-{i}" for i in range(len(processes))
         ]
 
@@ -226,17 +230,17 @@ async def test_sqlite_file_uses_wal_journal(tmp_path: Path) -> None:
 async def test_agent_lifecycle_with_injected_clock(url: str) -> None:
     clock = FakeClock()
     async with Store(url, clock=clock) as store:
-        await store.register_agent("agent-1", "host-a", "0/2", "0.1.0")
+        await register_agent(store, "agent-1", "host-a", "0/2", "0.1.0")
         clock.advance(30)
-        await store.register_agent("agent-2", "host-b", "1/2", "0.1.0")
+        await register_agent(store, "agent-2", "host-b", "1/2", "0.1.0")
         clock.advance(30)
-        await store.heartbeat("agent-1")
+        await heartbeat(store, "agent-1")
         clock.advance(30)
-        await store.mark_stopped("agent-2")
+        await mark_stopped(store, "agent-2")
         clock.advance(30)
-        await store.mark_stopped("agent-2")  # the first stop time stays
+        await mark_stopped(store, "agent-2")  # the first stop time stays
 
-        assert await store.agents() == [
+        assert await list_agents(store) == [
             AgentRow(
                 id="agent-1",
                 hostname="host-a",
@@ -262,8 +266,8 @@ async def test_times_come_back_as_utc_whatever_zone_the_clock_uses(url: str) -> 
     paris_summer = timezone(timedelta(hours=2))
     clock = FakeClock(datetime(2025, 6, 1, 12, 0, tzinfo=paris_summer))
     async with Store(url, clock=clock) as store:
-        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
-        [agent] = await store.agents()
+        await register_agent(store, "agent-1", "host-a", "0/1", "0.1.0")
+        [agent] = await list_agents(store)
     assert agent.started_at == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
     assert agent.started_at.utcoffset() == timedelta(0)
 
@@ -271,21 +275,23 @@ async def test_times_come_back_as_utc_whatever_zone_the_clock_uses(url: str) -> 
 async def test_a_naive_clock_is_a_bug(url: str) -> None:
     async with Store(url, clock=lambda: datetime(2025, 1, 1)) as store:
         with pytest.raises(ValueError, match="naive"):
-            await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+            await register_agent(store, "agent-1", "host-a", "0/1", "0.1.0")
 
 
 async def test_registering_an_agent_twice_is_an_error(url: str) -> None:
     async with Store(url) as store:
-        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        await register_agent(store, "agent-1", "host-a", "0/1", "0.1.0")
         with pytest.raises(StoreError, match="cannot register agent 'agent-1' in store"):
-            await store.register_agent("agent-1", "host-b", "0/1", "0.1.0")
+            await register_agent(store, "agent-1", "host-b", "0/1", "0.1.0")
 
 
-@pytest.mark.parametrize("action", ["heartbeat", "mark_stopped"])
-async def test_updating_an_unknown_agent_is_an_error(url: str, action: str) -> None:
+@pytest.mark.parametrize("action", [heartbeat, mark_stopped], ids=["heartbeat", "mark_stopped"])
+async def test_updating_an_unknown_agent_is_an_error(
+    url: str, action: Callable[[Store, str], Awaitable[None]]
+) -> None:
     async with Store(url) as store:
         with pytest.raises(StoreError, match=r"'ghost'.*no such agent"):
-            await getattr(store, action)("ghost")
+            await action(store, "ghost")
 
 
 # --- URLs and errors ------------------------------------------------------------------------------
@@ -380,14 +386,14 @@ async def test_unusable_sqlite_path_is_a_store_error(
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 async def test_in_memory_store_lives_as_long_as_it_is_open(url: str) -> None:
     async with Store(url) as store, Store(url) as other:
-        await store.register_agent("agent-1", "host-a", "0/1", "0.1.0")
+        await register_agent(store, "agent-1", "host-a", "0/1", "0.1.0")
         # Concurrent callers share the single connection without tripping over each other.
-        await asyncio.gather(*(store.heartbeat("agent-1") for _ in range(20)), store.agents())
-        assert [agent.id for agent in await store.agents()] == ["agent-1"]
-        assert await other.agents() == []  # each in-memory store is its own database
+        await asyncio.gather(*(heartbeat(store, "agent-1") for _ in range(20)), list_agents(store))
+        assert [agent.id for agent in await list_agents(store)] == ["agent-1"]
+        assert await list_agents(other) == []  # each in-memory store is its own database
 
     async with Store(url) as store:
-        assert await store.agents() == []
+        assert await list_agents(store) == []
 
 
 # --- inline reads (SQLite files) --------------------------------------------------------------
@@ -398,7 +404,7 @@ async def test_reads_see_what_other_connections_committed_and_never_wait_for_a_w
 ) -> None:
     url = f"sqlite:///{tmp_path / 'vigie.db'}"
     async with Store(url) as reader, Store(url) as writer:
-        await writer.register_agent("agent-1", "host", "0/1", "0.1.0")
+        await register_agent(writer, "agent-1", "host", "0/1", "0.1.0")
         async with reader.transaction(write=False) as tx:
             query = sa.select(sa.func.count()).select_from(schema.agents)
             assert await tx.connection.scalar(query) == 1
@@ -431,24 +437,24 @@ async def test_the_data_version_of_a_sqlite_file_moves_with_every_commit(tmp_pat
     async with Store(url) as store, Store(url) as other:
         version = store.data_version()
         assert version is not None
-        await store.agents()
+        await list_agents(store)
         async with store.transaction(write=False) as tx:
             await tx.get("TNOSUCHTICK")
         assert store.data_version() == version  # reads change nothing
 
-        await other.register_agent("agent-1", "host", "0/1", "0.1.0")
+        await register_agent(other, "agent-1", "host", "0/1", "0.1.0")
         moved = store.data_version()
         assert moved not in (None, version)
         assert store.data_version() == moved
 
-        await store.heartbeat("agent-1")  # the store's own writes count too
+        await heartbeat(store, "agent-1")  # the store's own writes count too
         assert store.data_version() != moved
 
 
 async def test_the_data_version_sees_another_process_commit(tmp_path: Path) -> None:
     path = tmp_path / "vigie.db"
     async with Store(f"sqlite:///{path}") as store:
-        await store.register_agent("agent-1", "host", "0/1", "0.1.0")
+        await register_agent(store, "agent-1", "host", "0/1", "0.1.0")
         version = store.data_version()
         program = (
             "import sqlite3, sys\n"
@@ -459,7 +465,7 @@ async def test_the_data_version_sees_another_process_commit(tmp_path: Path) -> N
         process = await asyncio.create_subprocess_exec(sys.executable, "-c", program, str(path))
         assert await process.wait() == 0
         assert store.data_version() != version
-        assert await store.agents() == []
+        assert await list_agents(store) == []
 
 
 async def test_each_opening_has_data_versions_of_its_own(tmp_path: Path) -> None:
@@ -478,12 +484,12 @@ async def test_the_data_version_of_a_memory_store_counts_its_writes(url: str) ->
     async with Store(url) as store:
         version = store.data_version()
         assert version is not None
-        await store.agents()
+        await list_agents(store)
         async with store.transaction(write=False) as tx:
             await tx.get("TNOSUCHTICK")
         assert store.data_version() == version
 
-        await store.register_agent("agent-1", "host", "0/1", "0.1.0")
+        await register_agent(store, "agent-1", "host", "0/1", "0.1.0")
         assert store.data_version() not in (None, version)
 
 

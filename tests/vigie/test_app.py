@@ -16,6 +16,7 @@ from prometheus_client.samples import Sample
 from probes import CheckRecord, ProbeEnv
 from tests.probes.test_dns_soa import SERIAL, ZONE, Behaviour, FakeNameServer
 from ticket_sink import Store
+from ticket_sink.agents import list_agents
 from vigie import __version__
 from vigie.app import BOOK, SCHEDULER, STORE, create_app
 from vigie.config import VigieConfig, parse_config
@@ -205,6 +206,6 @@ async def test_agent_is_registered_then_marked_stopped(
         pass
 
     async with Store(config.store.url.get_secret_value()) as store:
-        (agent,) = await store.agents()
+        (agent,) = await list_agents(store)
     assert (agent.shard, agent.version) == ("0/1", __version__)
     assert agent.stopped_at is not None

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ticket_sink import Store
+from ticket_sink.agents import heartbeat, mark_stopped, register_agent
 from ticket_sink.model import NotificationEvent
 from ticket_sink.outbound import (
     OutboxWorker,
@@ -308,16 +309,16 @@ async def test_the_claims_of_an_agent_known_dead_are_taken_over_early(
     ticket = await add_ticket(store, make_ticket())
     (notification_id,) = await enqueue(store, ticket)
     config = webhooks("http://127.0.0.1:9/", claim_seconds=300, dead_agent_seconds=60)
-    await store.register_agent("first", "host-a", "0/1", "test")
+    await register_agent(store, "first", "host-a", "0/1", "test")
     await worker(store, config, client).route_once()
     async with store.transaction() as tx:  # claimed, then the agent died before recording
         assert len(await claim_due(tx, config, ["a"], limit=10, agent_id="first")) == 1
     if fate == "stopped":
-        await store.mark_stopped("first")
+        await mark_stopped(store, "first")
     else:
         clock.advance(seconds=61)
         if fate == "alive":
-            await store.heartbeat("first")
+            await heartbeat(store, "first")
     async with receiver() as a:
         second = worker(store, webhooks(a.url, claim_seconds=300, dead_agent_seconds=60), client)
         assert await second.run_once() == (1 if taken_over else 0)
