@@ -17,6 +17,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/vigie
 COPY pyproject.toml README.md ./
+COPY vocab vocab
 COPY probes probes
 COPY correlator correlator
 COPY ticket_sink ticket_sink

@@ -38,10 +38,10 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import PositiveDuration, StrictModel, TargetBase
+from probes._config import TargetBase
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
-from probes.http import http_url
 from probes.http_burst import TRANSPORT_ERROR, BurstTarget, Sample, run_burst
+from vocab import HttpUrl, PositiveDuration, StrictModel
 
 __all__ = [
     "LIMITS",
@@ -109,7 +109,7 @@ class CapacityTarget(TargetBase):
     interval: PositiveDuration | None = Field(
         3600.0, description="time between two bursts (rarer than the availability checks)"
     )
-    url: str = Field(description="the http(s) URL to GET during the burst")
+    url: HttpUrl = Field(description="the http(s) URL to GET during the burst")
     name: str | None = Field(None, description="the target label; unset: the URL")
     concurrency: int = Field(4, ge=1, le=LIMITS.concurrency, description="K concurrent")
     duration: PositiveDuration = Field(5.0, description=f"at most T (≤ {LIMITS.duration:g}s)")
@@ -122,11 +122,6 @@ class CapacityTarget(TargetBase):
     )
     max_body: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="bytes")
     thresholds: Thresholds = Field(default_factory=Thresholds)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("duration")
     @classmethod

@@ -35,14 +35,15 @@ from probes._base import (
     ProbeResult,
     Series,
 )
-from probes._config import Duration, Instant, PositiveDuration, TargetBase, http_url
+from probes._config import TargetBase
 from probes.cert_checks import cert_name, common_name, serial_hex
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.crl_cache import CrlCache, FetchedCrl
 from probes.crl_fetch import MEBIBYTE, fetch_crl
 from probes.crl_scope import not_covered, scope_of, unusable
+from vocab import Duration, HttpUrl, Instant, PositiveDuration
 
-__all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "http_url", "judge", "probe_crl"]
+__all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "judge", "probe_crl"]
 
 # Share of the check's timeout a fetch may take, so that an unreachable CRL is reported as
 # crl_unreachable and not as the runner's generic timeout.
@@ -54,7 +55,6 @@ def _one_or_many(value: object) -> object:
 
 
 PathList = Annotated[list[Path], BeforeValidator(_one_or_many)]
-HttpUrl = Annotated[str, BeforeValidator(http_url)]
 
 
 class CrlTarget(TargetBase):

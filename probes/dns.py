@@ -20,14 +20,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes._base import Check, CheckDefaults
-from probes._config import (
-    READ_FILES,
-    HostPort,
-    PositiveDuration,
-    StrictModel,
-    TargetBase,
-    split_host_port,
-)
+from probes._config import TargetBase
 from probes.dns_participant import ParticipantParams
 from probes.dns_servers import ZoneServers
 from probes.dns_soa import SoaParams
@@ -35,6 +28,7 @@ from probes.dns_sweep import MAX_LIST_BYTES, ParticipantList, SweepState
 from probes.dns_zone import ZoneParams
 from probes.files import FileRefused, open_regular_file
 from probes.naming import NamingScheme, ParticipantId
+from vocab import READ_FILES, HostPort, PositiveDuration, StrictModel, split_host_port
 
 __all__ = [
     "Canary",

@@ -42,12 +42,13 @@ from probes._base import (
     Series,
     to_plain,
 )
-from probes._config import PositiveDuration, StrictModel, TargetBase, http_url
+from probes._config import TargetBase
 from probes.certs import CertificateFacts, CertificatesPath
 from probes.endpoint_clients import client_for_endpoint, tls_client_for
 from probes.http_client import CURRENT_TRACE, Trace
 from probes.http_fast import fast_get
 from probes.http_fetch import Answer, Failed, Problem, fetch, reason_of
+from vocab import HttpUrl, PositiveDuration, StrictModel
 
 __all__ = [
     "FETCH_REASONS",
@@ -57,7 +58,6 @@ __all__ = [
     "Objectives",
     "expand_http",
     "fetch_and_judge",
-    "http_url",
     "probe_http",
 ]
 
@@ -110,7 +110,7 @@ class Objectives(StrictModel):
 class HttpTarget(TargetBase):
     """An HTTP(S) endpoint to watch (an SMP's or Access Point's health URL, a web page)."""
 
-    url: str = Field(description="the full http(s) URL to GET")
+    url: HttpUrl = Field(description="the full http(s) URL to GET")
     name: str | None = Field(
         None, description="the target label; unset: the URL (keep it short and stable)"
     )
@@ -144,11 +144,6 @@ class HttpTarget(TargetBase):
         1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="most bytes of a body read"
     )
     objectives: Objectives = Field(default_factory=Objectives)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return http_url(value)
 
     @field_validator("body_regex")
     @classmethod

@@ -35,8 +35,9 @@ from probes._base import (
 from probes._config import TargetBase
 from probes.certs import CertificatesPath
 from probes.dns_participant import ParticipantFindings
-from probes.http import HttpParams, Objectives, fetch_and_judge, http_url
+from probes.http import HttpParams, Objectives, fetch_and_judge
 from probes.smp import SmpFindings
+from vocab import http_url
 
 __all__ = [
     "FindingsView",

@@ -28,11 +28,12 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from pydantic import Field, PrivateAttr, model_validator
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
-from probes._config import Instant, TargetBase
+from probes._config import TargetBase
 from probes.cert_checks import cert_name, serial_hex
 from probes.certs import CertificateParseError, read_certificates
-from probes.crl import FETCH_SHARE, HttpUrl
+from probes.crl import FETCH_SHARE
 from probes.http_fetch import Failed, Problem, fetch, reason_of
+from vocab import HttpUrl, Instant
 
 __all__ = [
     "HTTP_REASONS",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from cryptography import x509
 from pydantic import Field, field_validator, model_validator
@@ -29,7 +29,7 @@ from probes._base import (
     CheckDefaults,
     Findings,
 )
-from probes._config import TargetBase, http_url
+from probes._config import TargetBase
 from probes.certs import (
     CertificateFacts,
     CertificateParseError,
@@ -40,6 +40,7 @@ from probes.naming import ParticipantId
 from probes.smp_document import (
     SmpEndpoint,
 )
+from vocab import BaseHttpUrl
 
 __all__ = [
     "ALL_DOCUMENT_TYPES_LIMIT",
@@ -97,7 +98,7 @@ def identifier_segment(identifier: str) -> str:
 class SmpTarget(TargetBase):
     """A participant on an SMP to watch."""
 
-    url: str = Field(
+    url: BaseHttpUrl = Field(
         description="the SMP's base URL (http or https), e.g. https://smp.example.org or "
         "https://example.org/smp; the participant's path is appended to it"
     )
@@ -145,14 +146,6 @@ class SmpTarget(TargetBase):
     max_redirects: int = Field(
         3, ge=0, le=10, description="most HTTP redirects followed per request"
     )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(http_url(value))
-        if parts.query or parts.fragment:
-            raise ValueError(f"{value!r}: the SMP URL takes no query or fragment")
-        return value.strip().rstrip("/")
 
     @field_validator("participant")
     @classmethod

@@ -35,12 +35,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from probes._base import Check, CheckDefaults, ProbeEnv, ProbeResult
-from probes._config import Duration, Instant, TargetBase, http_url
+from probes._config import TargetBase
 from probes.cert_checks import CertificatePolicy
 from probes.cert_path import Profile, RevocationMode
 from probes.certs import CertificatesPath, read_certificates
 from probes.x509_judge import MAX_CRL_FILE_BYTES, Anchors, X509Findings
 from probes.x509_sources import probe_endpoint, probe_files, probe_smp_metadata
+from vocab import Duration, Instant, http_url
 
 if TYPE_CHECKING:
     from probes.tls_stream import TlsClient

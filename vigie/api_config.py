@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from probes._config import PositiveDuration, StrictModel
 from probes.certs import CertificatesPath
 from ticket_sink.api import AccessPolicy, ApiToken, Role
 from ticket_sink.mcp import McpSettings
 from ticket_sink.mcp.paging import MIN_ANSWER_BYTES
+from vocab import PositiveDuration, StrictModel
 
 __all__ = ["ApiConfig", "ApiTokenConfig", "DiagnosisConfig", "McpConfig"]
 

@@ -87,20 +87,20 @@ def _checked(text: str, check: Callable[[str], T]) -> T:
 
 
 def http_url(text: str) -> str:
-    from probes._config import http_url as check
+    from vocab import http_url as check
 
     return _checked(text, check)
 
 
 def host_port(text: str) -> str:
-    from probes._config import split_host_port
+    from vocab import split_host_port
 
     _checked(text, split_host_port)
     return text
 
 
 def duration(text: str) -> float:
-    from probes._config import parse_duration
+    from vocab import parse_duration
 
     return _checked(text, parse_duration)
 

@@ -23,7 +23,6 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
-from probes._config import READ_FILES, Duration, HostPort, PositiveDuration, StrictModel
 from probes.dns import SmlTarget
 from probes.files import FileRefused, read_regular_file
 from ticket_sink import StoreError
@@ -34,7 +33,7 @@ from vigie.api_config import ApiConfig
 from vigie.console_config import ConsoleConfig
 from vigie.correlation_config import CorrelatorConfig
 from vigie.readiness import WRITE_TIMEOUT_SECONDS
-from vigie.secrets import Secret
+from vocab import READ_FILES, Duration, HostPort, PositiveDuration, Secret, StrictModel
 
 __all__ = [
     "DEFAULT_LISTEN",

@@ -117,7 +117,7 @@ def _default(field: FieldInfo) -> str:
     if isinstance(value, enum.Enum):
         return f"`{value.value}`"
     if isinstance(value, float) and _metadata_name(field.metadata) == "duration":
-        from probes._config import format_duration
+        from vocab import format_duration
 
         return f"`{format_duration(value)}`"
     return f"`{value}`"

@@ -13,10 +13,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from probes._config import PositiveDuration, StrictModel
 from ticket_sink.api import Role
 from ticket_sink.console import ProxyAuth
-from vigie.secrets import Secret
+from vocab import PositiveDuration, Secret, StrictModel
 
 __all__ = ["ConsoleConfig", "ProxyConfig"]
 

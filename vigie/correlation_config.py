@@ -27,11 +27,11 @@ from pydantic import (
 from correlator.correlator import CorrelationPolicy
 from correlator.decide import Topology
 from correlator.rules import DEFAULT_RULES, Rule
-from probes._config import Duration, PositiveDuration, StrictModel, parse_duration
 from probes.dns import SmlTarget
 from ticket_sink.calendar import AlwaysOpen, BusinessCalendar, PublicHolidays, overlap
 from ticket_sink.model import Severity
 from ticket_sink.sla import BusinessDays, Goal, SlaPolicy, SlaTarget, default_policy
+from vocab import Duration, PositiveDuration, StrictModel, parse_duration
 
 __all__ = ["CorrelatorConfig", "Dependency", "RuleOverride", "SlaConfig", "sml_edges"]
 

@@ -25,7 +25,6 @@ import structlog
 import yaml
 
 from correlator.rules import DEFAULT_RULES
-from probes._config import format_duration, split_host_port
 from ticket_sink.api import hash_token
 from vigie import DEFAULT_LISTEN
 from vigie.app import create_app
@@ -35,6 +34,7 @@ from vigie.lab.control import control_app
 from vigie.lab.zone import MULTI_NAPTR_PARTICIPANT
 from vigie.logs import configure_logging
 from vigie.serve import serve
+from vocab import format_duration, split_host_port
 
 __all__ = [
     "SCENARIO",

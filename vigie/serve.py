@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from probes._config import split_host_port
+from vocab import split_host_port
 
 __all__ = ["PROBE_DESCRIPTOR_RESERVE", "inbound_connection_cap", "raise_descriptor_limit", "serve"]
 

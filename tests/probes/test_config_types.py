@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from probes._base import CheckDefaults
-from probes._config import (
+from probes._config import TargetBase
+from vocab import (
     Duration,
     HostPort,
     StrictModel,
-    TargetBase,
     format_duration,
     parse_duration,
     split_host_port,

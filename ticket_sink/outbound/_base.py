@@ -11,48 +11,27 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ticket_sink.model import Notification
 from ticket_sink.outbound.retry import Outcome, outcome_of_error, outcome_of_status
 from ticket_sink.outbound.templates import PARTS, Renderer, check_overrides, notification_context
+from vocab import StrictModel
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "Envelope",
-    "HttpUrlText",
     "Sink",
     "SinkConfig",
-    "StrictModel",
     "post_json",
 ]
 
 # Receivers drop repeats by this header (the notification's stable id).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def _http_url(url: str) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"invalid URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError("expected an http:// or https:// URL with a host")
-    return url
-
-
-# A URL kept as written (pydantic's HttpUrl would add a trailing slash to a bare host).
-HttpUrlText = Annotated[str, AfterValidator(_http_url)]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors, values are frozen (as every vigie configuration model)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SinkConfig(StrictModel):

@@ -24,12 +24,11 @@ from ticket_sink.model import NotificationEvent, TicketState
 from ticket_sink.outbound._base import (
     IDEMPOTENCY_HEADER,
     Envelope,
-    HttpUrlText,
     SinkConfig,
     post_json,
 )
 from ticket_sink.outbound.retry import Outcome
-from ticket_sink.secret import Secret
+from vocab import HttpUrl, Secret
 
 __all__ = ["AlertmanagerSink", "AlertmanagerSinkConfig", "alertmanager_alert"]
 
@@ -40,7 +39,7 @@ DEFAULT_ALERTNAME = "VigieTicket"
 class AlertmanagerSinkConfig(SinkConfig):
     kind: ClassVar[str] = "alertmanager"
 
-    url: HttpUrlText = Field(description="the Alertmanager's base URL (http://HOST:9093)")
+    url: HttpUrl = Field(description="the Alertmanager's base URL (http://HOST:9093)")
     username: str | None = Field(None, description="basic authentication user")
     password: Secret | None = Field(None, description="basic authentication password")
     bearer_token: Secret | None = Field(None, description="sent as Authorization: Bearer")

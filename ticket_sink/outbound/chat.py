@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
 from ticket_sink.outbound._base import IDEMPOTENCY_HEADER, Envelope, SinkConfig, post_json
 from ticket_sink.outbound.retry import Outcome, Verdict
-from ticket_sink.secret import Secret
+from vocab import SecretHttpUrl
 
 __all__ = ["ChatSink", "ChatSinkConfig", "chat_payload"]
 
@@ -29,21 +29,15 @@ class ChatSinkConfig(SinkConfig):
     kind: ClassVar[str] = "chat"
 
     format: ChatFormat = Field(description="which service's webhook format to send")
-    url: Secret = Field(description="the incoming webhook URL (a secret: whoever has it can post)")
+    url: SecretHttpUrl = Field(
+        description="the incoming webhook URL (a secret: whoever has it can post)"
+    )
     username: str | None = Field(
         None, description="name the message is posted as (Slack, Mattermost)"
     )
     channel: str | None = Field(
         None, description="channel to post in, if the webhook allows it (Slack, Mattermost)"
     )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: SecretStr) -> SecretStr:
-        if not url.get_secret_value().startswith(("https://", "http://")):
-            # Not quoted back: the URL is the secret.
-            raise ValueError("expected an http:// or https:// URL")
-        return url
 
     @property
     def template_kind(self) -> str:

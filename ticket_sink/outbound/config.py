@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from ticket_sink.model import Matcher, MatchOp, NotificationEvent
-from ticket_sink.outbound._base import HttpUrlText, SinkConfig, StrictModel
+from ticket_sink.outbound._base import SinkConfig
 from ticket_sink.outbound.alertmanager import AlertmanagerSinkConfig
 from ticket_sink.outbound.chat import ChatSinkConfig
 from ticket_sink.outbound.email import EmailSinkConfig
 from ticket_sink.outbound.pagerduty import PagerDutySinkConfig
 from ticket_sink.outbound.retry import RetryPolicy
 from ticket_sink.outbound.webhook import WebhookSinkConfig
+from vocab import HttpUrl, StrictModel
 
 __all__ = [
     "WEEKDAYS",
@@ -142,10 +143,10 @@ class RouteConfig(StrictModel):
 
 
 class NotificationsConfig(StrictModel):
-    external_url: HttpUrlText | None = Field(
+    external_url: HttpUrl | None = Field(
         None, description="vigie's URL as people reach it, for links to tickets; unset: no link"
     )
-    proxy_url: HttpUrlText | None = Field(
+    proxy_url: HttpUrl | None = Field(
         None,
         description="HTTP proxy for the webhooks; unset: direct (the environment's "
         "proxy variables are not read)",

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 
 from ticket_sink.outbound._base import Envelope, SinkConfig
 from ticket_sink.outbound.retry import Outcome, Verdict, outcome_of_error
-from ticket_sink.secret import Secret
+from vocab import Secret
 
 __all__ = ["NOTIFICATION_ID_HEADER", "EmailSink", "EmailSinkConfig", "build_message"]
 

@@ -20,12 +20,11 @@ from ticket_sink.model import Notification, NotificationEvent, Severity, TicketS
 from ticket_sink.outbound._base import (
     IDEMPOTENCY_HEADER,
     Envelope,
-    HttpUrlText,
     SinkConfig,
     post_json,
 )
 from ticket_sink.outbound.retry import Outcome
-from ticket_sink.secret import Secret
+from vocab import HttpUrl, Secret
 
 __all__ = [
     "DEFAULT_EVENTS_URL",
@@ -66,7 +65,7 @@ class PagerDutySinkConfig(SinkConfig):
     kind: ClassVar[str] = "pagerduty"
 
     routing_key: Secret = Field(description="the integration's routing key")
-    url: HttpUrlText = Field(DEFAULT_EVENTS_URL, description="the Events API v2 enqueue URL")
+    url: HttpUrl = Field(DEFAULT_EVENTS_URL, description="the Events API v2 enqueue URL")
     source: str = Field("vigie", description="payload.source: where the problem was seen")
 
     def build(self, client: httpx.AsyncClient) -> PagerDutySink:

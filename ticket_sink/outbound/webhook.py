@@ -21,12 +21,11 @@ from ticket_sink.codec import iso, ticket_to_dict
 from ticket_sink.outbound._base import (
     IDEMPOTENCY_HEADER,
     Envelope,
-    HttpUrlText,
     SinkConfig,
     post_json,
 )
 from ticket_sink.outbound.retry import Outcome
-from ticket_sink.secret import Secret
+from vocab import HttpUrl, Secret
 
 __all__ = ["SIGNATURE_HEADER", "WebhookSink", "WebhookSinkConfig", "sign", "webhook_body"]
 
@@ -38,7 +37,7 @@ BODY_VERSION = "1"
 class WebhookSinkConfig(SinkConfig):
     kind: ClassVar[str] = "webhook"
 
-    url: HttpUrlText = Field(description="where the JSON is POSTed")
+    url: HttpUrl = Field(description="where the JSON is POSTed")
     secret: Secret | None = Field(
         None, description="key of the X-Vigie-Signature HMAC-SHA256 header; unset: unsigned"
     )

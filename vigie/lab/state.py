@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
-from probes._config import StrictModel
 from vigie.lab.lab import LabSettings
+from vocab import StrictModel
 
 __all__ = ["STATE_FILE", "LabState", "kept_lab_settings"]
 

@@ -2,8 +2,8 @@
 
 A secret is resolved once, when the configuration loads, so a missing variable or file is
 a located configuration error rather than a failure at 3 a.m. Its value never appears in
-`repr`, logs or `vigie config check` output. It lives in `ticket_sink` because both the
-store URL and the notification sinks (passwords, signing keys, routing keys) need it.
+`repr`, logs or `vigie config check` output. The agent's settings (store URL, API tokens)
+and the notification sinks (passwords, signing keys, routing keys, webhook URLs) use it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import stat
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, SecretStr, WithJsonSchema
 
-__all__ = ["MAX_SECRET_FILE_BYTES", "Secret", "resolve_secret"]
+from vocab.text import http_url
+
+__all__ = ["MAX_SECRET_FILE_BYTES", "Secret", "SecretHttpUrl", "resolve_secret"]
 
 # A token, a password or a key is far under this.
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -49,8 +51,8 @@ def resolve_secret(value: Any) -> str:
 
 def _read_small_file(path: Path) -> bytes:
     """A regular file of at most `MAX_SECRET_FILE_BYTES`: a FIFO would wait for a writer
-    forever and `/dev/zero` never ends (vigie's `probes.files` holds the same rule for the
-    probes' files; `ticket_sink` imports no other package of vigie)."""
+    forever and `/dev/zero` never ends (`probes.files` holds the same rule for the probes'
+    files, with the reasons spelled out for a probe's findings)."""
     info = path.stat()  # never blocks, whatever the path names
     if not stat.S_ISREG(info.st_mode):
         raise OSError(errno.EINVAL, "not a regular file")
@@ -85,3 +87,11 @@ Secret = Annotated[
         }
     ),
 ]
+
+
+def _secret_http_url(url: SecretStr) -> SecretStr:
+    return SecretStr(http_url(url.get_secret_value()))
+
+
+# A URL that is itself a secret (a chat webhook: whoever has it can post).
+SecretHttpUrl = Annotated[Secret, AfterValidator(_secret_http_url)]
