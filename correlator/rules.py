@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from correlator.fingerprint import fingerprint
-from probes._base import FailureReason
+from probes import FailureReason
 from ticket_sink.model import Severity
 
 __all__ = [
