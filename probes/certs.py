@@ -18,6 +18,7 @@ from cryptography import x509
 from pydantic import AfterValidator
 
 from probes.files import FileRefused, read_regular_file
+from vocab.errors import InputError
 
 __all__ = [
     "CERTIFICATE_SUFFIXES",
@@ -67,7 +68,7 @@ class CertificateFacts:
             return None
 
 
-class CertificateParseError(ValueError):
+class CertificateParseError(InputError, ValueError):
     """The bytes hold no usable certificate; the message says why in a few words."""
 
 

@@ -33,6 +33,7 @@ from probes.dns_wire import (
     read_name_rdata,
     read_naptr,
 )
+from vocab.errors import TargetError
 
 __all__ = [
     "MAX_CHAIN",
@@ -75,7 +76,7 @@ class ChainLink(NamedTuple):
         return f"{self.owner} {self.rtype} {self.target}"
 
 
-class ChainError(ValueError):
+class ChainError(TargetError, ValueError):
     """A chain that loops or is longer than MAX_CHAIN."""
 
 

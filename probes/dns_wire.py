@@ -14,6 +14,7 @@ import struct
 from typing import NamedTuple
 
 from probes.naming import bdxl_label
+from vocab.errors import TargetError
 
 __all__ = [
     "CLASS_IN",
@@ -45,7 +46,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHIH")
 
 
-class WireError(ValueError):
+class WireError(TargetError, ValueError):
     """A message or record that does not parse (the only error this module raises)."""
 
 

@@ -13,10 +13,12 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from vocab.errors import InputError
+
 __all__ = ["FileRefused", "open_regular_file", "read_regular_file"]
 
 
-class FileRefused(ValueError):
+class FileRefused(InputError, ValueError):
     """The path is not a regular file this process can read, or is over the cap."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from vocab.errors import TargetError
+
 __all__ = [
     "BurstTarget",
     "Head",
@@ -186,7 +188,7 @@ class Reader(Protocol):
     async def read(self, n: int) -> bytes: ...
 
 
-class TooLarge(Exception):
+class TooLarge(TargetError):
     """The body passed `max_body`; reading stopped there."""
 
 

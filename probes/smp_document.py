@@ -37,6 +37,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from probes._base import HIDDEN, FailureReason
 from probes.certs import CertificateFacts
+from vocab.errors import TargetError
 
 __all__ = [
     "BDXR_NS",
@@ -60,7 +61,7 @@ _XML_TYPES = frozenset({"text/xml", "application/xml"})
 _MAX_CHAIN_DEPTH = 8
 
 
-class DocumentError(Exception):
+class DocumentError(TargetError):
     def __init__(
         self, reason: FailureReason, detail: str, signer: x509.Certificate | None = None
     ) -> None:

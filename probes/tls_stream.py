@@ -37,6 +37,7 @@ from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from probes.cert_checks import hostname_matches
+from vocab.errors import TargetError
 
 __all__ = ["ClientStream", "TlsClient", "TlsError", "TlsSession", "resolve"]
 
@@ -69,7 +70,7 @@ _VERIFY_ERRORS = {
 }
 
 
-class TlsError(Exception):
+class TlsError(TargetError):
     """The handshake failed, or the session broke: the message says how."""
 
 

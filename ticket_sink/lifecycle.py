@@ -26,6 +26,7 @@ from ticket_sink.model import (
     Ticket,
     TicketState,
 )
+from vocab.errors import InputError
 
 __all__ = [
     "CLOSE_REASONS",
@@ -61,7 +62,7 @@ class Action(StrEnum):
     RECORD_OCCURRENCE = "record_occurrence"
 
 
-class TransitionError(Exception):
+class TransitionError(InputError):
     """`apply` refused a change: not allowed from the ticket's state, or missing arguments.
 
     The message names the ticket, its state and the actions allowed from it.

@@ -42,11 +42,12 @@ from ticket_sink.model import (
 from ticket_sink.store import Store
 from ticket_sink.ticket_rows import Correlation, StoredTicket, new_ticket_id
 from ticket_sink.tickets import TicketTx
+from vocab.errors import InputError
 
 __all__ = ["NotFound", "Refused", "ServiceError", "TicketService"]
 
 
-class ServiceError(Exception):
+class ServiceError(InputError):
     """A change the service layer refused; the message says why, for a person."""
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:

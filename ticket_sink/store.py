@@ -47,6 +47,7 @@ from ticket_sink.sqlite_store import (
     sqlite_write_problem,
 )
 from ticket_sink.tickets import TicketTx
+from vocab.errors import VigieError
 
 log = structlog.get_logger("ticket_sink.store")
 
@@ -64,7 +65,7 @@ _ASYNC_DRIVERS = {
 }
 
 
-class StoreError(Exception):
+class StoreError(VigieError):
     """The store could not do what was asked; the message says what, where and why."""
 
 

@@ -34,6 +34,7 @@ from vigie.console_config import ConsoleConfig
 from vigie.correlation_config import CorrelatorConfig
 from vigie.readiness import WRITE_TIMEOUT_SECONDS
 from vocab import READ_FILES, Duration, HostPort, PositiveDuration, Secret, StrictModel
+from vocab.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -303,7 +304,7 @@ class ConfigProblem(StrictModel):
         )
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """The configuration cannot be used; `problems` lists every reason found."""
 
     def __init__(self, source: str, problems: list[ConfigProblem]) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ticket_sink.model import CloseReason
 from vigie import DEFAULT_LISTEN
 from vigie.cli_args import http_url, positive_int
+from vocab.errors import TargetError
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +30,7 @@ DEFAULT_URL = f"http://{DEFAULT_LISTEN}"
 TIMEOUT_SECONDS = 10.0
 
 
-class ApiFailure(Exception):
+class ApiFailure(TargetError):
     """The agent refused or could not be reached; the message is for the user."""
 
 

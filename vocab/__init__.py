@@ -9,9 +9,8 @@ and `vocab.secret` import pydantic, which a command's `--help` must not pay for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import lazy_loader
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vocab.config import READ_FILES as READ_FILES
@@ -22,6 +21,12 @@ if TYPE_CHECKING:
     from vocab.config import Instant as Instant
     from vocab.config import PositiveDuration as PositiveDuration
     from vocab.config import StrictModel as StrictModel
+    from vocab.errors import ClientFacingError as ClientFacingError
+    from vocab.errors import ConfigurationError as ConfigurationError
+    from vocab.errors import InputError as InputError
+    from vocab.errors import TargetError as TargetError
+    from vocab.errors import UnavailableError as UnavailableError
+    from vocab.errors import VigieError as VigieError
     from vocab.secret import Secret as Secret
     from vocab.secret import SecretHttpUrl as SecretHttpUrl
     from vocab.secret import resolve_secret as resolve_secret
@@ -29,22 +34,44 @@ if TYPE_CHECKING:
     from vocab.text import http_url as http_url
     from vocab.text import parse_duration as parse_duration
     from vocab.text import split_host_port as split_host_port
-else:
-    # Hidden from type checkers, which read the imports above instead.
-    __getattr__, __dir__, __all__ = lazy_loader.attach(
-        __name__,
-        submod_attrs={
-            "config": [
-                "READ_FILES",
-                "BaseHttpUrl",
-                "Duration",
-                "HostPort",
-                "HttpUrl",
-                "Instant",
-                "PositiveDuration",
-                "StrictModel",
-            ],
-            "secret": ["Secret", "SecretHttpUrl", "resolve_secret"],
-            "text": ["format_duration", "http_url", "parse_duration", "split_host_port"],
-        },
-    )
+
+# Each name, and the submodule that defines it (imported on first use of one of its names).
+_MODULE_OF = {
+    "READ_FILES": "vocab.config",
+    "BaseHttpUrl": "vocab.config",
+    "Duration": "vocab.config",
+    "HostPort": "vocab.config",
+    "HttpUrl": "vocab.config",
+    "Instant": "vocab.config",
+    "PositiveDuration": "vocab.config",
+    "StrictModel": "vocab.config",
+    "ClientFacingError": "vocab.errors",
+    "ConfigurationError": "vocab.errors",
+    "InputError": "vocab.errors",
+    "TargetError": "vocab.errors",
+    "UnavailableError": "vocab.errors",
+    "VigieError": "vocab.errors",
+    "Secret": "vocab.secret",
+    "SecretHttpUrl": "vocab.secret",
+    "resolve_secret": "vocab.secret",
+    "format_duration": "vocab.text",
+    "http_url": "vocab.text",
+    "parse_duration": "vocab.text",
+    "split_host_port": "vocab.text",
+}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module 'vocab' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -67,7 +67,7 @@ def test_base_url_takes_paths_and_nothing_else() -> None:
 def test_no_error_quotes_the_url() -> None:
     # A URL may carry a token; the configuration error is located by its key instead.
     for text in ("ftp://token-1234@x/", "http://x:99999/token-1234", "http://x/token-1234\n?"):
-        with pytest.raises(ValueError) as refused:
+        with pytest.raises(ValueError, match="URL") as refused:
             http_url(text + "\x00")
         assert "token-1234" not in str(refused.value)
 

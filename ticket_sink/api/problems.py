@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from ticket_sink.service import NotFound, Refused
 from ticket_sink.store import StoreConflict, StoreError
+from vocab.errors import ClientFacingError, UnavailableError
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
@@ -43,11 +44,11 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 _TYPE_BASE = "/api/v1/problems/"
 
 
-class NotAvailable(Exception):
+class NotAvailable(UnavailableError):
     """A dependency of an operation (the correlator, the reports) is not running."""
 
 
-class Problem(Exception):
+class Problem(ClientFacingError):
     """An error for the client: status, one-line detail, and the field at fault if any."""
 
     def __init__(

@@ -26,6 +26,7 @@ from ticket_sink.model import (
     stored_matchers,
 )
 from ticket_sink.tickets import TicketTx
+from vocab.errors import InputError
 
 __all__ = [
     "KnownErrorRow",
@@ -53,7 +54,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)(.*)$", re.DOTALL)
 
 
-class CursorError(ValueError):
+class CursorError(InputError, ValueError):
     pass
 
 

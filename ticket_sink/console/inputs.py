@@ -23,6 +23,7 @@ from ticket_sink.api.queries import TicketFilter
 from ticket_sink.console import reads
 from ticket_sink.console.session import Session
 from ticket_sink.model import TicketState
+from vocab.errors import ClientFacingError
 
 __all__ = [
     "CONSOLE_PREFIX",
@@ -47,7 +48,7 @@ RETURN_TO = re.compile(r"^/console/[A-Za-z0-9/_.~%&=+,:;@?-]{0,2000}$")
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class Refusal(Exception):
+class Refusal(ClientFacingError):
     """A request the console answers with an error page (403, 400, 404)."""
 
     def __init__(self, status: int, message: str) -> None:

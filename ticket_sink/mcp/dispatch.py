@@ -21,13 +21,14 @@ from pydantic import ValidationError
 from ticket_sink.api.auth import AccessPolicy, Principal
 from ticket_sink.api.framework import Call, Operation, adapter_for, is_tagged_union, require
 from ticket_sink.api.problems import as_problem, validation_problem
+from vocab.errors import ClientFacingError
 
 __all__ = ["Caller", "LocalApi", "ToolFailure"]
 
 VIA = "mcp"
 
 
-class ToolFailure(Exception):
+class ToolFailure(ClientFacingError):
     """A refusal to show the model as a tool error: the API's detail text."""
 
     def __init__(self, detail: str, *, status: int = 400) -> None:

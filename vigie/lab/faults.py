@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from vocab.errors import InputError
+
 __all__ = ["Fault", "FaultKind", "Faults", "UnknownFaultError"]
 
 
@@ -51,7 +53,7 @@ class Fault:
         return {"id": self.id, "kind": str(self.kind), "target": self.target, "params": self.params}
 
 
-class UnknownFaultError(KeyError):
+class UnknownFaultError(InputError, KeyError):
     """No active fault has that id."""
 
 
