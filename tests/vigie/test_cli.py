@@ -323,7 +323,7 @@ def test_config_check_directory(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_config_check_entry_points(command: list[str]) -> None:
     if not Path(command[0]).exists():
         pytest.fail(f"{command[0]} is missing: install the project (pip install -e .)")
-    env = {key: value for key, value in os.environ.items() if key != UNSET_VARIABLE}
+    env = {key: value for key, value in checkout_env().items() if key != UNSET_VARIABLE}
 
     valid = subprocess.run(
         [*command, "config", "check", "valid.yaml"],
@@ -478,6 +478,12 @@ def write_config(tmp_path: Path, store_url: str | None = None) -> Path:
     return path
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment, with this checkout's packages first on the path: a command run in a
+    subprocess imports them, whatever the installed (editable) project points at."""
+    return {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+
+
 async def run_vigie(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -486,6 +492,7 @@ async def run_vigie(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
         "run",
         *args,
         cwd=tmp_path,
+        env=checkout_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -631,7 +638,7 @@ async def test_restart_into_a_read_only_database_directory_names_the_path_and_wh
             "--listen",
             f"127.0.0.1:{free_port()}",
             cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+            env=checkout_env(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
