@@ -37,7 +37,8 @@ __all__ = [
 
 
 class StrictModel(BaseModel):
-    """Base of every configuration model: unknown keys are errors, values are frozen."""
+    """Base of every strict model (configuration, the API's requests and answers): unknown
+    keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

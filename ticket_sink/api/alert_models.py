@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictInt, Tag
 
 from ticket_sink.api.models import AlertTime, Labels, SeverityIn, in_time_range
 from ticket_sink.model import Severity
+from vocab import StrictModel
 
 __all__ = [
     "AlertmanagerAlert",
@@ -93,9 +94,7 @@ class AlertmanagerWebhook(BaseModel):
     alerts: list[AlertmanagerAlert]
 
 
-class VigieAlert(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class VigieAlert(StrictModel):
     labels: Labels
     annotations: Annotations = Field(default_factory=dict)
     severity: SeverityIn | None = Field(None, description="default: from the severity label")
@@ -103,10 +102,8 @@ class VigieAlert(BaseModel):
     ends_at: AlertTime | None = Field(None, description="set: the alert stopped firing")
 
 
-class VigieAlerts(BaseModel):
+class VigieAlerts(StrictModel):
     """vigie's own format: a list of alerts, nothing else."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     alerts: list[VigieAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
@@ -132,17 +129,13 @@ class RejectedAlert:
     detail: str
 
 
-class RejectedAlertOut(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RejectedAlertOut(StrictModel):
     index: int = Field(description="position in the request's alerts")
     field: str = Field(description="the offending input, dotted")
     detail: str
 
 
-class AlertsAccepted(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AlertsAccepted(StrictModel):
     accepted: int = Field(description="alerts taken")
     firing: int
     resolved: int

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import tenacity
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from vocab import StrictModel
 
 __all__ = [
     "Outcome",
@@ -47,10 +49,8 @@ class Outcome:
     retry_after: float | None = None
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(StrictModel):
     """How often and for how long a delivery is tried again."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     initial_seconds: float = Field(
         5.0, gt=0, description="wait before the first retry; each next wait doubles"
