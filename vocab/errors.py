@@ -47,7 +47,7 @@ Rules of the tree:
   explain into its `ClientFacingError`; anything else is a bug, answered as a 500 without
   its message.
 - Private control-flow exceptions that never leave their module stay outside the tree and
-  private: `probes.smp._Stop` (ends an SMP run with a reason), `probes.dns_sweep.
+  private: `probes.smp_run._Stop` (ends an SMP run with a reason), `probes.dns_sweep.
   _ZoneUnreachable` (ends a sweep), `probes.http_burst._Broken` (ends one request of a
   burst), `ticket_sink.store._SchemaError` (translated into `StoreError` by the store).
 - Messages never hold a secret (token, password, webhook URL).
