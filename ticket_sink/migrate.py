@@ -19,6 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from vocab.errors import ConfigurationError
+
 __all__ = ["MIGRATIONS_DIR", "SchemaError", "alembic_config", "alembic_turn", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -28,8 +30,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 POSTGRES_MIGRATION_LOCK = 0x7669_6769_6501  # the bytes of "vigie", then 1
 
 
-class SchemaError(Exception):
-    """The database's schema is one this version cannot migrate."""
+class SchemaError(ConfigurationError):
+    """The database's schema is one this version cannot migrate (the store URL names a
+    database that a newer vigie upgraded)."""
 
 
 def alembic_config() -> Config:

@@ -2,7 +2,9 @@
 
     VigieError
     ├── ConfigurationError       the operator's configuration cannot be used
-    │   └── vigie.config.ConfigError              every located problem of one file
+    │   ├── vigie.config.ConfigError              every located problem of one file
+    │   └── ticket_sink.migrate.SchemaError       a database a newer vigie upgraded (the
+    │                                             store translates it into StoreError)
     ├── InputError               what someone or something sent is refused (the message
     │   │                        says why, for a person)
     │   ├── probes.files.FileRefused              not a regular file, or over its cap
@@ -42,14 +44,14 @@ Rules of the tree:
   SQLAlchemy, driver, Alembic and OS error into one `StoreError` whose message says what
   could not be done and why, with any password hidden.
 - A target's failure ends as a value, not an exception: a prober catches the
-  `TargetError`s of its own modules and returns a `FailureReason` (DESIGN: failures are
+  `TargetError`s of its own modules and returns a `FailureReason` (failures are
   values at target boundaries). An interface (API, console, MCP) turns the errors it can
   explain into its `ClientFacingError`; anything else is a bug, answered as a 500 without
   its message.
 - Private control-flow exceptions that never leave their module stay outside the tree and
   private: `probes.smp_run._Stop` (ends an SMP run with a reason), `probes.dns_sweep.
   _ZoneUnreachable` (ends a sweep), `probes.http_burst._Broken` (ends one request of a
-  burst), `ticket_sink.store._SchemaError` (translated into `StoreError` by the store).
+  burst).
 - Messages never hold a secret (token, password, webhook URL).
 
 This module must never import anything: every package raises from it.
