@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from pydantic import Field, field_validator, model_validator
@@ -24,6 +24,7 @@ from vocab import StrictModel
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "Envelope",
+    "HttpSink",
     "Sink",
     "SinkConfig",
     "post_json",
@@ -117,3 +118,38 @@ async def post_json(
     except httpx.HTTPError as exc:  # refused, reset, timed out, bad URL
         return outcome_of_error(exc)
     return outcome_of_status(response.status_code, response.headers, response.text, now)
+
+
+ConfigT = TypeVar("ConfigT", bound=SinkConfig)
+
+
+class HttpSink(Generic[ConfigT]):
+    """A sink that POSTs one JSON body a notification through the app's HTTP client.
+
+    Subclasses build the body; the idempotency header, the time limit and the judging of
+    the answer are the same for every receiver, so they live here.
+    """
+
+    def __init__(self, config: ConfigT, client: httpx.AsyncClient) -> None:
+        self.name = config.name
+        self.kind = config.kind
+        self._config = config
+        self._client = client
+        self._renderer = config.renderer()
+
+    async def _post(
+        self,
+        url: str,
+        body: bytes,
+        envelope: Envelope,
+        now: datetime,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        return await post_json(
+            self._client,
+            url,
+            body,
+            headers={**(headers or {}), IDEMPOTENCY_HEADER: envelope.notification.id},
+            timeout_seconds=self._config.timeout_seconds,
+            now=now,
+        )

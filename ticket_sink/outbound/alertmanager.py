@@ -21,12 +21,7 @@ from pydantic import Field
 
 from ticket_sink.codec import iso
 from ticket_sink.model import NotificationEvent, TicketState
-from ticket_sink.outbound._base import (
-    IDEMPOTENCY_HEADER,
-    Envelope,
-    SinkConfig,
-    post_json,
-)
+from ticket_sink.outbound._base import Envelope, HttpSink, SinkConfig
 from ticket_sink.outbound.retry import Outcome
 from vocab import HttpUrl, Secret
 
@@ -94,13 +89,9 @@ def alertmanager_alert(
     return alert
 
 
-class AlertmanagerSink:
+class AlertmanagerSink(HttpSink[AlertmanagerSinkConfig]):
     def __init__(self, config: AlertmanagerSinkConfig, client: httpx.AsyncClient) -> None:
-        self.name = config.name
-        self.kind = config.kind
-        self._config = config
-        self._client = client
-        self._renderer = config.renderer()
+        super().__init__(config, client)
         self._url = config.url.rstrip("/") + "/api/v2/alerts"
 
     def _auth_headers(self) -> dict[str, str]:
@@ -121,11 +112,5 @@ class AlertmanagerSink:
             self._renderer.render("summary", context),
             self._renderer.render("description", context),
         )
-        return await post_json(
-            self._client,
-            self._url,
-            json.dumps([alert]).encode(),
-            headers={IDEMPOTENCY_HEADER: envelope.notification.id, **self._auth_headers()},
-            timeout_seconds=self._config.timeout_seconds,
-            now=now,
-        )
+        body = json.dumps([alert]).encode()
+        return await self._post(self._url, body, envelope, now, self._auth_headers())

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field
 
-from ticket_sink.outbound._base import IDEMPOTENCY_HEADER, Envelope, SinkConfig, post_json
+from ticket_sink.outbound._base import Envelope, HttpSink, SinkConfig
 from ticket_sink.outbound.retry import Outcome, Verdict
 from vocab import SecretHttpUrl
 
@@ -90,29 +90,15 @@ def chat_payload(config: ChatSinkConfig, envelope: Envelope, text: str) -> dict[
     return payload
 
 
-class ChatSink:
-    def __init__(self, config: ChatSinkConfig, client: httpx.AsyncClient) -> None:
-        self.name = config.name
-        self.kind = config.kind
-        self._config = config
-        self._client = client
-        self._renderer = config.renderer()
-
+class ChatSink(HttpSink[ChatSinkConfig]):
     async def send(self, envelope: Envelope, now: datetime) -> Outcome:
         text = self._renderer.render("text", envelope.context())
         body = json.dumps(chat_payload(self._config, envelope, text)).encode()
-        outcome = await post_json(
-            self._client,
-            self._config.url.get_secret_value(),
-            body,
-            headers={IDEMPOTENCY_HEADER: envelope.notification.id},
-            timeout_seconds=self._config.timeout_seconds,
-            now=now,
-        )
+        url = self._config.url.get_secret_value()
+        outcome = await self._post(url, body, envelope, now)
         if outcome.verdict is Verdict.DELIVERED:
             return outcome
         # httpx's messages quote the URL, which is the secret here.
-        url = self._config.url.get_secret_value()
         return Outcome(
             outcome.verdict, outcome.reason.replace(url, "<webhook url>"), outcome.retry_after
         )

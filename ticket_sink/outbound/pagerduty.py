@@ -17,12 +17,7 @@ from pydantic import Field
 
 from ticket_sink.codec import iso, ticket_to_dict
 from ticket_sink.model import Notification, NotificationEvent, Severity, TicketState
-from ticket_sink.outbound._base import (
-    IDEMPOTENCY_HEADER,
-    Envelope,
-    SinkConfig,
-    post_json,
-)
+from ticket_sink.outbound._base import Envelope, HttpSink, SinkConfig
 from ticket_sink.outbound.retry import Outcome
 from vocab import HttpUrl, Secret
 
@@ -126,22 +121,8 @@ def pagerduty_event(
     return event
 
 
-class PagerDutySink:
-    def __init__(self, config: PagerDutySinkConfig, client: httpx.AsyncClient) -> None:
-        self.name = config.name
-        self.kind = config.kind
-        self._config = config
-        self._client = client
-        self._renderer = config.renderer()
-
+class PagerDutySink(HttpSink[PagerDutySinkConfig]):
     async def send(self, envelope: Envelope, now: datetime) -> Outcome:
         summary = self._renderer.render("summary", envelope.context())
         body = json.dumps(pagerduty_event(self._config, envelope, summary)).encode()
-        return await post_json(
-            self._client,
-            self._config.url,
-            body,
-            headers={IDEMPOTENCY_HEADER: envelope.notification.id},
-            timeout_seconds=self._config.timeout_seconds,
-            now=now,
-        )
+        return await self._post(self._config.url, body, envelope, now)

@@ -18,12 +18,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from ticket_sink.codec import iso, ticket_to_dict
-from ticket_sink.outbound._base import (
-    IDEMPOTENCY_HEADER,
-    Envelope,
-    SinkConfig,
-    post_json,
-)
+from ticket_sink.outbound._base import Envelope, HttpSink, SinkConfig
 from ticket_sink.outbound.retry import Outcome
 from vocab import HttpUrl, Secret
 
@@ -70,25 +65,11 @@ def webhook_body(envelope: Envelope, summary: str) -> dict[str, Any]:
     }
 
 
-class WebhookSink:
-    def __init__(self, config: WebhookSinkConfig, client: httpx.AsyncClient) -> None:
-        self.name = config.name
-        self.kind = config.kind
-        self._config = config
-        self._client = client
-        self._renderer = config.renderer()
-
+class WebhookSink(HttpSink[WebhookSinkConfig]):
     async def send(self, envelope: Envelope, now: datetime) -> Outcome:
         summary = self._renderer.render("summary", envelope.context())
         body = json.dumps(webhook_body(envelope, summary), separators=(",", ":")).encode()
-        headers = {**self._config.headers, IDEMPOTENCY_HEADER: envelope.notification.id}
+        headers = dict(self._config.headers)
         if self._config.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self._config.secret, body)
-        return await post_json(
-            self._client,
-            self._config.url,
-            body,
-            headers=headers,
-            timeout_seconds=self._config.timeout_seconds,
-            now=now,
-        )
+        return await self._post(self._config.url, body, envelope, now, headers)
