@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -74,18 +74,6 @@ __all__ = [
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The actions people and agents may ask for; reminders and occurrences are the system's.
-PUBLIC_ACTIONS = (
-    "acknowledge",
-    "start",
-    "hold",
-    "resume",
-    "resolve",
-    "reject_resolution",
-    "close",
-    "escalate",
-    "deescalate",
-    "reassign",
-)
 PublicAction = Literal[
     "acknowledge",
     "start",
@@ -98,6 +86,7 @@ PublicAction = Literal[
     "deescalate",
     "reassign",
 ]
+PUBLIC_ACTIONS: tuple[PublicAction, ...] = get_args(PublicAction)
 
 # Some character other than ASCII whitespace; one class that Python, Rust and ECMA regexes
 # (the server, pydantic, OpenAPI clients) all read the same way.
