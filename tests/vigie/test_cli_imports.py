@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.probes.tls_test_servers import closed_port, issue, pem
+from tests.vigie.test_cli import checkout_env
 
 # Runs `vigie ARGS...` in this process, then prints which of the named modules it loaded.
 _SCRIPT = """
@@ -60,6 +61,7 @@ def test_a_command_loads_only_what_it_needs(
     argv = [arg.format(pem=path, port=closed_port()) for arg in args]
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, ",".join(unwanted), *argv],
+        env=checkout_env(),
         capture_output=True,
         text=True,
         timeout=60,
