@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictInt, Tag
 
-from ticket_sink.api.models import AlertTime, Labels, SeverityIn, in_time_range
+from ticket_sink.api.fields import AlertTime, Labels, SeverityIn, in_time_range
 from ticket_sink.model import Severity
 from vocab import StrictModel
 

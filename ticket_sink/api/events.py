@@ -18,8 +18,8 @@ import structlog
 from aiohttp import web
 
 from ticket_sink.api import queries
+from ticket_sink.api.event_models import MAX_EVENT_ID, EventQuery
 from ticket_sink.api.framework import Call
-from ticket_sink.api.models import MAX_EVENT_ID, EventQuery
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import event_view

@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ticket_sink.api import queries
+from ticket_sink.api.fields import MatcherIn
 from ticket_sink.api.framework import Call, json_response
-from ticket_sink.api.models import (
+from ticket_sink.api.knowledge_models import (
     KnownErrorCreate,
     KnownErrorFromTicket,
     KnownErrorWithWorkaround,
-    MatcherIn,
-    ReportQuery,
 )
 from ticket_sink.api.problems import Problem
+from ticket_sink.api.report_models import ReportQuery
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import known_error_view
 from ticket_sink.model import Matcher, MatchOp

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ticket_sink.api.framework import Call, json_response
 from ticket_sink.api.knowledge import parse_matchers
-from ticket_sink.api.models import SilenceCreate, SilenceQuery
+from ticket_sink.api.notice_models import SilenceCreate, SilenceQuery
 from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.outbound.outbox import (

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from ticket_sink.api.event_models import EventOut
+from ticket_sink.api.fields import ProblemOut
 from ticket_sink.api.framework import Operation
-from ticket_sink.api.models import EventOut, ProblemOut
 from ticket_sink.api.problems import PROBLEM_CONTENT_TYPE
 
 __all__ = ["openapi_document"]

@@ -15,25 +15,28 @@ from aiohttp import web
 from ticket_sink.api.alert_models import AlertsAccepted, AlertsIn
 from ticket_sink.api.alerts import post_alerts
 from ticket_sink.api.auth import Role
+from ticket_sink.api.event_models import EventQuery
 from ticket_sink.api.events import stream_events
 from ticket_sink.api.framework import Call, Operation, json_response, route
 from ticket_sink.api.knowledge import KnowledgeHandlers
-from ticket_sink.api.models import (
-    CommentCreate,
-    CommentOut,
-    EventQuery,
-    KnownErrorCreate,
-    KnownErrorList,
-    KnownErrorOut,
-    MasterLink,
+from ticket_sink.api.knowledge_models import KnownErrorCreate, KnownErrorList, KnownErrorOut
+from ticket_sink.api.notice_models import (
     NotificationList,
     NotificationOut,
-    ReportOut,
-    ReportQuery,
     SilenceCreate,
     SilenceList,
     SilenceOut,
     SilenceQuery,
+)
+from ticket_sink.api.notices import NoticeHandlers
+from ticket_sink.api.openapi import openapi_document
+from ticket_sink.api.problems import unrouted
+from ticket_sink.api.report_models import ReportOut, ReportQuery
+from ticket_sink.api.settings import API_SETTINGS, ApiSettings
+from ticket_sink.api.ticket_models import (
+    CommentCreate,
+    CommentOut,
+    MasterLink,
     TicketCreate,
     TicketDetail,
     TicketListQuery,
@@ -41,10 +44,6 @@ from ticket_sink.api.models import (
     TicketPage,
     Transition,
 )
-from ticket_sink.api.notices import NoticeHandlers
-from ticket_sink.api.openapi import openapi_document
-from ticket_sink.api.problems import unrouted
-from ticket_sink.api.settings import API_SETTINGS, ApiSettings
 from ticket_sink.api.tickets import TicketHandlers
 
 __all__ = ["API_PREFIX", "operations", "setup_api"]

@@ -15,7 +15,9 @@ from aiohttp import web
 from ticket_sink.api import queries
 from ticket_sink.api.detail import DetailCache, EncodedDetail, encode_detail
 from ticket_sink.api.framework import Call, encoded_json_response, json_response
-from ticket_sink.api.models import (
+from ticket_sink.api.problems import Problem
+from ticket_sink.api.settings import ApiSettings
+from ticket_sink.api.ticket_models import (
     CommentCreate,
     Deescalate,
     Escalate,
@@ -23,8 +25,6 @@ from ticket_sink.api.models import (
     TicketCreate,
     TicketListQuery,
 )
-from ticket_sink.api.problems import Problem
-from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.views import comment_view, event_view
 from ticket_sink.codec import ticket_to_dict
 from ticket_sink.lifecycle import Action

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ticket_sink.api.models import PUBLIC_ACTIONS
+from ticket_sink.api.ticket_models import PUBLIC_ACTIONS
 from ticket_sink.codec import iso, ticket_to_dict
 from ticket_sink.lifecycle import allowed_actions
 from ticket_sink.model import AuditEvent, Comment, KnownError, Ticket

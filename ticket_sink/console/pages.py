@@ -26,18 +26,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from ticket_sink.api import queries
 from ticket_sink.api.auth import Principal
+from ticket_sink.api.event_models import EventQuery
 from ticket_sink.api.events import stream_events
 from ticket_sink.api.framework import Call
 from ticket_sink.api.knowledge import parse_matchers
-from ticket_sink.api.models import (
-    CommentCreate,
-    EventQuery,
-    KnownErrorFromTicket,
-    MasterLink,
-    SilenceCreate,
-    Transition,
-)
+from ticket_sink.api.knowledge_models import KnownErrorFromTicket
+from ticket_sink.api.notice_models import SilenceCreate
 from ticket_sink.api.problems import Problem
+from ticket_sink.api.ticket_models import CommentCreate, MasterLink, Transition
 from ticket_sink.console import reads
 from ticket_sink.console.inputs import (
     CONSOLE_PREFIX,

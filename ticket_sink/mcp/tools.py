@@ -18,16 +18,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ticket_sink.api.auth import Role
-from ticket_sink.api.models import (
-    IsoTime,
-    Matchers,
-    PublicAction,
-    SilenceCreate,
-    Text,
-    TicketId,
-    TicketListQuery,
-)
+from ticket_sink.api.fields import IsoTime, Matchers, Text, TicketId
+from ticket_sink.api.notice_models import SilenceCreate
 from ticket_sink.api.queries import encode_cursor
+from ticket_sink.api.ticket_models import PublicAction, TicketListQuery
 from ticket_sink.codec import iso, parse_iso
 from ticket_sink.mcp.dispatch import Caller, LocalApi, ToolFailure
 from ticket_sink.mcp.paging import fit_list, fit_tickets
