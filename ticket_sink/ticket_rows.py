@@ -12,15 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ticket_sink.codec import iso, parse_iso
+from ticket_sink.codec import iso, parse_iso, ticket_fields, ticket_from_fields
 from ticket_sink.model import (
-    CloseReason,
-    EscalationLevel,
-    Pause,
-    Severity,
     Ticket,
-    TicketState,
-    TicketType,
 )
 
 __all__ = [
@@ -72,34 +66,12 @@ class StoredTicket:
 
 
 def ticket_values(ticket: Ticket) -> dict[str, Any]:
-    """The `tickets` table's columns for `ticket`."""
-    return {
-        "id": ticket.id,
-        "fingerprint": ticket.fingerprint or None,
-        "title": ticket.title,
-        "type": ticket.type.value,
-        "severity": int(ticket.severity),
-        "state": ticket.state.value,
-        "labels": dict(ticket.labels),
-        "master_id": ticket.master_id,
-        "refers_to": ticket.refers_to,
-        "assignee_group": ticket.assignee_group,
-        "escalation_level": int(ticket.escalation_level),
-        "created_at": ticket.created_at,
-        "acknowledged_at": ticket.acknowledged_at,
-        "resolved_at": ticket.resolved_at,
-        "closed_at": ticket.closed_at,
-        "close_reason": None if ticket.close_reason is None else ticket.close_reason.value,
-        "resolution": ticket.resolution,
-        "known_error_id": ticket.known_error_id,
-        "workaround": ticket.workaround,
-        "occurrences": ticket.occurrences,
-        "last_seen": ticket.last_seen,
-        "on_hold_since": ticket.on_hold_since,
-        "pauses": [[iso(p.start), iso(p.end)] for p in ticket.pauses],
-        "reminders_sent": ticket.reminders_sent,
-        "sla_marks": sorted(ticket.sla_marks),
-    }
+    """The `tickets` table's columns for `ticket` (the column types keep the times)."""
+    return {**ticket_fields(ticket, _as_is), "fingerprint": ticket.fingerprint or None}
+
+
+def _as_is(moment: Any) -> Any:
+    return moment
 
 
 def correlation_values(correlation: Correlation) -> dict[str, Any]:
@@ -120,34 +92,7 @@ def correlation_values(correlation: Correlation) -> dict[str, Any]:
 
 def stored_ticket(row: Any) -> StoredTicket:
     """The ticket and its correlation from a row of the `tickets` table."""
-    close_reason = row.close_reason
-    ticket = Ticket(
-        id=row.id,
-        fingerprint=row.fingerprint or "",
-        title=row.title,
-        type=TicketType(row.type),
-        severity=Severity(row.severity),
-        created_at=row.created_at,
-        state=TicketState(row.state),
-        labels=row.labels,
-        master_id=row.master_id,
-        refers_to=row.refers_to,
-        assignee_group=row.assignee_group,
-        escalation_level=EscalationLevel(row.escalation_level),
-        acknowledged_at=row.acknowledged_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
-        close_reason=None if close_reason is None else CloseReason(close_reason),
-        resolution=row.resolution,
-        known_error_id=row.known_error_id,
-        workaround=row.workaround,
-        occurrences=row.occurrences,
-        last_seen=row.last_seen,
-        on_hold_since=row.on_hold_since,
-        pauses=tuple(Pause(parse_iso(a), parse_iso(b)) for a, b in row.pauses),
-        reminders_sent=row.reminders_sent,
-        sla_marks=frozenset(row.sla_marks),
-    )
+    ticket = ticket_from_fields(row._mapping, _as_is)
     correlation = Correlation(
         service=row.service,
         node=row.node,
