@@ -31,6 +31,7 @@ from vigie.app import create_app
 from vigie.config import VigieConfig
 from vigie.lab import FaultKind, Lab, LabSettings
 from vigie.lab.control import control_app
+from vigie.lab.service import serve_app
 from vigie.lab.zone import MULTI_NAPTR_PARTICIPANT
 from vigie.logs import configure_logging
 from vigie.serve import serve
@@ -416,16 +417,10 @@ def _write_whole(path: Path, text: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _serving_control(lab: Lab, control: str) -> Any:
-    from aiohttp import web
-
     host, port = split_host_port(control, default_port=0)
-    runner = web.AppRunner(control_app(lab), access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
+    runner, address = await serve_app(control_app(lab), host, port, shutdown_timeout=0.5)
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0]
-        yield f"http://{bound[0]}:{bound[1]}"
+        yield f"http://{address}"
     finally:
         await runner.cleanup()
 

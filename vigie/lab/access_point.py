@@ -15,13 +15,9 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from vigie.lab.endpoint import LabHttpsServer
-from vigie.lab.faults import Faults
-from vigie.lab.tls import TlsMaterial
+from vigie.lab.endpoint import DEFAULT_MAX_BODY_BYTES, LabHttpsServer
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "LabAccessPoint"]
-
-DEFAULT_MAX_BODY_BYTES = 1024**2
 
 _RECEIPT = """<?xml version="1.0" encoding="UTF-8"?>
 <S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope"
@@ -43,21 +39,8 @@ _RECEIPT = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 class LabAccessPoint(LabHttpsServer):
-    """An Access Point stand-in; bodies larger than `max_body_bytes` get 413."""
-
-    def __init__(
-        self,
-        name: str,
-        faults: Faults,
-        tls: TlsMaterial,
-        expired_tls: TlsMaterial | None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    ) -> None:
-        super().__init__(name, faults, tls, expired_tls, host, port, client_max_size=max_body_bytes)
-        self._created_at = datetime.datetime.now(datetime.UTC)
+    """An Access Point stand-in; bodies larger than `max_body_bytes` get 413 (aiohttp's
+    `client_max_size`)."""
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/", self._home)
@@ -72,13 +55,13 @@ class LabAccessPoint(LabHttpsServer):
             "version": "vigie-lab",
             "mode": "lab",
             "name": self.name,
-            "created": self._created_at.isoformat(timespec="seconds"),
+            "created": self.created_at.isoformat(timespec="seconds"),
             "status": "ok",
         }
         return web.Response(text="".join(f"{key}: {value}\n" for key, value in lines.items()))
 
     async def _receive(self, request: web.Request) -> web.Response:
-        # read() enforces client_max_size and raises 413 beyond it.
+        # read() enforces client_max_size (max_body_bytes) and raises 413 beyond it.
         body = await request.read()
         receipt = _RECEIPT.format(
             timestamp=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

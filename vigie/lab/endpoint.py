@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from vigie.lab.faults import FaultKind, Faults
-from vigie.lab.service import LabService
+from vigie.lab.service import LabService, serve_app
 from vigie.lab.tls import TlsMaterial, switchable_ssl_context
 
-__all__ = ["FaultGate", "LabHttpsServer"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "FaultGate", "LabHttpsServer"]
+
+DEFAULT_MAX_BODY_BYTES = 1024**2
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,7 +88,7 @@ class LabHttpsServer(LabService):
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        client_max_size: int = 1024**2,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.name = name
         self.faults = faults
@@ -93,7 +96,8 @@ class LabHttpsServer(LabService):
         self._expired_tls = expired_tls
         self._host = host
         self._port = port
-        self._client_max_size = client_max_size
+        self._max_body_bytes = max_body_bytes
+        self.created_at = datetime.now(UTC)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -115,23 +119,20 @@ class LabHttpsServer(LabService):
             raise RuntimeError(f"lab endpoint {self.name!r} is already started")
         app = web.Application(
             middlewares=[FaultGate(self.name, self.faults)],
-            client_max_size=self._client_max_size,
+            client_max_size=self._max_body_bytes,
         )
         self.add_routes(app.router)
         ssl_context = switchable_ssl_context(
             self._tls, self._expired_tls, self._certificate_expired
         )
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port, ssl_context=ssl_context)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self._url = f"https://{f'[{host}]' if ':' in host else host}:{port}"
+        self._runner, address = await serve_app(
+            app,
+            self._host,
+            self._port,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
+            ssl_context=ssl_context,
+        )
+        self._url = f"https://{address}"
 
     async def stop(self) -> None:
         runner, self._runner, self._url = self._runner, None, None

@@ -31,7 +31,7 @@ from cryptography.x509 import ocsp
 
 from vigie.lab.faults import Fault, FaultKind, Faults
 from vigie.lab.pki import INTERMEDIATE, ROOT, IssuedCert, LabPki, Revocation
-from vigie.lab.service import LabService
+from vigie.lab.service import LabService, serve_app
 
 __all__ = ["STALE_CRL_WINDOW", "CrlWindow", "PkiServer", "build_ocsp_response"]
 
@@ -139,17 +139,11 @@ class PkiServer(LabService):
         app.router.add_post("/ocsp", self._handle_ocsp_post)
         app.router.add_get("/ocsp/{request:.+}", self._handle_ocsp_get)
         app.router.add_get("/ca/{ca}.crt", self._handle_ca_certificate)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
+        self._runner, address = await serve_app(
+            app, self._host, self._port, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS
+        )
         self._stopping.clear()
-        self._runner = runner
-        self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self._url = f"http://{address}"
 
     async def stop(self) -> None:
         runner, self._runner, self._url = self._runner, None, None

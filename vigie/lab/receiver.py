@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vigie.lab.service import LabService
+from vigie.lab.service import LabService, serve_app
 
 __all__ = ["LabReceiver"]
 
@@ -42,15 +42,8 @@ class LabReceiver(LabService):
         app = web.Application()
         app.router.add_post("/notifications", self._receive)
         app.router.add_get("/notifications", self._list)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        host, port = runner.addresses[0][:2]
-        self._runner, self._url = runner, f"http://{host}:{port}/notifications"
+        self._runner, address = await serve_app(app, self._host, self._port, shutdown_timeout=0.5)
+        self._url = f"http://{address}/notifications"
 
     async def stop(self) -> None:
         runner, self._runner, self._url = self._runner, None, None
