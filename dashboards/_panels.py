@@ -30,6 +30,7 @@ __all__ = [
     "Query",
     "Steps",
     "build_dashboard",
+    "increase_ratio",
     "label_variable",
     "row",
     "stat_panel",
@@ -55,6 +56,14 @@ class Query:
     expr: str
     legend: str = ""
     instant: bool = False
+
+
+def increase_ratio(part: str, whole: str, by: str, window: str = "$__range") -> str:
+    """PromQL for how much `part` grew against `whole` over `window`, per `by` label: the
+    share of good runs, of met clocks, or a mean duration from `_sum` over `_count`."""
+    return (
+        f"sum by ({by}) (increase({part}[{window}])) / sum by ({by}) (increase({whole}[{window}]))"
+    )
 
 
 def _target(query: Query, ref_id: str) -> prometheus.Dataquery:

@@ -8,6 +8,7 @@ from dashboards._panels import (
     GOOD_WHEN_HIGH,
     Query,
     build_dashboard,
+    increase_ratio,
     label_variable,
     row,
     stat_panel,
@@ -22,10 +23,7 @@ ALL = f"probe_http_checks_total{{{ENDPOINT}}}"
 
 
 def _availability(window: str) -> str:
-    return (
-        f"sum by (target) (increase({GOOD}[{window}]))"
-        f" / sum by (target) (increase({ALL}[{window}]))"
-    )
+    return increase_ratio(GOOD, ALL, "target", window)
 
 
 def build() -> Dashboard:

@@ -8,6 +8,7 @@ from dashboards._panels import (
     GOOD_WHEN_HIGH,
     Query,
     build_dashboard,
+    increase_ratio,
     label_variable,
     row,
     stat_panel,
@@ -41,8 +42,7 @@ def build() -> Dashboard:
                 "service (probe_runs_total). Green at or above 99.9 %.",
                 "percentunit",
                 Query(
-                    f"sum by (service) (increase({RUNS_OK}[$__range]))"
-                    f" / sum by (service) (increase({RUNS}[$__range]))",
+                    increase_ratio(RUNS_OK, RUNS, "service"),
                     "{{service}}",
                 ),
                 steps=GOOD_WHEN_HIGH,

@@ -7,6 +7,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from dashboards._panels import (
     Query,
     build_dashboard,
+    increase_ratio,
     label_variable,
     row,
     stat_panel,
@@ -19,10 +20,7 @@ SERVICE = 'service=~"$service"'
 
 def _mean(metric: str) -> str:
     """Mean of a duration over the time range, per severity, from its _sum and _count."""
-    return (
-        f"sum by (severity) (increase({metric}_sum[$__range]))"
-        f" / sum by (severity) (increase({metric}_count[$__range]))"
-    )
+    return increase_ratio(f"{metric}_sum", f"{metric}_count", "severity")
 
 
 def build() -> Dashboard:
@@ -91,8 +89,9 @@ def build() -> Dashboard:
                 "time range (vigie_ticket_sla_total: met / (met + breached)).",
                 "percentunit",
                 Query(
-                    'sum by (clock) (increase(vigie_ticket_sla_total{outcome="met"}[$__range]))'
-                    " / sum by (clock) (increase(vigie_ticket_sla_total[$__range]))",
+                    increase_ratio(
+                        'vigie_ticket_sla_total{outcome="met"}', "vigie_ticket_sla_total", "clock"
+                    ),
                     "{{clock}}",
                 ),
                 steps=((None, "red"), (0.9, "orange"), (0.95, "green")),
