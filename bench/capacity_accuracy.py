@@ -29,7 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_probe import CLIENT_CORE, SERVER_CORE, free_port, wait_listening
+from tls_probe import (
+    CLIENT_CORE,
+    NGINX_MAIN,
+    NGINX_TEMP_PATHS,
+    SERVER_CORE,
+    free_port,
+    stop_server,
+    wait_listening,
+)
 
 from probes import PROBERS, CheckDefaults, ProbeEnv, ResultBook, Runner
 from probes.capacity import LIMITS, CapacityTarget, expand_capacity
@@ -37,23 +45,22 @@ from vigie.logs import configure_logging
 
 CONCURRENCY = 50
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
-NGINX_CONF = """{load}worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+NGINX_CONF = (
+    "{load}"
+    + NGINX_MAIN
+    + """http {{
   access_log off;
   keepalive_requests 1000000;
-  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
-  uwsgi_temp_path {dir}; scgi_temp_path {dir};
-  server {{
+"""
+    + NGINX_TEMP_PATHS
+    + """  server {{
     listen 127.0.0.1:{port};
     location = / {{ return 200 'ok'; }}
     {slow}
   }}
 }}
 """
+)
 SLOW = """location = /slow { echo_sleep 0.005; echo ok; }
     location = /slower { echo_sleep 0.08; echo ok; }"""
 # wrk: each connection waits about `pause` ms before its next request (spread at random,
@@ -153,12 +160,7 @@ def main() -> None:
                         f"diff {(a - b) * 1000:+.3f} ms ({(a / b - 1) * 100 if b else 0:+.1f}%)"
                     )
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
 
 
 if __name__ == "__main__":

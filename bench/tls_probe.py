@@ -43,16 +43,24 @@ from vigie.lab.pki import LabPki
 RESULTS = Path.home() / ".cache" / "eDelivery-anchors" / "work" / "results.jsonl"
 CLIENT_CORE, SERVER_CORE = 0, 1
 WARM_UP = 200  # checks before the timed window
-NGINX_CONF = """worker_processes 1;
+# nginx in the foreground with one worker, writing nothing outside `{dir}`: the start of
+# every configuration a bench serves from (formatted with the bench's own fields).
+NGINX_MAIN = """worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
+"""
+NGINX_TEMP_PATHS = """  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
   uwsgi_temp_path {dir}; scgi_temp_path {dir};
-  server {{
+"""
+NGINX_CONF = (
+    NGINX_MAIN
+    + """http {{
+  access_log off;
+"""
+    + NGINX_TEMP_PATHS
+    + """  server {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {dir}/chain.pem;
     ssl_certificate_key {dir}/key.pem;
@@ -60,6 +68,7 @@ http {{
   }}
 }}
 """
+)
 PYTHON_SERVER = """
 import asyncio, ssl, sys
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -101,6 +110,16 @@ def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit("the TLS server did not listen within 10 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (nginx's fast shutdown), then SIGKILL if it has not exited within 5 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -166,12 +185,7 @@ def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float,
             wait_listening(port, server)
             result = asyncio.run(run(port, workdir / "root.pem", count, concurrency))
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
     return result.cpu, result.wall, result.outcomes, server_name
 
 
