@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from probes._base import Check, CheckDefaults, ProbeEnv, ProbeResult
 from probes._config import TargetBase
@@ -41,7 +41,7 @@ from probes.cert_path import Profile, RevocationMode
 from probes.certs import CertificatesPath, read_certificates
 from probes.x509_judge import MAX_CRL_FILE_BYTES, Anchors, X509Findings
 from probes.x509_sources import probe_endpoint, probe_files, probe_smp_metadata
-from vocab import Duration, Instant, http_url
+from vocab import Duration, HttpsUrl, Instant, http_url
 
 if TYPE_CHECKING:
     from probes.tls_stream import TlsClient
@@ -65,7 +65,7 @@ class CertificateTarget(TargetBase):
     """A TLS endpoint whose chain is checked, certificate files, or the certificates
     published in SMP metadata."""
 
-    url: str | None = Field(
+    url: HttpsUrl | None = Field(
         None, description="https://HOST:PORT of a TLS endpoint whose chain is checked"
     )
     file: Path | None = Field(
@@ -128,14 +128,6 @@ class CertificateTarget(TargetBase):
     )
     _crls: tuple[bytes, ...] = PrivateAttr(())
 
-    @field_validator("url")
-    @classmethod
-    def _https_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _host_port(value)
-        return value
-
     @model_validator(mode="after")
     def _one_source(self) -> CertificateTarget:
         sources = (self.url is not None) + (self.file is not None) + self.smp_metadata
@@ -175,14 +167,9 @@ class CertificateTarget(TargetBase):
 
 
 def _host_port(url: str) -> tuple[str, int]:
+    """Host and port of a URL that `HttpsUrl` accepted."""
     parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError(f"expected https://HOST[:PORT], got {url!r}")
-    try:
-        port = parts.port or 443
-    except ValueError:
-        raise ValueError(f"invalid port in {url!r}") from None
-    return parts.hostname, port
+    return parts.hostname or "", parts.port or 443
 
 
 class X509Params:

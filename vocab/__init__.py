@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from vocab.config import BaseHttpUrl as BaseHttpUrl
     from vocab.config import Duration as Duration
     from vocab.config import HostPort as HostPort
+    from vocab.config import HttpsUrl as HttpsUrl
     from vocab.config import HttpUrl as HttpUrl
     from vocab.config import Instant as Instant
     from vocab.config import PositiveDuration as PositiveDuration
@@ -42,6 +43,7 @@ _MODULE_OF = {
     "Duration": "vocab.config",
     "HostPort": "vocab.config",
     "HttpUrl": "vocab.config",
+    "HttpsUrl": "vocab.config",
     "Instant": "vocab.config",
     "PositiveDuration": "vocab.config",
     "StrictModel": "vocab.config",

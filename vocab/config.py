@@ -30,6 +30,7 @@ __all__ = [
     "Duration",
     "HostPort",
     "HttpUrl",
+    "HttpsUrl",
     "Instant",
     "PositiveDuration",
     "StrictModel",
@@ -92,6 +93,9 @@ HostPort = Annotated[str, BeforeValidator(_parse_host_port)]
 # A URL kept as written, surrounding spaces aside (pydantic's own HttpUrl would add a
 # trailing slash to a bare host); `vocab.text.http_url` says what is accepted.
 HttpUrl = Annotated[str, AfterValidator(http_url)]
+
+# A TLS endpoint's URL: https only.
+HttpsUrl = Annotated[str, AfterValidator(partial(http_url, https=True))]
 
 # A URL that paths are appended to (an SMP's): no query or fragment, no trailing slash.
 BaseHttpUrl = Annotated[str, AfterValidator(partial(http_url, base=True))]

@@ -91,30 +91,36 @@ def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def http_url(value: str, *, base: bool = False) -> str:
+def http_url(value: str, *, base: bool = False, https: bool = False) -> str:
     """The URL without surrounding spaces, if it is http(s) with a host, a valid port and
     no control characters (`localhost:8942` is not: its scheme would be `localhost`).
 
-    `base` is the variant for a URL that paths are appended to (an SMP's): no query or
-    fragment, returned without its trailing slashes. The errors never quote the URL: it
+    The variants: `base` for a URL that paths are appended to (an SMP's): no query or
+    fragment, returned without its trailing slashes; `https` for a TLS endpoint, whose
+    scheme must be https. The errors never quote the URL: it
     may carry a token (a chat webhook's, a password in its user part), and a configuration
     error is located by its key anyway.
     """
     text = value.strip()
     try:
         parts = urlsplit(text)
+    except ValueError:  # an IPv6 host without its closing bracket
+        raise ValueError("this is not a valid URL: its host cannot be read") from None
+    try:
         port = parts.port  # ValueError when it is not a number in 0-65535
     except ValueError:
-        raise ValueError("this is not a valid URL: its host or port cannot be read") from None
+        port = 0
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(
             "this is not an http(s) URL with a host: expected an http:// or https:// URL"
         )
+    if https and parts.scheme != "https":
+        raise ValueError("this is not an https URL: expected https://HOST[:PORT]")
     # Sent as they are, these would split the request line or a header (httpx refuses them).
     if any(not character.isprintable() for character in text) or " " in parts.netloc:
         raise ValueError("this URL holds a control character, or a space in its host")
     if port == 0:
-        raise ValueError("this URL's port must be 1-65535")
+        raise ValueError("this URL has an invalid port: it must be a number 1-65535")
     if not base:
         return text
     if parts.query or parts.fragment:
