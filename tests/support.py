@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -59,3 +60,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class SteppedClock:
+    """A store's clock that only the test moves: by a duration (`advance`), or to a
+    duration after where it started (`at`)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def at(self, **since_start: float) -> datetime:
+        self.now = self.start + timedelta(**since_start)
+        return self.now

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.decide import Topology
 from correlator.rules import Alert
+from tests.support import SteppedClock
 from ticket_sink import Store, schema
 from ticket_sink.model import Severity, TicketState
 from ticket_sink.sla import default_policy
 
-from .conftest import T0, Clock
+from .conftest import T0
 
 
 def correlator(store: Store, **policy: object) -> Correlator:
@@ -49,7 +50,7 @@ async def tickets(store: Store) -> dict[str, sa.Row[tuple[object, ...]]]:
 
 
 async def test_a_firing_alert_opens_one_ticket_and_queues_its_notification(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     result = await correlator(store).ingest([alert("p1@zone")])
     assert result.counts["created"] == 1
@@ -68,7 +69,7 @@ async def test_a_firing_alert_opens_one_ticket_and_queues_its_notification(
     assert [(e.action, e.field, e.after) for e in events] == [("create", "state", "new")]
 
 
-async def test_repeats_of_a_firing_alert_change_nothing(store: Store, clock: Clock) -> None:
+async def test_repeats_of_a_firing_alert_change_nothing(store: Store, clock: SteppedClock) -> None:
     driver = correlator(store)
     await driver.ingest([alert("p1@zone")])
     before = await rows(store, schema.ticket_events), await rows(store, schema.tickets)
@@ -78,7 +79,7 @@ async def test_repeats_of_a_firing_alert_change_nothing(store: Store, clock: Clo
     assert (await rows(store, schema.ticket_events), await rows(store, schema.tickets)) == before
 
 
-async def test_a_new_episode_counts_an_occurrence(store: Store, clock: Clock) -> None:
+async def test_a_new_episode_counts_an_occurrence(store: Store, clock: SteppedClock) -> None:
     driver = correlator(store)
     await driver.ingest([alert("p1@zone")])
     later = clock.advance(minutes=10)
@@ -90,7 +91,7 @@ async def test_a_new_episode_counts_an_occurrence(store: Store, clock: Clock) ->
 
 
 async def test_recovery_resolves_after_the_quiet_period_and_notifies(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store, quiet_period=timedelta(minutes=2))
     await driver.ingest([alert("p1@zone")])
@@ -106,7 +107,9 @@ async def test_recovery_resolves_after_the_quiet_period_and_notifies(
     assert [row.event for row in await rows(store, schema.outbox)] == ["created", "resolved"]
 
 
-async def test_recurrence_inside_the_reopen_window_reopens(store: Store, clock: Clock) -> None:
+async def test_recurrence_inside_the_reopen_window_reopens(
+    store: Store, clock: SteppedClock
+) -> None:
     driver = correlator(store, quiet_period=timedelta(0))
     await driver.ingest([alert("p1@zone")])
     await driver.ingest([alert("p1@zone", T0, ends=clock.advance(minutes=1))])
@@ -122,7 +125,7 @@ async def test_recurrence_inside_the_reopen_window_reopens(store: Store, clock: 
 
 
 async def test_recurrence_after_the_reopen_window_opens_a_ticket_that_refers_to_the_old(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store, quiet_period=timedelta(0), reopen_window=timedelta(hours=1))
     await driver.ingest([alert("p1@zone")])
@@ -149,7 +152,7 @@ TOPOLOGY = Topology.from_edges(
 
 
 async def test_dependants_of_a_failing_parent_hang_under_its_master_silently(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store, topology=TOPOLOGY, group_by=())
     await driver.ingest([alert("zone@ns1", kind="dns_soa", alertname="SoaFailed")])
@@ -167,7 +170,7 @@ async def test_dependants_of_a_failing_parent_hang_under_its_master_silently(
 
 
 async def test_a_parent_failing_after_its_dependants_adopts_their_tickets(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store, topology=TOPOLOGY, group_by=())
     await driver.ingest([alert("p1@zone"), alert("p2@zone")])
@@ -182,7 +185,7 @@ async def test_a_parent_failing_after_its_dependants_adopts_their_tickets(
 
 
 async def test_alerts_of_one_group_inside_the_window_share_a_master(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store, group_by=("service", "alertname"), group_window=timedelta(minutes=5))
     await driver.ingest([alert("p1@zone")])
@@ -195,7 +198,7 @@ async def test_alerts_of_one_group_inside_the_window_share_a_master(
     assert found["p3@zone"].master_id is None  # the window had closed: a new group
 
 
-async def test_a_flapping_alert_keeps_its_ticket_open(store: Store, clock: Clock) -> None:
+async def test_a_flapping_alert_keeps_its_ticket_open(store: Store, clock: SteppedClock) -> None:
     driver = correlator(
         store, quiet_period=timedelta(0), flap_window=timedelta(hours=1), flap_max_changes=3
     )
@@ -212,7 +215,7 @@ async def test_a_flapping_alert_keeps_its_ticket_open(store: Store, clock: Clock
 
 
 async def test_the_sla_sweep_escalates_an_unacknowledged_severity_1(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = correlator(store)
     blocking = Alert(
@@ -239,7 +242,7 @@ async def test_the_sla_sweep_escalates_an_unacknowledged_severity_1(
 
 
 async def test_two_agents_racing_on_the_same_fingerprints_make_one_ticket_each(
-    url: str, clock: Clock
+    url: str, clock: SteppedClock
 ) -> None:
     async with Store(url, clock=clock) as first, Store(url, clock=clock) as second:
         batch = [alert(f"p{i}@zone") for i in range(50)]
@@ -259,7 +262,9 @@ def test_states_the_driver_treats_as_active_match_the_schema() -> None:
     }
 
 
-async def test_a_parent_joining_its_dependants_group_leads_it(store: Store, clock: Clock) -> None:
+async def test_a_parent_joining_its_dependants_group_leads_it(
+    store: Store, clock: SteppedClock
+) -> None:
     driver = correlator(store, topology=TOPOLOGY, group_by=("service", "alertname"))
     await driver.ingest([alert("zone@ns1", alertname="SmlNameServerFailing")])
     await driver.ingest([alert("p1@zone")])
@@ -281,7 +286,7 @@ class CountingStore(Store):
 
 
 async def test_repeats_of_what_is_recorded_do_not_reach_the_store(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: SteppedClock
 ) -> None:
     async with CountingStore(f"sqlite:///{tmp_path}/vigie.db", clock=clock) as store:
         driver = correlator(store)

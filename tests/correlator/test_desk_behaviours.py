@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
+from tests.support import SteppedClock
 from ticket_sink import Store, schema
 from ticket_sink.lifecycle import Action
 from ticket_sink.model import CloseReason, Severity
@@ -27,7 +28,7 @@ from ticket_sink.sla import default_policy
 from vigie.config import parse_config
 from vigie.correlation_config import sml_edges
 
-from .conftest import T0, Clock
+from .conftest import T0
 from .test_regional_desk import LABELS
 
 PARTICIPANT = "iso6523-actorid-upis::0088:1"
@@ -49,7 +50,7 @@ async def all_rows(store: Store, table: sa.Table) -> list[sa.Row[tuple[object, .
 
 
 async def test_closed_while_firing_the_next_occurrence_opens_a_ticket_referring_to_it(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
     desk = TicketService(store)
@@ -83,7 +84,9 @@ async def test_closed_while_firing_the_next_occurrence_opens_a_ticket_referring_
     ]
 
 
-async def test_closed_while_firing_then_recovered_opens_nothing(store: Store, clock: Clock) -> None:
+async def test_closed_while_firing_then_recovered_opens_nothing(
+    store: Store, clock: SteppedClock
+) -> None:
     driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
     desk = TicketService(store)
     (first,) = (await driver.ingest([firing()])).created
@@ -102,7 +105,7 @@ async def test_closed_while_firing_then_recovered_opens_nothing(store: Store, cl
 
 
 async def test_resolving_by_hand_while_the_alert_fires_is_refused_until_it_clears(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
     desk = TicketService(store)
@@ -124,7 +127,7 @@ async def test_resolving_by_hand_while_the_alert_fires_is_refused_until_it_clear
 
 
 async def test_a_master_is_not_resolved_by_hand_while_an_alert_under_it_fires(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     config = parse_config(
         """
@@ -149,7 +152,7 @@ correlator: {group_by: []}
 
 
 async def test_the_zone_sweep_alert_hangs_under_the_zone_master_one_page(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     config = parse_config(
         """

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
+from tests.support import SteppedClock
 from ticket_sink import Store, schema
 from ticket_sink.lifecycle import Action, apply
 from ticket_sink.model import Severity
@@ -24,14 +25,6 @@ def bx(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=BRUSSELS)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def act(store: Store, ticket_id: str, action: Action, **arguments: str) -> None:
     async with store.transaction() as tx:
         stored = await tx.get(ticket_id)
@@ -41,7 +34,7 @@ async def act(store: Store, ticket_id: str, action: Action, **arguments: str) ->
 
 
 async def test_severity_1_friday_evening_through_the_correlator_and_the_store(url: str) -> None:
-    clock = Clock(bx(11, 20, 19))
+    clock = SteppedClock(bx(11, 20, 19))
     async with Store(url, clock=clock) as store:
         driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
         labels = {

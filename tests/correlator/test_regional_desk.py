@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from correlator.correlator import Correlator
 from correlator.rules import Alert
-from tests.correlator.test_desk_scenario import Clock, act
+from tests.correlator.test_desk_scenario import act
+from tests.support import SteppedClock
 from ticket_sink import Store, schema
 from ticket_sink.lifecycle import Action
 from ticket_sink.model import Severity
@@ -57,7 +58,7 @@ def cx(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> dat
 async def test_a_canarian_desk_gets_the_deadlines_a_desk_lead_computes(url: str) -> None:
     config = parse_config(DESK).correlator
     # The alert fires on Wednesday 1 April 2026 at 16:00 (UTC+1).
-    clock = Clock(cx(4, 1, 16))
+    clock = SteppedClock(cx(4, 1, 16))
     async with Store(url, clock=clock) as store:
         driver = Correlator(store, config.sla_policy(), config.policy([]))
         alert = Alert(LABELS, {}, Severity.MAJOR, clock.now)

@@ -1,6 +1,7 @@
 """Fixtures shared by the store's tests: database URLs on SQLite files and, when
 PostgreSQL's server programs are installed, on a throwaway PostgreSQL cluster (a child
-process of the test run, on a free port of 127.0.0.1)."""
+process of the test run, on a free port of 127.0.0.1); and a store on the `clock` fixture
+that a test package defines."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-from tests.support import free_port, require_postgres_bin
+from tests.support import SteppedClock, free_port, require_postgres_bin
+from ticket_sink import Store
 
 POSTGRES_USER = "vigie"
 
@@ -149,3 +151,9 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         # A directory that does not exist yet: the store creates it.
         return f"sqlite:///{tmp_path / 'state' / 'vigie.db'}"
     return await create_postgres_database(request.getfixturevalue("postgres_cluster"))
+
+
+@pytest.fixture
+async def store(url: str, clock: SteppedClock) -> AsyncIterator[Store]:
+    async with Store(url, clock=clock) as opened:
+        yield opened

@@ -10,6 +10,7 @@ import pytest
 
 from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.rules import Alert
+from tests.support import SteppedClock
 from ticket_sink import Store
 from ticket_sink.model import Severity
 from ticket_sink.reports import report, report_to_dict, snapshot
@@ -17,14 +18,6 @@ from ticket_sink.sla import default_policy
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Brussels
 POLICY = default_policy()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def alert(target: str, severity: Severity, ends: datetime | None = None) -> Alert:
@@ -36,7 +29,7 @@ def alert(target: str, severity: Severity, ends: datetime | None = None) -> Aler
 async def history(url: str) -> AsyncIterator[Store]:
     """Three tickets: `a` (severity 2) recovers at +5 min and is auto-resolved at +7 min;
     `b` (severity 2) and `c` (severity 1) stay open; at +50 min `c` is at risk."""
-    clock = Clock()
+    clock = SteppedClock(T0)
     async with Store(url, clock=clock) as store:
         driver = Correlator(
             store, POLICY, CorrelationPolicy(group_by=(), quiet_period=timedelta(minutes=2))
@@ -44,11 +37,11 @@ async def history(url: str) -> AsyncIterator[Store]:
         await driver.ingest(
             [alert("a", Severity.MAJOR), alert("b", Severity.MAJOR), alert("c", Severity.BLOCKING)]
         )
-        clock.now = T0 + timedelta(minutes=5)
+        clock.at(minutes=5)
         await driver.ingest([alert("a", Severity.MAJOR, ends=clock.now)])
-        clock.now = T0 + timedelta(minutes=7)
+        clock.at(minutes=7)
         await driver.sweep()
-        clock.now = T0 + timedelta(minutes=50)
+        clock.at(minutes=50)
         await driver.sweep()  # c: 50 of 60 minutes of its response target, at risk
         yield store
 

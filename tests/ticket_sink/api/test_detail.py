@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support import SteppedClock
 from tests.ticket_sink.api.conftest import (
     RecordingIngest,
     api_app,
@@ -40,17 +41,9 @@ VIEW = auth(Role.VIEWER)
 MEMBERS = ["ticket", "children", "history", "comments", "sla", "workaround", "allowed_actions"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SteppedClock:
+    return SteppedClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -59,7 +52,7 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def cached_client(db_url: str, clock: Clock) -> AsyncIterator[Client]:
+async def cached_client(db_url: str, clock: SteppedClock) -> AsyncIterator[Client]:
     """An API on a SQLite file, whose store runs on `clock`."""
     store = Store(db_url, clock=clock)
     app = api_app(store, api_settings(store, RecordingIngest()))
@@ -162,20 +155,20 @@ async def test_a_read_with_nothing_committed_since_runs_no_sql(
 
 
 async def test_the_sla_clocks_follow_the_time_on_a_cached_read(
-    cached_client: Client, clock: Clock, statements: list[str]
+    cached_client: Client, clock: SteppedClock, statements: list[str]
 ) -> None:
     ticket_id = (await report(cached_client, severity=1))["id"]  # 24/7: one hour to respond
     first = (await detail(cached_client, ticket_id))["sla"]["response"]
     assert (first["elapsed_seconds"], first["remaining_seconds"]) == (0, 3600)
 
-    clock.now += timedelta(minutes=50)
+    clock.advance(minutes=50)
     statements.clear()
     later = (await detail(cached_client, ticket_id))["sla"]["response"]
     assert statements == []
     assert (later["elapsed_seconds"], later["remaining_seconds"]) == (3000, 600)
     assert later["at_risk"] is True
 
-    clock.now += timedelta(minutes=20)
+    clock.advance(minutes=20)
     assert (await detail(cached_client, ticket_id))["sla"]["response"]["breached"] is True
 
 

@@ -13,18 +13,6 @@ from ticket_sink.ticket_rows import Correlation, new_ticket_id
 T0 = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a Friday, 13:00 in Brussels
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 def make_ticket(master_id: str | None = None, **labels: str) -> Ticket:
     return Ticket(
         id=new_ticket_id(),

@@ -4,20 +4,19 @@ notification per sink, not 10,000 (nor two)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from correlator.correlator import CorrelationPolicy, Correlator
 from correlator.decide import Topology
 from correlator.rules import Alert
+from tests.support import SteppedClock
 from ticket_sink import Store
 from ticket_sink.model import Severity
 from ticket_sink.outbound import OutboxWorker, build_sinks
 from ticket_sink.sla import default_policy
 
-from .outbox_data import T0, Clock, webhooks
+from .outbox_data import T0, webhooks
 from .receivers import receiver
 
 PARTICIPANTS = 10_000
@@ -34,19 +33,10 @@ def alert(target: str, **labels: str) -> Alert:
     return Alert(merged, {"summary": "x"}, Severity.MAJOR, T0, None)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
-    async with Store(url, clock=clock) as opened:
-        yield opened
-
-
 @pytest.mark.timeout(600)
-async def test_an_alert_storm_makes_one_notification_per_sink(store: Store, clock: Clock) -> None:
+async def test_an_alert_storm_makes_one_notification_per_sink(
+    store: Store, clock: SteppedClock
+) -> None:
     participants = [f"p{i}@zone" for i in range(PARTICIPANTS)]
     # The SML zone's dependencies (vigie.correlation_config.sml_edges): the name server
     # and every participant depend on the zone, every participant on the name server.

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tests.support import SteppedClock
 from ticket_sink import Store
 from ticket_sink.agents import heartbeat, mark_stopped, register_agent
 from ticket_sink.model import NotificationEvent
@@ -29,19 +30,8 @@ from ticket_sink.outbound import (
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.outbound.outbox import claim_due
 
-from .outbox_data import Clock, add_ticket, enqueue, make_ticket, webhooks
+from .outbox_data import add_ticket, enqueue, make_ticket, webhooks
 from .receivers import receiver
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
-    async with Store(url, clock=clock) as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -85,7 +75,7 @@ async def test_one_delivery_per_sink_recorded_on_the_ticket(
 
 
 async def test_a_new_master_waits_for_its_group_and_counts_it(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     master = await add_ticket(store, make_ticket())
     await enqueue(store, master, due_in=30)
@@ -102,7 +92,7 @@ async def test_a_new_master_waits_for_its_group_and_counts_it(
 
 
 async def test_a_master_moved_under_another_while_waiting_notifies_nobody(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     first = await add_ticket(store, make_ticket())
     await enqueue(store, first, due_in=30)
@@ -121,7 +111,7 @@ async def test_a_master_moved_under_another_while_waiting_notifies_nobody(
 
 
 async def test_retries_with_backoff_then_delivers(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     answers = [503, 429, 200]
 
@@ -174,7 +164,7 @@ async def test_a_permanent_failure_is_recorded_with_its_reason(
 
 
 async def test_quiet_hours_hold_and_then_release(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     ticket = await add_ticket(store, make_ticket())
     async with receiver() as a:
@@ -208,7 +198,7 @@ async def test_quiet_hours_hold_and_then_release(
 
 
 async def test_silences_hold_until_they_end_or_expire(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     sml = await add_ticket(store, make_ticket())
     smp = await add_ticket(store, make_ticket(service="smp"))
@@ -236,7 +226,7 @@ async def test_silences_hold_until_they_end_or_expire(
 
 
 async def test_a_silence_needs_a_matcher_and_an_end_after_its_start(
-    store: Store, clock: Clock
+    store: Store, clock: SteppedClock
 ) -> None:
     with pytest.raises(ValueError, match="at least one matcher"):
         await create_silence(store, [], ends_at=clock.now + timedelta(hours=1), created_by="a")
@@ -246,7 +236,7 @@ async def test_a_silence_needs_a_matcher_and_an_end_after_its_start(
 
 
 async def test_two_agents_on_one_database_send_each_notification_once(
-    url: str, clock: Clock, client: httpx.AsyncClient
+    url: str, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     async def slow(request: web.Request, body: bytes) -> web.Response:
         await asyncio.sleep(0.01)
@@ -277,7 +267,7 @@ async def test_without_sinks_notifications_are_only_marked_routed(
 
 
 async def test_an_agent_killed_mid_send_leaves_the_delivery_to_be_sent_again(
-    store: Store, clock: Clock, client: httpx.AsyncClient
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient
 ) -> None:
     ticket = await add_ticket(store, make_ticket())
     (notification_id,) = await enqueue(store, ticket)
@@ -304,7 +294,7 @@ async def test_an_agent_killed_mid_send_leaves_the_delivery_to_be_sent_again(
     ],
 )
 async def test_the_claims_of_an_agent_known_dead_are_taken_over_early(
-    store: Store, clock: Clock, client: httpx.AsyncClient, fate: str, taken_over: bool
+    store: Store, clock: SteppedClock, client: httpx.AsyncClient, fate: str, taken_over: bool
 ) -> None:
     ticket = await add_ticket(store, make_ticket())
     (notification_id,) = await enqueue(store, ticket)
