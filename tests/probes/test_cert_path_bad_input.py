@@ -8,7 +8,6 @@ paths that loop (A signs B signs A).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 from probes import CheckDefaults, FailureReason, ProbeEnv
 from probes.cert_path import PathOptions, PathVerdict, Profile, RevocationMode, judge_path
 from probes.x509 import CertificateTarget, expand_certificates, probe_x509
+from tests.probes.local_server import LocalServer
 from vigie.http import outbound_client
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -80,30 +80,15 @@ def issue(
     return Issued(builder.sign(signing_key, hashes.SHA256()), key)
 
 
-class Server:
+class Server(LocalServer):
     """One route per misbehaviour; counts what was asked."""
 
+    method = "*"
+
     def __init__(self) -> None:
+        super().__init__()
         self.hits: dict[str, int] = {}
-        self.url = ""
         self.bodies: dict[str, bytes] = {}
-        self.release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> Server:
-        app = web.Application()
-        app.router.add_route("*", "/{name}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

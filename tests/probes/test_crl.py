@@ -17,6 +17,7 @@ from probes import Check, FailureReason, ProbeEnv, ProbeResult
 from probes.crl import CrlParams, CrlTarget, expand_crl, judge, probe_crl
 from probes.crl_cache import CrlCache, FetchedCrl
 from probes.crl_fetch import parse_crl
+from tests.probes.local_server import LocalServer
 from vigie.config import ConfigError, parse_config
 from vigie.http import outbound_client
 from vigie.lab.pki import LabPki, Revocation
@@ -366,31 +367,13 @@ async def test_the_cache_keeps_at_most_max_entries_urls() -> None:
 # -- bad input from a real server ------------------------------------------------------
 
 
-class BadServer:
+class BadServer(LocalServer):
     """Serves one route per misbehaviour on 127.0.0.1, and counts requests."""
 
     def __init__(self, pki: LabPki) -> None:
+        super().__init__()
         self.pki = pki
         self.hits = 0
-        self.release = asyncio.Event()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> BadServer:
-        app = web.Application()
-        app.router.add_get("/{name}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.hits += 1

@@ -6,7 +6,6 @@ The server takes its behaviour from the first path segment, so one check's base 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +23,7 @@ from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult,
 from probes.naming import ParticipantId
 from probes.smp import SmpFindings, SmpTarget, expand_smp
 from tests.lab.https_helpers import ThrowawayPki, make_throwaway_pki
+from tests.probes.local_server import LocalServer
 from vigie.http import outbound_client
 from vigie.lab.smp_xml import service_group_xml, signed_service_metadata_xml
 
@@ -143,33 +143,18 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <ServiceGroup xmlns="http://busdox.org/serviceMetadata/publishing/1.0/">&xxe;</ServiceGroup>"""
 
 
-class BadSmp:
+class BadSmp(LocalServer):
     """An aiohttp server on 127.0.0.1 whose answers depend on the first path segment."""
 
+    route = "/{behaviour}/{rest:.*}"
+    shutdown_timeout = 0.1
+
     def __init__(self, pki: ThrowawayPki) -> None:
+        super().__init__()
         self.pki = pki
         self.raw_paths: list[str] = []
-        self.release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def __aenter__(self) -> BadSmp:
-        app = web.Application()
-        app.router.add_get("/{behaviour}/{rest:.*}", self._answer)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.release.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.raw_paths.append(request.rel_url.raw_path)
         behaviour = request.match_info["behaviour"]
         base = f"{self.url}/{behaviour}"
