@@ -2,7 +2,8 @@
 
 `UdpChannel` is one connected UDP socket to one name server; queries carry a fresh id and
 their answer is matched by id *and* by the echoed question, so a stray or forged datagram
-cannot answer the wrong query. `exchange` is one query with TCP fallback. Failures come
+cannot answer the wrong query. `exchange` is one query with TCP fallback; `ask` is one
+query whose answer must also be usable (parsed, NOERROR, authoritative when asked so). Failures come
 back as a `FailureReason` with a short detail, never as exceptions; sizes are capped by
 the protocol (64 KiB) and times by the caller's time_limit.
 """
@@ -13,11 +14,13 @@ import asyncio
 import contextlib
 import itertools
 import struct
-from typing import cast
+from typing import NamedTuple, cast
 
 from probes._base import FailureReason
+from probes.dns_lookup import parse_answer
+from probes.dns_wire import Message
 
-__all__ = ["Answer", "UdpChannel", "exchange", "tcp_exchange"]
+__all__ = ["Answer", "Asked", "UdpChannel", "ask", "exchange", "tcp_exchange"]
 
 # (wire of the answer or None, reason, detail)
 Answer = tuple[bytes | None, FailureReason, str]
@@ -176,3 +179,25 @@ async def exchange(
     if tcp_wire is None:
         return None, FailureReason.TRUNCATED_NO_TCP, f"truncated over UDP; {tcp_detail}"
     return tcp_wire, tcp_reason, tcp_detail
+
+
+class Asked(NamedTuple):
+    """A usable answer (`message` set, reason OK), or why there is none."""
+
+    wire: bytes
+    message: Message | None
+    reason: FailureReason
+    detail: str
+
+
+async def ask(
+    query: bytes, server: tuple[str, int], time_limit: float, *, authoritative: bool
+) -> Asked:
+    """`exchange`, then `parse_answer`: the answer only if it can be read for records."""
+    wire, reason, detail = await exchange(query, server, time_limit)
+    if wire is None:
+        return Asked(b"", None, reason, detail)
+    message, lookup = parse_answer(wire, authoritative=authoritative)
+    if message is None or lookup.reason is not FailureReason.OK:
+        return Asked(wire, None, lookup.reason, lookup.detail)
+    return Asked(wire, message, FailureReason.OK, "")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probes._base import FailureReason, ProbeEnv
-from probes.dns_client import exchange
-from probes.dns_lookup import parse_answer
+from probes.dns_client import ask
 from probes.dns_wire import TYPE_A, TYPE_NS, WireError, build_query, encode_name, read_a
 from probes.dns_wire import read_name_rdata as read_target
 
@@ -58,14 +57,14 @@ class ZoneServers:
 
     async def _discover(self, resolver: tuple[str, int], time_limit: float) -> Servers:
         zone_wire = encode_name(self.zone)
-        wire, reason, detail = await exchange(
-            build_query(zone_wire, TYPE_NS, recursion=True), resolver, time_limit / 2
+        wire, message, reason, detail = await ask(
+            build_query(zone_wire, TYPE_NS, recursion=True),
+            resolver,
+            time_limit / 2,
+            authoritative=False,
         )
-        if wire is None:
+        if message is None:
             return Servers((), False, reason, f"NS of {self.zone}: {detail}")
-        message, lookup = parse_answer(wire, authoritative=False)
-        if message is None or lookup.reason is not FailureReason.OK:
-            return Servers((), False, lookup.reason, f"NS of {self.zone}: {lookup.detail}")
         try:
             hosts = sorted(
                 read_target(wire, record).decode("ascii", "replace")
@@ -91,11 +90,8 @@ async def _address_of(host: str, resolver: tuple[str, int], time_limit: float) -
         query = build_query(encode_name(host), TYPE_A, recursion=True)
     except ValueError:
         return None
-    wire, _, _ = await exchange(query, resolver, time_limit)
-    if wire is None:
-        return None
-    message, lookup = parse_answer(wire, authoritative=False)
-    if message is None or lookup.reason is not FailureReason.OK:
+    wire, message, _, _ = await ask(query, resolver, time_limit, authoritative=False)
+    if message is None:
         return None
     for record in message.answer:
         if record.rtype == TYPE_A:

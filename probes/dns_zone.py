@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from probes._base import Check, FailureReason, PhaseTimer, ProbeEnv, ProbeResult, Series
-from probes.dns_client import exchange
+from probes.dns_client import ask, exchange
 from probes.dns_lookup import parse_answer
 from probes.dns_servers import ZoneServers
 from probes.dns_wire import TYPE_NS, TYPE_SOA, WireError, build_query, encode_name, read_soa_serial
@@ -58,11 +58,8 @@ async def _soa_of(
 
 async def _ns_set(params: ZoneParams, address: tuple[str, int], time_limit: float) -> int | None:
     query = build_query(params.zone_wire, TYPE_NS, recursion=False)
-    wire, _, _ = await exchange(query, address, time_limit)
-    if wire is None:
-        return None
-    message, lookup = parse_answer(wire, authoritative=True)
-    if message is None or lookup.reason is not FailureReason.OK:
+    _, message, _, _ = await ask(query, address, time_limit, authoritative=True)
+    if message is None:
         return None
     return sum(1 for record in message.answer if record.rtype == TYPE_NS)
 
