@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# A frozen snapshot of its revision: it repeats the schema, never imports the live one.
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -22,8 +23,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Types are spelled out here rather than imported from the store: a migration records
-    # the schema as it was at this revision, whatever the code looks like later.
     op.create_table(
         "agents",
         sa.Column("id", sa.Text(), nullable=False),

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# A frozen snapshot of its revision: it repeats the schema, never imports the live one.
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Spelled out rather than imported from the code: a migration records the schema as it
-# was at this revision.
 _TIME = sa.DateTime(timezone=True)
 
 
