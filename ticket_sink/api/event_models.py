@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, Field
 
-from ticket_sink.api.fields import Strict
+from vocab import StrictModel
 
 __all__ = ["MAX_EVENT_ID", "EventOut", "EventQuery"]
 
 
-class EventOut(Strict):
+class EventOut(StrictModel):
     """One audit event: who changed which field of which ticket, when, from what to what."""
 
     id: int = Field(description="orders every change of every ticket; the event stream cursor")
@@ -28,7 +28,7 @@ class EventOut(Strict):
 MAX_EVENT_ID = 2**63 - 1
 
 
-class EventQuery(Strict):
+class EventQuery(StrictModel):
     after: int | None = Field(
         None,
         ge=0,

@@ -1,5 +1,6 @@
-"""The field types, the base model and the matchers that the API's request and response
-bodies of every resource share, and the problem body every error answers with.
+"""The field types and the matchers that the API's request and response bodies of every
+resource share, and the problem body every error answers with; their base model is vocab's
+`StrictModel` (unknown fields are errors in requests and never appear in responses).
 
 Requests are validated with the models built from these; `/openapi.json` is generated from
 them, so the document and the implementation cannot disagree (schemathesis checks responses
@@ -19,12 +20,12 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     WithJsonSchema,
 )
 
 from ticket_sink.model import EscalationLevel, Severity
+from vocab import StrictModel
 
 __all__ = [
     "EARLIEST",
@@ -46,7 +47,6 @@ __all__ = [
     "ProblemOut",
     "RegexMatcher",
     "SeverityIn",
-    "Strict",
     "Text",
     "TicketId",
     "in_time_range",
@@ -154,19 +154,13 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 TicketId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class Strict(BaseModel):
-    """Unknown fields are errors (in requests) and never appear (in responses)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EqualityMatcher(Strict):
+class EqualityMatcher(StrictModel):
     name: LabelName
     op: Literal["=", "!="]
     value: LabelValue
 
 
-class RegexMatcher(Strict):
+class RegexMatcher(StrictModel):
     """The regex (RE2 syntax, as in Alertmanager) must match the whole label value."""
 
     name: LabelName

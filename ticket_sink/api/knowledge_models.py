@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime
 
-from ticket_sink.api.fields import MatcherIn, Matchers, Strict, Text, TicketId
+from ticket_sink.api.fields import MatcherIn, Matchers, Text, TicketId
+from vocab import StrictModel
 
 __all__ = [
     "KnownErrorCreate",
@@ -17,7 +18,7 @@ __all__ = [
 ]
 
 
-class KnownErrorOut(Strict):
+class KnownErrorOut(StrictModel):
     id: str
     matchers: list[MatcherIn]
     workaround: str
@@ -25,18 +26,18 @@ class KnownErrorOut(Strict):
     created_by: str
 
 
-class KnownErrorList(Strict):
+class KnownErrorList(StrictModel):
     items: list[KnownErrorOut]
 
 
-class KnownErrorWithWorkaround(Strict):
+class KnownErrorWithWorkaround(StrictModel):
     """Tickets whose labels match every matcher get this workaround."""
 
     matchers: Matchers
     workaround: Text
 
 
-class KnownErrorFromTicket(Strict):
+class KnownErrorFromTicket(StrictModel):
     """The entry's workaround is the resolution of ticket `from_ticket`."""
 
     matchers: Matchers

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from ticket_sink.api.fields import IsoTime, MatcherIn, Matchers, Strict
+from ticket_sink.api.fields import IsoTime, MatcherIn, Matchers
+from vocab import StrictModel
 
 __all__ = [
     "DeliveryOut",
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 
-class DeliveryOut(Strict):
+class DeliveryOut(StrictModel):
     sink: str
     state: Literal["pending", "held", "delivered", "failed"]
     attempts: int
@@ -30,7 +31,7 @@ class DeliveryOut(Strict):
     updated_at: AwareDatetime
 
 
-class NotificationOut(Strict):
+class NotificationOut(StrictModel):
     """A notification of the ticket; no deliveries and no `routed_at`: still waiting."""
 
     id: str = Field(description="stable: every sink sends it, so receivers drop repeats")
@@ -41,11 +42,11 @@ class NotificationOut(Strict):
     deliveries: list[DeliveryOut]
 
 
-class NotificationList(Strict):
+class NotificationList(StrictModel):
     items: list[NotificationOut]
 
 
-class SilenceCreate(Strict):
+class SilenceCreate(StrictModel):
     """Hold the notifications of tickets whose labels match every matcher until `ends_at`."""
 
     matchers: Matchers
@@ -54,7 +55,7 @@ class SilenceCreate(Strict):
     comment: str = Field("", max_length=2000)
 
 
-class SilenceOut(Strict):
+class SilenceOut(StrictModel):
     id: str
     matchers: list[MatcherIn]
     starts_at: AwareDatetime
@@ -63,9 +64,9 @@ class SilenceOut(Strict):
     comment: str
 
 
-class SilenceList(Strict):
+class SilenceList(StrictModel):
     items: list[SilenceOut]
 
 
-class SilenceQuery(Strict):
+class SilenceQuery(StrictModel):
     include_expired: bool = Field(False, description="also the silences that have ended")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, Field
 
-from ticket_sink.api.fields import IsoTime, Strict
+from ticket_sink.api.fields import IsoTime
+from vocab import StrictModel
 
 __all__ = ["ReportOut", "ReportQuery"]
 
 
-class ReportOut(Strict):
+class ReportOut(StrictModel):
     """Tickets created in `[since, until)`: counts, mean times and SLA outcomes."""
 
     since: AwareDatetime
@@ -28,6 +29,6 @@ class ReportOut(Strict):
     by_service: dict[str, int]
 
 
-class ReportQuery(Strict):
+class ReportQuery(StrictModel):
     since: IsoTime
     until: IsoTime | None = Field(None, description="default: now; before since: an empty report")

@@ -18,11 +18,11 @@ from ticket_sink.api.fields import (
     LevelIn,
     Name,
     SeverityIn,
-    Strict,
     Text,
     TicketId,
 )
 from ticket_sink.model import CloseReason, EscalationLevel, Severity, TicketState, TicketType
+from vocab import StrictModel
 
 __all__ = [
     "PUBLIC_ACTIONS",
@@ -69,7 +69,7 @@ PublicAction = Literal[
 PUBLIC_ACTIONS: tuple[PublicAction, ...] = get_args(PublicAction)
 
 
-class TicketOut(Strict):
+class TicketOut(StrictModel):
     """A ticket as `ticket_sink.codec.ticket_to_dict` spells it. Times are UTC ISO 8601."""
 
     id: str
@@ -99,7 +99,7 @@ class TicketOut(Strict):
     sla_marks: list[str]
 
 
-class TicketPage(Strict):
+class TicketPage(StrictModel):
     items: list[TicketOut]
     next_cursor: str | None = Field(
         description="pass as `cursor` for the next page; null on the last page. A page may "
@@ -107,7 +107,7 @@ class TicketPage(Strict):
     )
 
 
-class TicketSummary(Strict):
+class TicketSummary(StrictModel):
     id: str
     title: str
     state: TicketState
@@ -115,13 +115,13 @@ class TicketSummary(Strict):
     created_at: AwareDatetime
 
 
-class CommentOut(Strict):
+class CommentOut(StrictModel):
     author: str
     at: AwareDatetime
     text: str
 
 
-class SlaClockOut(Strict):
+class SlaClockOut(StrictModel):
     target_seconds: float
     due: AwareDatetime | None = Field(description="null while paused with time left")
     elapsed_seconds: float
@@ -132,19 +132,19 @@ class SlaClockOut(Strict):
     breached: bool
 
 
-class SlaOut(Strict):
+class SlaOut(StrictModel):
     """Both SLA clocks at the time of the request; null for a best-effort clock."""
 
     response: SlaClockOut | None
     resolution: SlaClockOut | None
 
 
-class WorkaroundOut(Strict):
+class WorkaroundOut(StrictModel):
     known_error_id: str | None
     text: str
 
 
-class TicketDetail(Strict):
+class TicketDetail(StrictModel):
     ticket: TicketOut
     children: list[TicketSummary]
     history: list[EventOut] = Field(description="the newest 200 audit events, oldest first")
@@ -154,7 +154,7 @@ class TicketDetail(Strict):
     allowed_actions: list[PublicAction]
 
 
-class TicketCreate(Strict):
+class TicketCreate(StrictModel):
     """A ticket a person or a first-level desk reports, as a service desk's form asks."""
 
     title: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)] = Field(
@@ -178,7 +178,7 @@ class TicketCreate(Strict):
         return value.strip(" \t\n\r\f\v")
 
 
-class _Action(Strict):
+class _Action(StrictModel):
     pass
 
 
@@ -242,15 +242,15 @@ Transition = Annotated[
 ]
 
 
-class CommentCreate(Strict):
+class CommentCreate(StrictModel):
     text: Text
 
 
-class MasterLink(Strict):
+class MasterLink(StrictModel):
     master_id: TicketId
 
 
-class TicketListQuery(Strict):
+class TicketListQuery(StrictModel):
     # Bounds keep every valid query within the 8 KiB request line a server accepts.
     state: list[TicketState] = Field(default_factory=list, max_length=6, description="any of")
     severity: list[Severity] = Field(default_factory=list, max_length=4)
