@@ -29,15 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_probe import (
-    CLIENT_CORE,
-    NGINX_MAIN,
-    NGINX_TEMP_PATHS,
-    SERVER_CORE,
-    free_port,
-    stop_server,
-    wait_listening,
-)
+from _processes import free_port, stop
+from tls_probe import CLIENT_CORE, NGINX_MAIN, NGINX_TEMP_PATHS, SERVER_CORE, wait_listening
 
 from probes import PROBERS, CheckDefaults, ProbeEnv, ResultBook, Runner
 from probes.capacity import LIMITS, CapacityTarget, expand_capacity
@@ -160,7 +153,7 @@ def main() -> None:
                         f"diff {(a - b) * 1000:+.3f} ms ({(a / b - 1) * 100 if b else 0:+.1f}%)"
                     )
         finally:
-            stop_server(server)
+            stop(server)
 
 
 if __name__ == "__main__":

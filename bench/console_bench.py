@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +41,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _processes import free_port, stop  # noqa: E402
 
 from ticket_sink import Correlation, Store  # noqa: E402
 from ticket_sink.api import (  # noqa: E402
@@ -121,12 +121,6 @@ def serve(url: str, port: int) -> None:
     setup_api(app, settings)
     setup_console(app, ConsoleSettings(api=settings, session_key=os.urandom(32)))
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_ms(client: httpx.Client, path: str, count: int, before: Any = None) -> float:
@@ -219,8 +213,7 @@ def main() -> None:
                 print(f"{listed:30} {'':9} {pages_ms:9.2f}   (5 pages of 200, once)")
                 api_client.close()
         finally:
-            child.send_signal(signal.SIGTERM)
-            child.wait(10)
+            stop(child, 10)
     assets = Renderer().script_and_style_bytes()
     print(
         f"\nJavaScript + CSS shipped: {assets:,} bytes ({assets / 1024:.1f} KiB; target <= 60 KB)"

@@ -19,7 +19,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 # The browser the console's tests and screenshot script start (fresh profile, no traffic
 # to public hosts).
+from _processes import free_port  # noqa: E402
+
 from tests.console_browser import chromium  # noqa: E402
 
 VIGIE = ROOT / ".venv" / "bin" / "vigie"
@@ -58,12 +59,6 @@ fetch("/api/v1/tickets", {
   body: JSON.stringify({title: title, description: "bench", type: "incident", severity: 2}),
 }).then((answer) => { if (!answer.ok) { done(-answer.status); } });
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_demo(port: int) -> tuple[subprocess.Popen[str], str]:

@@ -36,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _processes import free_port, stop
+
 from probes import CheckDefaults, ProbeEnv
 from probes.x509 import CertificateTarget, expand_certificates, probe_x509
 from vigie.lab.pki import LabPki
@@ -82,12 +84,6 @@ asyncio.run(main())
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(workdir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
     pin = ["taskset", "-c", str(SERVER_CORE)] if shutil.which("taskset") else []
@@ -110,16 +106,6 @@ def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit("the TLS server did not listen within 10 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (nginx's fast shutdown), then SIGKILL if it has not exited within 5 s."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @dataclass
@@ -185,7 +171,7 @@ def measure(run: RunChecks, count: int, concurrency: int) -> tuple[float, float,
             wait_listening(port, server)
             result = asyncio.run(run(port, workdir / "root.pem", count, concurrency))
         finally:
-            stop_server(server)
+            stop(server)
     return result.cpu, result.wall, result.outcomes, server_name
 
 
