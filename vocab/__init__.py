@@ -1,5 +1,5 @@
 """The vocabulary every package of vigie shares: configuration types (`StrictModel`,
-durations, instants, addresses, http(s) URLs, secrets) and the one exception tree
+durations, instants, addresses, http(s) URLs, time zones, secrets) and the one exception tree
 (`vocab.errors`).
 
 vocab imports none of vigie's other packages, and every package may import it. Its names
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vocab.config import Instant as Instant
     from vocab.config import PositiveDuration as PositiveDuration
     from vocab.config import StrictModel as StrictModel
+    from vocab.config import TimeZoneName as TimeZoneName
     from vocab.errors import ClientFacingError as ClientFacingError
     from vocab.errors import ConfigurationError as ConfigurationError
     from vocab.errors import InputError as InputError
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from vocab.text import http_url as http_url
     from vocab.text import parse_duration as parse_duration
     from vocab.text import split_host_port as split_host_port
+    from vocab.text import time_zone as time_zone
 
 # Each name, and the submodule that defines it (imported on first use of one of its names).
 _MODULE_OF = {
@@ -47,6 +49,7 @@ _MODULE_OF = {
     "Instant": "vocab.config",
     "PositiveDuration": "vocab.config",
     "StrictModel": "vocab.config",
+    "TimeZoneName": "vocab.config",
     "ClientFacingError": "vocab.errors",
     "ConfigurationError": "vocab.errors",
     "InputError": "vocab.errors",
@@ -60,6 +63,7 @@ _MODULE_OF = {
     "http_url": "vocab.text",
     "parse_duration": "vocab.text",
     "split_host_port": "vocab.text",
+    "time_zone": "vocab.text",
 }
 
 __all__ = sorted(_MODULE_OF)

@@ -22,7 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from vocab.text import format_duration, http_url, parse_duration, split_host_port
+from vocab.text import format_duration, http_url, parse_duration, split_host_port, time_zone
 
 __all__ = [
     "READ_FILES",
@@ -34,6 +34,7 @@ __all__ = [
     "Instant",
     "PositiveDuration",
     "StrictModel",
+    "TimeZoneName",
 ]
 
 
@@ -93,6 +94,9 @@ HostPort = Annotated[str, BeforeValidator(_parse_host_port)]
 # A URL kept as written, surrounding spaces aside (pydantic's own HttpUrl would add a
 # trailing slash to a bare host); `vocab.text.http_url` says what is accepted.
 HttpUrl = Annotated[str, AfterValidator(http_url)]
+
+# An IANA time zone name, checked against the system's time zone database.
+TimeZoneName = Annotated[str, AfterValidator(time_zone)]
 
 # A TLS endpoint's URL: https only.
 HttpsUrl = Annotated[str, AfterValidator(partial(http_url, https=True))]

@@ -1,4 +1,5 @@
-"""Configuration values read from text: durations, host:port addresses and http(s) URLs.
+"""Configuration values read from text: durations, host:port addresses, http(s) URLs and
+time zone names.
 
 Plain functions over strings, each raising ValueError with a sentence a person can act
 on. They are the one definition of these rules: the configuration models (`vocab.config`)
@@ -14,7 +15,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["format_duration", "http_url", "parse_duration", "split_host_port"]
+__all__ = ["format_duration", "http_url", "parse_duration", "split_host_port", "time_zone"]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -126,3 +127,16 @@ def http_url(value: str, *, base: bool = False, https: bool = False) -> str:
     if parts.query or parts.fragment:
         raise ValueError("this is a base URL, which takes no query or fragment")
     return text.rstrip("/")
+
+
+def time_zone(name: str) -> str:
+    """`name` if it is an IANA time zone this system knows (Europe/Brussels, UTC)."""
+    # Imported here: zoneinfo would add ~15 ms to every command's start-up, and only the
+    # configuration asks about time zones.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (e.g. Europe/Brussels)") from None
+    return name

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from datetime import time
 from typing import Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,7 +22,7 @@ from ticket_sink.outbound.email import EmailSinkConfig
 from ticket_sink.outbound.pagerduty import PagerDutySinkConfig
 from ticket_sink.outbound.retry import RetryPolicy
 from ticket_sink.outbound.webhook import WebhookSinkConfig
-from vocab import HttpUrl, StrictModel
+from vocab import HttpUrl, StrictModel, TimeZoneName
 
 __all__ = [
     "WEEKDAYS",
@@ -81,17 +80,8 @@ class QuietWindow(StrictModel):
 
 
 class QuietHours(StrictModel):
-    time_zone: str = Field("UTC", description="IANA time zone of the windows")
+    time_zone: TimeZoneName = Field("UTC", description="IANA time zone of the windows")
     windows: list[QuietWindow] = Field(min_length=1, description="when notifications wait")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}") from None
-        return name
 
 
 class RouteConfig(StrictModel):
