@@ -16,6 +16,21 @@ Client = TestClient[Any, Any]
 VIEW = auth(Role.VIEWER)
 
 
+# Tickets of service `crl` get this workaround.
+CRL_KNOWN_ERROR = {
+    "matchers": [{"name": "service", "op": "=", "value": "crl"}],
+    "workaround": "use the cached CRL",
+}
+
+
+async def add_known_error(client: Client, body: dict[str, Any]) -> dict[str, Any]:
+    """The entry the admin's POST /known-errors of `body` created."""
+    response = await client.post("/api/v1/known-errors", json=body, headers=auth(Role.ADMIN))
+    assert response.status == 201, await response.text()
+    entry: dict[str, Any] = await response.json()
+    return entry
+
+
 async def detail(client: Client, ticket_id: str) -> dict[str, Any]:
     response = await client.get(f"/api/v1/tickets/{ticket_id}", headers=VIEW)
     assert response.status == 200, await response.text()
@@ -82,16 +97,7 @@ async def test_the_form_requires_its_fields(client: Client) -> None:
 
 
 async def test_a_matching_known_error_attaches_its_workaround(client: Client) -> None:
-    response = await client.post(
-        "/api/v1/known-errors",
-        json={
-            "matchers": [{"name": "service", "op": "=", "value": "crl"}],
-            "workaround": "use the cached CRL",
-        },
-        headers=auth(Role.ADMIN),
-    )
-    assert response.status == 201, await response.text()
-    entry = await response.json()
+    entry = await add_known_error(client, CRL_KNOWN_ERROR)
 
     created = await report(client, labels={"service": "crl"})
 
@@ -106,16 +112,7 @@ async def test_a_matching_known_error_attaches_its_workaround(client: Client) ->
 async def test_a_new_known_error_attaches_to_matching_open_tickets(client: Client) -> None:
     matching = await report(client, labels={"service": "crl"})
     other = await report(client, labels={"service": "smp"})
-    response = await client.post(
-        "/api/v1/known-errors",
-        json={
-            "matchers": [{"name": "service", "op": "=", "value": "crl"}],
-            "workaround": "use the cached CRL",
-        },
-        headers=auth(Role.ADMIN),
-    )
-    assert response.status == 201, await response.text()
-    entry = await response.json()
+    entry = await add_known_error(client, CRL_KNOWN_ERROR)
 
     shown = await detail(client, matching["id"])
     assert shown["workaround"] == {"known_error_id": entry["id"], "text": "use the cached CRL"}
@@ -127,17 +124,15 @@ async def test_a_resolution_becomes_a_known_error(client: Client) -> None:
     await transition(client, ticket["id"], "acknowledge")
     await transition(client, ticket["id"], "resolve", resolution="restart the SMP")
 
-    response = await client.post(
-        "/api/v1/known-errors",
-        json={
+    entry = await add_known_error(
+        client,
+        {
             "matchers": [{"name": "service", "op": "=~", "value": "sm.*"}],
             "from_ticket": ticket["id"],
         },
-        headers=auth(Role.ADMIN),
     )
 
-    assert response.status == 201, await response.text()
-    assert (await response.json())["workaround"] == "restart the SMP"
+    assert entry["workaround"] == "restart the SMP"
 
 
 async def test_the_lifecycle_through_the_api(client: Client) -> None:
