@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
+from typing import TypedDict
 
 from ticket_sink.model import (
     ACTIVE_STATES,
@@ -33,6 +34,7 @@ __all__ = [
     "TRANSITIONS",
     "Action",
     "Transition",
+    "TransitionArguments",
     "TransitionError",
     "allowed_actions",
     "apply",
@@ -253,6 +255,16 @@ def _audit(
         for f in dataclasses.fields(Ticket)
         if (old := getattr(before, f.name)) != (new := getattr(after, f.name))
     ]
+
+
+class TransitionArguments(TypedDict, total=False):
+    """What a person's action may take besides the ticket, named as `apply` names them;
+    the interfaces pass them through the service without knowing each one."""
+
+    resolution: str | None
+    reason: CloseReason | None
+    group: str | None
+    level: EscalationLevel | None
 
 
 def apply(

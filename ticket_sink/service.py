@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Unpack
 
 from ticket_sink.lifecycle import (
     Action,
+    TransitionArguments,
     TransitionError,
     apply,
     attach_known_error,
@@ -28,9 +30,7 @@ from ticket_sink.lifecycle import (
 )
 from ticket_sink.model import (
     AuditEvent,
-    CloseReason,
     Comment,
-    EscalationLevel,
     KnownError,
     Matcher,
     NotificationEvent,
@@ -131,12 +131,10 @@ class TicketService:
         action: Action,
         *,
         actor: str,
-        resolution: str | None = None,
-        reason: CloseReason | None = None,
-        group: str | None = None,
-        level: EscalationLevel | None = None,
+        **arguments: Unpack[TransitionArguments],
     ) -> Ticket:
-        """Do `action` to the ticket, and what it implies (children, notifications)."""
+        """Do `action` to the ticket, and what it implies (children, notifications);
+        `arguments` as `lifecycle.apply` takes them."""
         async with self.store.transaction(write=True) as tx:
             stored = await _get(tx, ticket_id, lock=True)
             try:
@@ -147,10 +145,7 @@ class TicketService:
                     action,
                     actor=actor,
                     at=tx.now,
-                    resolution=resolution,
-                    reason=reason,
-                    group=group,
-                    level=level,
+                    **arguments,
                 )
             except TransitionError as exc:
                 raise Refused(str(exc)) from None

@@ -21,6 +21,7 @@ from ticket_sink.api.fields import (
     Text,
     TicketId,
 )
+from ticket_sink.lifecycle import TransitionArguments
 from ticket_sink.model import CloseReason, EscalationLevel, Severity, TicketState, TicketType
 from vocab import StrictModel
 
@@ -179,7 +180,14 @@ class TicketCreate(StrictModel):
 
 
 class _Action(StrictModel):
-    pass
+    def arguments(self) -> TransitionArguments:
+        """What `TicketService.transition` takes besides the action, from this request."""
+        return TransitionArguments(
+            resolution=getattr(self, "resolution", None),
+            reason=getattr(self, "reason", None),
+            group=getattr(self, "group", None),
+            level=getattr(self, "level", None),
+        )
 
 
 class Acknowledge(_Action):

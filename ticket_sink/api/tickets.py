@@ -19,8 +19,6 @@ from ticket_sink.api.problems import Problem
 from ticket_sink.api.settings import ApiSettings
 from ticket_sink.api.ticket_models import (
     CommentCreate,
-    Deescalate,
-    Escalate,
     MasterLink,
     TicketCreate,
     TicketListQuery,
@@ -124,10 +122,7 @@ class TicketHandlers:
             call.param("id"),
             Action(request.action),
             actor=call.actor,
-            resolution=getattr(request, "resolution", None),
-            reason=getattr(request, "reason", None),
-            group=getattr(request, "group", None),
-            level=request.level if isinstance(request, Escalate | Deescalate) else None,
+            **request.arguments(),
         )
         return json_response(ticket_to_dict(ticket))
 

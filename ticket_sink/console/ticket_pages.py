@@ -189,10 +189,7 @@ class TicketPages:
             ticket_id,
             Action(body.action),
             actor=session.name,
-            resolution=getattr(body, "resolution", None),
-            reason=getattr(body, "reason", None),
-            group=getattr(body, "group", None),
-            level=getattr(body, "level", None),
+            **body.arguments(),
         )
 
     async def _ticket_post(
