@@ -17,8 +17,8 @@ from typing import Annotated
 from cryptography import x509
 from pydantic import AfterValidator
 
-from probes.files import FileRefused, read_regular_file
 from vocab.errors import InputError
+from vocab.files import FileRefused, read_regular_file
 
 __all__ = [
     "CERTIFICATE_SUFFIXES",

@@ -26,9 +26,9 @@ from probes.dns_servers import ZoneServers
 from probes.dns_soa import SoaParams
 from probes.dns_sweep import MAX_LIST_BYTES, ParticipantList, SweepState
 from probes.dns_zone import ZoneParams
-from probes.files import FileRefused, open_regular_file
 from probes.naming import NamingScheme, ParticipantId
 from vocab import READ_FILES, HostPort, PositiveDuration, StrictModel, split_host_port
+from vocab.files import FileRefused, open_regular_file
 
 __all__ = [
     "Canary",

@@ -40,8 +40,8 @@ from probes.dns_client import UdpChannel, tcp_exchange
 from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
 from probes.dns_servers import ZoneServers
 from probes.dns_wire import TYPE_A, TYPE_NAPTR, Message, bdxl_qname, build_query, encode_name
-from probes.files import open_regular_file
 from probes.naming import NamingScheme, ParticipantId
+from vocab.files import open_regular_file
 
 __all__ = ["BUCKETS", "MAX_LIST_BYTES", "ParticipantList", "SweepState", "probe_sweep"]
 

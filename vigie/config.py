@@ -24,7 +24,6 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import TARGETS, Check, CheckDefaults
 from probes.dns import SmlTarget
-from probes.files import FileRefused, read_regular_file
 from ticket_sink import StoreError
 from ticket_sink.outbound.config import NotificationsConfig
 from ticket_sink.store import to_async_url
@@ -35,6 +34,7 @@ from vigie.correlation_config import CorrelatorConfig
 from vigie.readiness import WRITE_TIMEOUT_SECONDS
 from vocab import READ_FILES, Duration, HostPort, PositiveDuration, Secret, StrictModel
 from vocab.errors import ConfigurationError
+from vocab.files import FileRefused, read_regular_file
 
 __all__ = [
     "DEFAULT_LISTEN",

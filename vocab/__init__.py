@@ -1,10 +1,11 @@
 """The vocabulary every package of vigie shares: configuration types (`StrictModel`,
-durations, instants, addresses, http(s) URLs, time zones, secrets) and the one exception tree
-(`vocab.errors`).
+durations, instants, addresses, http(s) URLs, time zones, secrets), the bounded reading of
+the files a configuration names (`vocab.files`) and the one exception tree (`vocab.errors`).
 
 vocab imports none of vigie's other packages, and every package may import it. Its names
-load on first use: `vocab.text` and `vocab.errors` are plain Python, while `vocab.config`
-and `vocab.secret` import pydantic, which a command's `--help` must not pay for.
+load on first use: `vocab.text`, `vocab.files` and `vocab.errors` are plain Python, while
+`vocab.config` and `vocab.secret` import pydantic, which a command's `--help` must not pay
+for.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from vocab.errors import TargetError as TargetError
     from vocab.errors import UnavailableError as UnavailableError
     from vocab.errors import VigieError as VigieError
+    from vocab.files import FileRefused as FileRefused
+    from vocab.files import open_regular_file as open_regular_file
+    from vocab.files import read_regular_file as read_regular_file
     from vocab.secret import Secret as Secret
     from vocab.secret import SecretHttpUrl as SecretHttpUrl
     from vocab.secret import resolve_secret as resolve_secret
@@ -56,6 +60,9 @@ _MODULE_OF = {
     "TargetError": "vocab.errors",
     "UnavailableError": "vocab.errors",
     "VigieError": "vocab.errors",
+    "FileRefused": "vocab.files",
+    "open_regular_file": "vocab.files",
+    "read_regular_file": "vocab.files",
     "Secret": "vocab.secret",
     "SecretHttpUrl": "vocab.secret",
     "resolve_secret": "vocab.secret",

@@ -7,7 +7,7 @@
     │                                             store translates it into StoreError)
     ├── InputError               what someone or something sent is refused (the message
     │   │                        says why, for a person)
-    │   ├── probes.files.FileRefused              not a regular file, or over its cap
+    │   ├── vocab.files.FileRefused               not a regular file, or over its cap
     │   ├── probes.certs.CertificateParseError    bytes that hold no usable certificate
     │   │   └── probes.certs.NoCertificate        ...nor any certificate at all
     │   ├── ticket_sink.service.ServiceError      a ticket change the service layer refused

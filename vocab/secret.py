@@ -8,14 +8,12 @@ and the notification sinks (passwords, signing keys, routing keys, webhook URLs)
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, SecretStr, WithJsonSchema
 
+from vocab.files import FileRefused, read_regular_file
 from vocab.text import http_url
 
 __all__ = ["MAX_SECRET_FILE_BYTES", "Secret", "SecretHttpUrl", "resolve_secret"]
@@ -40,27 +38,22 @@ def resolve_secret(value: Any) -> str:
         if source == "file" and isinstance(name, str):
             try:
                 # Files written by editors and secret managers end with a newline.
-                return _read_small_file(Path(name)).decode("utf-8").rstrip("\r\n")
+                data = read_regular_file(name, MAX_SECRET_FILE_BYTES)
+                return data.decode("utf-8").rstrip("\r\n")
+            except FileRefused as exc:
+                # A FIFO would wait for a writer forever and /dev/zero never ends.
+                reason = (
+                    f"larger than {MAX_SECRET_FILE_BYTES:,} bytes"
+                    if exc.too_large
+                    else "not a regular file"
+                )
+                raise ValueError(f"cannot read secret file {name}: {reason}") from None
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise ValueError(f"cannot read secret file {name}: {reason}") from None
             except UnicodeError as exc:
                 raise ValueError(f"cannot read secret file {name}: not UTF-8 ({exc})") from None
     raise ValueError("a secret is a string, {env: VARIABLE} or {file: PATH}")
-
-
-def _read_small_file(path: Path) -> bytes:
-    """A regular file of at most `MAX_SECRET_FILE_BYTES`: a FIFO would wait for a writer
-    forever and `/dev/zero` never ends (`probes.files` holds the same rule for the probes'
-    files, with the reasons spelled out for a probe's findings)."""
-    info = path.stat()  # never blocks, whatever the path names
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file")
-    with path.open("rb") as handle:
-        data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {MAX_SECRET_FILE_BYTES:,} bytes")
-    return data
 
 
 Secret = Annotated[

@@ -19,7 +19,13 @@ __all__ = ["FileRefused", "open_regular_file", "read_regular_file"]
 
 
 class FileRefused(InputError, ValueError):
-    """The path is not a regular file this process can read, or is over the cap."""
+    """The path is not a regular file this process can read, or is over the cap; the
+    message says which and why, `too_large` tells the two apart for a caller that words
+    them its own way."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 def _kind(mode: int) -> str:
@@ -44,7 +50,9 @@ def open_regular_file(path: str | Path, max_bytes: int) -> BinaryIO:
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused(f"is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > max_bytes:
-            raise FileRefused(f"is {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
+            raise FileRefused(
+                f"is {info.st_size:,} bytes, more than the {max_bytes:,} allowed", too_large=True
+            )
         os.set_blocking(descriptor, True)
         return open(descriptor, "rb", closefd=True)
     except BaseException:
@@ -58,5 +66,5 @@ def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
     with open_regular_file(path, max_bytes) as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise FileRefused(f"grew past the {max_bytes:,} bytes allowed")
+        raise FileRefused(f"grew past the {max_bytes:,} bytes allowed", too_large=True)
     return data
