@@ -160,7 +160,7 @@ def transition_fields(form: MultiDictProxy[Any], action: str) -> dict[str, Any]:
     name = wanted.get(action)
     if name is not None:
         fields[name] = str(form.get(name, "")).strip()
-    if action == "escalate" and form.get("level"):
+    if action in ("escalate", "deescalate") and form.get("level"):
         fields["level"] = str(form.get("level"))
     return fields
 

@@ -54,7 +54,7 @@ SILENCE_HOURS = (1, 4, 12, 24, 72, 168)
 _TRANSITION = TypeAdapter(Transition)
 PUBLIC_ACTIONS = frozenset(
     {"acknowledge", "start", "hold", "resume", "resolve", "reject_resolution", "close"}
-    | {"escalate", "reassign"}
+    | {"escalate", "deescalate", "reassign"}
 )
 
 

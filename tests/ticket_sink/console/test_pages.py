@@ -122,6 +122,28 @@ async def test_form_actions_go_through_the_service_under_the_signed_in_name(
     }
 
 
+async def test_an_escalation_is_handed_back_a_level_from_the_ticket_page(console: Client) -> None:
+    ticket = (await report(console))["id"]
+    csrf = await sign_in(console, Role.RESPONDER)
+    path = f"/console/tickets/{ticket}"
+    for action, level in (("escalate", "4"), ("deescalate", "3")):
+        response = await console.post(
+            f"{path}/transition",
+            data={"csrf": csrf, "return_to": path, "action": action, "level": level},
+        )
+        page = await response.text()
+        valid_html(page)
+        assert 'class="flash error"' not in page, page
+        assert (await _detail(console, ticket))["ticket"]["escalation_level"] == int(level)
+    # Handing back offers only the levels below the ticket's, nearest first.
+    form = page[page.index('id="level-down"') :]
+    form = form[: form.index("</select>")]
+    assert form.count("<option>") == 2
+    assert form.index("<option>2") < form.index("<option>1")
+    history = (await _detail(console, ticket))["history"]
+    assert [e["action"] for e in history][-2:] == ["escalate", "deescalate"]
+
+
 async def test_a_refused_transition_is_a_message_not_an_error(console: Client) -> None:
     ticket = (await report(console))["id"]
     csrf = await sign_in(console, Role.RESPONDER)
