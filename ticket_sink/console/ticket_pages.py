@@ -19,6 +19,7 @@ from ticket_sink.api import queries
 from ticket_sink.api.knowledge import parse_matchers
 from ticket_sink.api.knowledge_models import KnownErrorFromTicket
 from ticket_sink.api.problems import Problem
+from ticket_sink.api.ticket_models import PUBLIC_ACTIONS as API_PUBLIC_ACTIONS
 from ticket_sink.api.ticket_models import CommentCreate, MasterLink, Transition
 from ticket_sink.console import reads
 from ticket_sink.console.frame import PageFrame
@@ -52,10 +53,8 @@ MAX_BULK = 200
 # The durations a silence may be set for, offered on the ticket and silences pages.
 SILENCE_HOURS = (1, 4, 12, 24, 72, 168)
 _TRANSITION = TypeAdapter(Transition)
-PUBLIC_ACTIONS = frozenset(
-    {"acknowledge", "start", "hold", "resume", "resolve", "reject_resolution", "close"}
-    | {"escalate", "deescalate", "reassign"}
-)
+# The console offers what the API lets people ask for.
+PUBLIC_ACTIONS = frozenset(API_PUBLIC_ACTIONS)
 
 
 class TicketPages:
