@@ -27,15 +27,15 @@ __all__ = [
 ]
 
 
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648's base32 alphabet
+_ID_SHIFTS = tuple(range(45, -1, -5))  # ten 5-bit digits of a 50-bit number, high first
+
+
 def new_ticket_id() -> str:
     """A short id, unique across agents sharing a database: `T` and 10 base32 characters
     (50 random bits; the primary key turns the unlikely collision into a retry)."""
     bits = int.from_bytes(secrets.token_bytes(7), "big") >> 6
     return "T" + "".join([_BASE32[(bits >> shift) & 31] for shift in _ID_SHIFTS])
-
-
-_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648's alphabet, as before
-_ID_SHIFTS = tuple(range(45, -1, -5))
 
 
 @dataclass(frozen=True, slots=True)
