@@ -9,6 +9,7 @@ loop never held for another writer's lock).
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from ticket_sink.model import (
     TicketState,
     TicketType,
 )
+from ticket_sink.ticket_rows import new_ticket_id
 
 T0 = datetime(2026, 3, 6, 17, 0, 0, 123456, tzinfo=UTC)
 CET = timezone(timedelta(hours=1))
@@ -161,3 +163,12 @@ async def test_a_batch_cancelled_while_committing_still_ends_cleanly(tmp_path: P
         await asyncio.wait_for(_write(store, _ticket("Tafter"), buffered=True), timeout=30)
         async with store.transaction(write=False) as tx:
             assert await tx.get("Tafter") is not None
+
+
+def test_ticket_ids_are_t_and_ten_base32_characters_of_fifty_random_bits() -> None:
+    ids = [new_ticket_id() for _ in range(2000)]
+    assert all(re.fullmatch(r"T[A-Z2-7]{10}", ticket_id) for ticket_id in ids)
+    assert len(set(ids)) == len(ids)
+    # Every digit position takes every value: all 50 bits are drawn, none stuck.
+    for position in range(1, 11):
+        assert len({ticket_id[position] for ticket_id in ids}) == 32
