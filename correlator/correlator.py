@@ -87,7 +87,7 @@ class Correlator:
         order and rarely deadlock (when they do, the batch runs again).
         """
         self.received[source] += len(alerts)
-        await self._forget_closed()
+        await self._forget_closed(alerts)
         fresh = sorted(
             (alert for alert in alerts if not self._known(alert)),
             key=lambda alert: alert.fingerprint,
@@ -101,11 +101,18 @@ class Correlator:
             result.counts["unchanged"] += len(alerts) - len(fresh)
         return result
 
-    async def _forget_closed(self) -> None:
+    async def _forget_closed(self, alerts: Sequence[Alert]) -> None:
         """Forget what is known of the fingerprints whose ticket was closed since the last
         look (by this process or another): a still-firing alert of theirs now opens a new
         ticket. On a SQLite file an unchanged data version says nothing was written, and
-        the look costs no query."""
+        the look costs no query. Only knowledge can be stale: a batch of fingerprints none
+        of which is known (an alert storm's first pass) leaves the look for a later batch,
+        which then looks back as far as this one would have."""
+        if not any(alert.fingerprint in self._seen for alert in alerts):
+            if self._closes_checked_at is None:
+                # Nothing is known before this instant, so nothing before it can be stale.
+                self._closes_checked_at = self._store.now()
+            return
         version = self._store.data_version()
         if version is not None and version == self._closes_checked_version:
             return

@@ -7,7 +7,9 @@ the suite. Nothing here may touch a database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -38,6 +40,21 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         # SQLite drops the offset, so convert first to keep the stored wall time in UTC.
         return None if value is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        generic = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or generic is None:
+            return generic
+
+        def spell(value: Any) -> Any:
+            # What SQLite's DATETIME stores ("YYYY-MM-DD HH:MM:SS.ffffff", UTC wall time),
+            # spelled by one C call instead of a %-format of seven fields: a ticket row
+            # has seven timestamps. Anything but a datetime takes the generic path.
+            if value.__class__ is datetime:
+                return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return None if value is None else generic(value)
+
+        return spell
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -84,6 +84,27 @@ async def test_closed_while_firing_the_next_occurrence_opens_a_ticket_referring_
     ]
 
 
+async def test_a_close_long_after_the_only_batch_is_still_seen(
+    store: Store, clock: SteppedClock
+) -> None:
+    """The correlator looks for closes only when a batch holds an alert it knows; the look
+    then reaches back to its first batch, however many batches of unknown alerts passed."""
+    driver = Correlator(store, default_policy(), CorrelationPolicy(group_by=()))
+    desk = TicketService(store)
+    (first,) = (await driver.ingest([firing()])).created
+    for minutes in (20, 40):  # other alerts only: nothing known, no look
+        clock.at(minutes=minutes)
+        await driver.ingest([firing(target=f"other-{minutes}")])
+    clock.at(minutes=50)
+    await desk.transition(first, Action.CLOSE, actor="alice", reason=CloseReason.DUPLICATE)
+    clock.at(hours=3)
+    await driver.ingest([firing(target="other-60")])
+    clock.at(hours=4)
+    (second,) = (await driver.ingest([firing()])).created
+    (row,) = [row for row in await all_rows(store, schema.tickets) if row.id == second]
+    assert row.refers_to == first
+
+
 async def test_closed_while_firing_then_recovered_opens_nothing(
     store: Store, clock: SteppedClock
 ) -> None:

@@ -9,6 +9,7 @@ loop never held for another writer's lock).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from ticket_sink import Correlation, Store, schema
 from ticket_sink.model import (
@@ -172,3 +174,45 @@ def test_ticket_ids_are_t_and_ten_base32_characters_of_fifty_random_bits() -> No
     # Every digit position takes every value: all 50 bits are drawn, none stuck.
     for position in range(1, 11):
         assert len({ticket_id[position] for ticket_id in ids}) == 32
+
+
+def test_a_forked_child_draws_ticket_ids_of_its_own() -> None:
+    """Ids are drawn from a pool of random bytes: a child process must not inherit the
+    parent's pool, or two agents forked from one would hand out the same ids."""
+    new_ticket_id()  # the parent's pool holds ids not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, " ".join(new_ticket_id() for _ in range(20)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_ticket_id() for _ in range(20)}
+    assert len(child) == 20
+    assert not child & parent
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        T0,
+        T0.astimezone(CET),
+        T0.replace(microsecond=0),
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_timestamps_are_spelled_as_sqlalchemy_spells_them(moment: datetime) -> None:
+    """`UTCDateTime` spells a time for SQLite with one call of its own; what it stores must
+    be exactly what SQLite's DATETIME type would store for the same UTC wall time, or rows
+    written before and after would not compare (and sort) as equals."""
+    dialect = sqlite.dialect()
+    ours = schema.UTCDateTime().bind_processor(dialect)
+    theirs = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None
+    assert theirs is not None
+    assert ours(moment) == theirs(moment.astimezone(UTC))
+    assert ours(None) is None
