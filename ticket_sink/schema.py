@@ -132,7 +132,14 @@ tickets = sa.Table(
         sqlite_where=sa.text("state != 'closed'"),
         postgresql_where=sa.text("state != 'closed'"),
     ),
-    sa.Index("ix_tickets_fingerprint", "fingerprint"),
+    # Closed tickets by fingerprint (the unclosed ones are in the index above): a new ticket
+    # enters one index keyed by a digest, not two.
+    sa.Index(
+        "ix_tickets_closed_fingerprint",
+        "fingerprint",
+        sqlite_where=sa.text("state = 'closed'"),
+        postgresql_where=sa.text("state = 'closed'"),
+    ),
     sa.Index("ix_tickets_state", "state"),
     sa.Index("ix_tickets_master_id", "master_id"),
     sa.Index("ix_tickets_node", "node"),

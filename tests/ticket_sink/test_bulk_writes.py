@@ -216,3 +216,39 @@ def test_sqlite_timestamps_are_spelled_as_sqlalchemy_spells_them(moment: datetim
     assert theirs is not None
     assert ours(moment) == theirs(moment.astimezone(UTC))
     assert ours(None) is None
+
+
+async def test_the_correlators_fingerprint_reads_use_the_fingerprint_indexes(
+    tmp_path: Path,
+) -> None:
+    """Both fingerprint indexes are partial (unclosed tickets, closed ones): the reads of
+    `correlation_queries` must be ones SQLite answers from them, never by scanning the
+    table (each batch of the correlator makes them; the table holds every ticket ever)."""
+    from ticket_sink import correlation_queries
+
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        if "FROM tickets" in sql and "fingerprint" in sql:
+            statements.append((sql, tuple(params)))  # type: ignore[arg-type]
+
+    async with store, store.transaction(write=False, inline=False) as tx:
+        sync_connection = tx.connection.sync_connection
+        assert sync_connection is not None
+        sa.event.listen(sync_connection, "before_cursor_execute", record)
+        await correlation_queries.unclosed_records(tx, {"fp-a", "fp-b"})
+        await correlation_queries.unclosed_by_fingerprint(tx, {"fp-a"})
+        await correlation_queries.latest_closed_many(tx, {"fp-a", "fp-b"})
+        await correlation_queries.fingerprints_closed_since(tx, T0)
+    assert len(statements) == 4
+    database = sqlite3.connect(tmp_path / "plans.db")
+    try:
+        for sql, params in statements:
+            plan = " ".join(row[3] for row in database.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            wanted = "updated_at" if "updated_at >=" in sql else "fingerprint"
+            assert "SCAN" not in plan, (sql, plan)
+            assert "INDEX" in plan, (sql, plan)
+            assert wanted in plan, (sql, plan)
+    finally:
+        database.close()
