@@ -14,6 +14,7 @@ through both paths).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,14 +34,15 @@ class _Plan:
     sql: str
     columns: tuple[str, ...]
     converters: tuple[tuple[int, Callable[[Any], Any], bool], ...]  # (index, convert, of None)
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the row's values, in order
 
     def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = [row[name] for name in self.columns]
+        values = list(self.pick(row))
         for index, convert, of_none in self.converters:
             value = values[index]
             if value is not None or of_none:
                 values[index] = convert(value)
-        return tuple(values)
+        return tuple(values)  # the driver takes tuples, not lists
 
 
 # Keyed by what the code writes (tables and column sets of its own), never by input.
@@ -62,9 +64,16 @@ def _plan(table: sa.Table, dialect: Dialect, columns: tuple[str, ...]) -> _Plan:
             if convert is not None:
                 # JSON stores None as the JSON text `null`; every other type keeps None.
                 converters.append((index, convert, isinstance(column_type, sa.JSON)))
-        plan = _Plan(compiled.string, order, tuple(converters))
+        plan = _Plan(compiled.string, order, tuple(converters), _picker(order))
         _plans[key] = plan
     return plan
+
+
+def _picker(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    pick = operator.itemgetter(*columns)
+    if len(columns) == 1:
+        return lambda row: (pick(row),)
+    return pick
 
 
 async def insert_many(

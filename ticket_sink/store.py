@@ -34,6 +34,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from ticket_sink import schema
 from ticket_sink.data_version import CountedWrites, DataVersion, NoDataVersion, SqliteFileVersion
 from ticket_sink.migrate import SchemaError, alembic_turn, migrate
 from ticket_sink.sqlite_store import (
@@ -329,6 +330,7 @@ class Store:
         if url.get_backend_name() == "postgresql":
             return create_async_engine(
                 url,
+                **schema.JSON_COLUMNS,
                 # A PostgreSQL restart must not leave dead connections in the pool.
                 pool_pre_ping=True,
                 connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S},
@@ -336,7 +338,7 @@ class Store:
         if is_sqlite_memory(url):
             self._memory_lock = asyncio.Lock()
             # One shared connection: a second one would see a different, empty database.
-            engine = create_async_engine(url, poolclass=StaticPool)
+            engine = create_async_engine(url, poolclass=StaticPool, **schema.JSON_COLUMNS)
         else:
             assert url.database is not None
             path = Path(url.database)
@@ -344,7 +346,7 @@ class Store:
             if path.is_dir():
                 # SQLite would only say "unable to open database file".
                 raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-            engine = create_async_engine(url)
+            engine = create_async_engine(url, **schema.JSON_COLUMNS)
         sa.event.listen(engine.sync_engine, "connect", configure_sqlite_connection)
         sa.event.listen(engine.sync_engine, "begin", begin_sqlite)
         return engine
@@ -355,7 +357,7 @@ class Store:
         url = self._url
         if url.get_backend_name() != "sqlite" or is_sqlite_memory(url):
             return None
-        reader = sa.create_engine(url.set(drivername="sqlite"))
+        reader = sa.create_engine(url.set(drivername="sqlite"), **schema.JSON_COLUMNS)
         sa.event.listen(reader, "connect", configure_sqlite_connection)
         sa.event.listen(reader, "begin", begin_sqlite)
         return reader
