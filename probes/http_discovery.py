@@ -80,7 +80,11 @@ class HttpDiscoveryTarget(TargetBase):
         description="statuses that count as up; empty: any 2xx (an AS4 URL often answers "
         "GET with 405: list it here)",
     )
-    objectives: Objectives = Field(default_factory=Objectives)
+    objectives: Objectives = Field(
+        default_factory=Objectives,
+        description="of the check's runs: a run is good when every watched URL is up, and "
+        "its latency is the whole run's",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,8 @@ def expand_http_discovery(target: HttpDiscoveryTarget, defaults: CheckDefaults) 
         params=DiscoveryParams(target),
         interval=timing.interval,
         timeout=timing.timeout,
-        retries=0,
+        retries=timing.retries,
+        objective=target.objectives.objective(),
     )
 
 

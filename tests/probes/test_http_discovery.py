@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from probes import Findings
+from probes import CheckDefaults, Findings
 from probes.dns_participant import ParticipantFindings
-from probes.http_discovery import HttpDiscoveryTarget, discovered_urls
+from probes.http_discovery import HttpDiscoveryTarget, discovered_urls, expand_http_discovery
 from probes.smp import SmpEndpoint, SmpFindings
 from probes.x509 import X509Findings
 
@@ -50,3 +50,15 @@ def endpoint(url: str) -> SmpEndpoint:
 )
 def test_discovered_urls(settings: dict[str, Any], expected: list[str]) -> None:
     assert discovered_urls(view, HttpDiscoveryTarget(**settings)) == expected
+
+
+def test_the_checks_timing_and_objectives_are_the_targets() -> None:
+    """Every setting of the target reaches its check: retries and objectives included."""
+    target = HttpDiscoveryTarget.model_validate(
+        {"retries": 2, "objectives": {"availability": 0.9, "latency": "2s", "window": "7d"}}
+    )
+    (check,) = expand_http_discovery(target, CheckDefaults(interval=30, timeout=5, retries=0))
+    assert (check.interval, check.timeout, check.retries) == (30, 5, 2)
+    assert check.objective is not None
+    assert (check.objective.availability, check.objective.latency) == (0.9, 2.0)
+    assert check.objective.window == 7 * 86400
