@@ -129,6 +129,55 @@ _FORMATS = {
 }
 
 
+class _Verifier(XMLVerifier):
+    """signxml's verifier, its SignedInfo canonicalized as the root of a document of its own.
+
+    libxml2 (2.14, the one lxml ships) canonicalizes an element that is not its document's
+    root wrongly: below a default namespace it writes `xmlns=""` on the grandchildren
+    (`<SignedInfo xmlns="...dsig#"><Reference><Transforms xmlns="">`). signxml
+    canonicalizes SignedInfo in place, so every signature whose `Signature` declares the
+    default namespace instead of a `ds:` prefix (what JAXB-based SMPs write) failed to
+    verify although it is good. Serialized alone, an element carries every namespace in
+    scope, which is what inclusive C14N needs on its apex; signxml already does this for
+    the references it digests. Exclusive C14N is not affected. signxml offers no hook but
+    its `_c14n`; the real-document tests (tests/probes/real_smp_documents) fail if it moves.
+    """
+
+    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> bytes:
+        if not str(algorithm.value).startswith(_EXCLUSIVE_C14N):
+            listed = nodes if isinstance(nodes, list) else [nodes]
+            nodes = [_as_root(node) for node in listed]
+        return bytes(super()._c14n(nodes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes))
+
+
+_EXCLUSIVE_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+def _as_root(node: Any) -> Any:
+    """`node` as the root of a new document, every namespace in scope declared on it.
+
+    An ancestor's `xml:` attributes would be inherited by the apex of inclusive C14N and
+    are lost by the copy: such a node (never seen in SMP documents) stays where it is.
+    """
+    if not isinstance(node, etree._Element) or node.getparent() is None:
+        return node
+    for ancestor in node.iterancestors():
+        if any(str(name).startswith(f"{{{_XML_NS}}}") for name in ancestor.attrib):
+            return node
+    return etree.fromstring(etree.tostring(node), _parser())
+
+
+def _parser() -> Any:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+    )
+
+
 def parse_xml(body: bytes, content_type: str | None, expected_root: str) -> Any:
     """The root element of an SMP document named `expected_root`, in either format."""
     media_type = (content_type or "").split(";")[0].strip().lower()
@@ -137,15 +186,8 @@ def parse_xml(body: bytes, content_type: str | None, expected_root: str) -> Any:
     start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].lower()
     if not start.startswith(b"<") or start.startswith((b"<html", b"<!doctype html")):
         raise DocumentError(FailureReason.SMP_NOT_XML, f"the body starts with {start[:15]!r}")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        huge_tree=False,
-        load_dtd=False,
-        dtd_validation=False,
-    )
     try:
-        root = etree.fromstring(body, parser)
+        root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
         raise DocumentError(FailureReason.SMP_MALFORMED_XML, f"not well-formed: {exc}") from None
     if root is None:
@@ -243,7 +285,7 @@ def verify_signature(
         digest_algorithms=_ANY_DIGEST,
     )
     try:
-        result = XMLVerifier().verify(signed_metadata, x509_cert=signer, expect_config=config)
+        result = _Verifier().verify(signed_metadata, x509_cert=signer, expect_config=config)
     except SignXMLException as exc:
         raise DocumentError(FailureReason.SMP_BAD_SIGNATURE, _first_line(exc)) from None
     assert not isinstance(result, list)  # expect_references=1 gives one result

@@ -1,9 +1,10 @@
-"""Signed metadata written by real SMP software, judged as `xmlsec1 --verify` judges it.
+"""SMP documents written by real SMP software, judged as `xmlsec1 --verify` judges them.
 
-The documents and their origin are in `real_smp_documents/` (see its README). They are all
+The documents and their origin are in `real_smp_documents/` (see its README). Most are
 RSA-SHA1, as Peppol SMPs signed before SMP specification 1.3.0: a verified one reports the
 weak algorithm, never a bad signature. A tampered one is bad at any time, whatever its
-signer's validity says.
+signer's validity says. What vigie reads from a verified one (each endpoint's transport
+profile and URL, a ServiceGroup's document types) is checked against the document.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,14 @@ from aiohttp import web
 from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ProbeResult, ResultBook, Runner
 from probes.naming import ParticipantId
 from probes.smp import SmpFindings, SmpTarget, expand_smp
-from probes.smp_document import DocumentError, endpoints, parse_xml, verify_signature
+from probes.smp_document import (
+    DocumentError,
+    SmpEndpoint,
+    document_types,
+    endpoints,
+    parse_xml,
+    verify_signature,
+)
 from tests.lab.https_helpers import make_throwaway_pki
 from tests.support import require_program
 from vigie.http import outbound_client
@@ -30,27 +39,130 @@ from vigie.lab.smp_xml import signed_service_metadata_xml
 
 DOCUMENTS = Path(__file__).parent / "real_smp_documents"
 R = FailureReason
+SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
-# file -> (judged as of, what vigie says then)
-REAL = {
-    "peppol-commons-signed-service-metadata1.xml": (
-        datetime(2021, 1, 1, tzinfo=UTC), R.SMP_BAD_SIGNATURE
+
+@dataclass(frozen=True)
+class Signed:
+    """A SignedServiceMetadata: what vigie says of it as of `at`, and what it finds."""
+
+    at: datetime  # inside the signer's validity
+    reason: FailureReason
+    algorithm: str = SHA1
+    # Each endpoint as `transport profile URL`, in the document's order.
+    endpoints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """A ServiceGroup: how many document types it lists, and the first one."""
+
+    count: int
+    first: str
+
+
+def at(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+AS4 = "peppol-transport-as4-v2_0"
+AS2 = "busdox-transport-as2-ver1p0"
+AS2V2 = "busdox-transport-as2-ver2p0"
+BASWARE_AS4 = f"{AS4} https://test-api.basware.com/peppol/as4"
+REAL: dict[str, Signed | Group] = {
+    "peppol-commons-signed-service-metadata1.xml": Signed(at(2021, 1, 1), R.SMP_BAD_SIGNATURE),
+    "peppol-commons-signed-service-metadata2.xml": Signed(at(2021, 1, 1), R.OK),
+    "peppol-commons-signed-service-metadata3-c14n-inclusive.xml": Signed(at(2019, 6, 1), R.OK),
+    # `<Signature xmlns="...xmldsig#">` under a root whose default namespace is another one.
+    "vefa-peppol-basware-test-smp-0192-12345678.xml": Signed(
+        at(2022, 6, 1), R.OK, endpoints=(BASWARE_AS4,)
     ),
-    "peppol-commons-signed-service-metadata2.xml": (datetime(2021, 1, 1, tzinfo=UTC), R.OK),
-    "peppol-commons-signed-service-metadata3-c14n-inclusive.xml": (
-        datetime(2019, 6, 1, tzinfo=UTC), R.OK
+    "vefa-peppol-basware-test-smp-pint-wildcard-9901.xml": Signed(
+        at(2022, 6, 1),
+        R.OK,
+        endpoints=(f"{AS4} https://c3.pint.playground.sandbox.peppol.eu/as4",),
     ),
-}  # fmt: skip
+    "vefa-peppol-difi-smp-0192-991825827-three-transports.xml": Signed(
+        at(2021, 6, 1),
+        R.OK,
+        endpoints=(
+            f"{AS2V2} https://ectrade.ec.evry.com/peppol/as2v2",
+            f"{AS2} https://ectrade.ec.evry.com/apno/as2",
+            f"{AS4} https://ectrade.ec.evry.com/peppol/as4",
+        ),
+    ),
+    "vefa-peppol-difi-test-smp-redirect-target-0192-991825827.xml": Signed(
+        at(2021, 6, 1),
+        R.OK,
+        endpoints=(
+            f"{AS2V2} https://peppol-ap-stage.maventa.com/as2",
+            f"{AS2} https://peppol-ap-stage.maventa.com/as2",
+            f"{AS4} https://peppol-ap-stage.maventa.com/as4",
+        ),
+    ),
+    "vefa-peppol-piraeus-smp-9933-061828591-two-processes.xml": Signed(
+        at(2016, 1, 1),
+        R.OK,
+        endpoints=(
+            f"{AS2} https://ap.peppol.gr/cipa-dispatcher/AS2Receiver",
+            "busdox-transport-ebms3-as4 https://ap.peppol.gr/cipa-dispatcher/AS4Receiver",
+            f"{AS2} https://ap.peppol.gr/cipa-dispatcher/AS2Receiver",
+            "busdox-transport-ebms3-as4 https://ap.peppol.gr/cipa-dispatcher/AS4Receiver",
+        ),
+    ),
+    "oxalis-difi-smp-2015-9908-971033533.xml": Signed(
+        at(2015, 6, 1),
+        R.OK,
+        endpoints=(f"{AS2} https://peppol.itella.net/peppol-ap-inbound/as2",),
+    ),
+    # Edited after signing (an endpoint with an invented transport profile added).
+    "oxalis-edited-after-signing-unknown-protocol.xml": Signed(at(2016, 6, 1), R.SMP_BAD_SIGNATURE),
+    # OASIS BDXR SMP 1.0 by DomiSMP: its own signature, and the owner's inside Extension.
+    "harmony-smp-domismp-bdxr10-two-signatures.xml": Signed(
+        at(2017, 3, 1),
+        R.OK,
+        SHA256,
+        endpoints=("urn:ihe:iti:2013:xcpd http://poland.pl/ncp/patient/list",),
+    ),
+    "vefa-peppol-bdxr10-service-group-9908-991825827.xml": Group(
+        7,
+        "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2::"
+        "CreditNote##urn:www.cenbii.eu:transaction:biitrns014:ver2.0:extended:"
+        "urn:www.cenbii.eu:profile:biixx:ver2.0:extended:urn:www.difi.no:ehf:kreditnota:"
+        "ver2.0::2.1",
+    ),
+    "vefa-peppol-difi-smp-service-group-0192-991825827.xml": Group(
+        9,
+        "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2::"
+        "CreditNote##urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:"
+        "3.0::2.1",
+    ),
+}
+SIGNED = sorted(name for name, real in REAL.items() if isinstance(real, Signed))
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 def xmlsec1_verifies(document: bytes, tmp_path: Path) -> bool:
-    """xmlsec1's verdict on the signature alone (the key from KeyInfo, no chain check)."""
+    """xmlsec1's verdict on the signature alone (the key from KeyInfo, no chain check).
+
+    The SMP's signature is the root's child; another one may sit deeper (DomiSMP keeps
+    the owner's inside Extension), and xmlsec1 would check the first it meets.
+    """
     program = require_program("xmlsec1")
     path = tmp_path / "document.xml"
     path.write_bytes(document)
     done = subprocess.run(
-        [program, "--verify", "--insecure", "--enabled-key-data", "x509", str(path)],
+        [
+            program,
+            "--verify",
+            "--insecure",
+            "--enabled-key-data",
+            "x509",
+            "--node-xpath",
+            "/*/*[local-name()='Signature']",
+            str(path),
+        ],
         capture_output=True,
         timeout=30,
         check=False,
@@ -58,46 +170,69 @@ def xmlsec1_verifies(document: bytes, tmp_path: Path) -> bool:
     return done.returncode == 0
 
 
-def vigie_reason(document: bytes, now: datetime) -> tuple[FailureReason, str]:
+def judged(document: bytes, now: datetime) -> tuple[FailureReason, str, list[SmpEndpoint]]:
     root = parse_xml(document, "text/xml", "SignedServiceMetadata")
     try:
         verified = verify_signature(root, None, now)
+        found = endpoints(verified.document)
     except DocumentError as exc:
-        return exc.reason, exc.detail
-    endpoints(verified.document)
-    return R.OK, verified.weakness
+        return exc.reason, exc.detail, []
+    return R.OK, verified.algorithm, found
+
+
+def vigie_reason(document: bytes, now: datetime) -> tuple[FailureReason, str]:
+    reason, detail, _ = judged(document, now)
+    return reason, detail
 
 
 def tampered(document: bytes) -> bytes:
     # One byte of the first endpoint URL: the signature covers it.
-    at = document.index(b"<wsa:Address>https://") if b"<wsa:Address>" in document else -1
-    if at < 0:
-        at = document.index(b"Address>https://")
-    at = document.index(b"https://", at) + len("https://")
+    for marker in (b"Address>http", b"EndpointURI>http"):
+        if marker in document:
+            at = document.index(marker) + len(marker)
+            break
+    at = document.index(b"://", at) + len(b"://")
     return document[:at] + (b"X" if document[at : at + 1] != b"X" else b"Y") + document[at + 1 :]
 
 
-@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("name", SIGNED)
 def test_real_documents_are_judged_as_xmlsec1_judges_them(name: str, tmp_path: Path) -> None:
     document = (DOCUMENTS / name).read_bytes()
-    signed_at, expected = REAL[name]
-    reason, detail = vigie_reason(document, signed_at)
-    assert reason is expected, detail
+    real = REAL[name]
+    assert isinstance(real, Signed)
+    reason, detail, found = judged(document, real.at)
+    assert reason is real.reason, detail
     assert (reason is R.OK) == xmlsec1_verifies(document, tmp_path)
     if reason is R.OK:
-        assert "rsa-sha1" in detail  # verified, and the weak algorithm named
+        assert detail == real.algorithm
         # Judged today, the same signature still verifies; its signer has expired.
         assert vigie_reason(document, NOW)[0] is R.SMP_SIGNER_EXPIRED
+    if real.endpoints:
+        assert [f"{one.transport_profile} {one.url}" for one in found] == list(real.endpoints)
+        assert all(one.certificate is not None for one in found)
 
 
-@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("name", SIGNED)
 @pytest.mark.parametrize("when", ["signed", "now"])
 def test_a_tampered_real_document_is_bad_at_any_time(name: str, when: str, tmp_path: Path) -> None:
     document = tampered((DOCUMENTS / name).read_bytes())
-    now = REAL[name][0] if when == "signed" else NOW
+    real = REAL[name]
+    assert isinstance(real, Signed)
+    now = real.at if when == "signed" else NOW
     reason, detail = vigie_reason(document, now)
     assert reason is R.SMP_BAD_SIGNATURE, detail  # never hidden behind an expired signer
     assert not xmlsec1_verifies(document, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, real in REAL.items() if isinstance(real, Group))
+)
+def test_real_service_groups_list_their_document_types(name: str) -> None:
+    real = REAL[name]
+    assert isinstance(real, Group)
+    listed = document_types(parse_xml((DOCUMENTS / name).read_bytes(), None, "ServiceGroup"))
+    assert len(listed) == real.count
+    assert listed[0] == real.first
 
 
 # -- the whole SMP check, served over HTTP ------------------------------------------------
@@ -159,7 +294,7 @@ async def probe(url: str, at: datetime, **settings: Any) -> ProbeResult:
 async def test_a_real_sha1_document_verifies_and_reports_the_weak_algorithm(
     smp: str, settings: dict[str, Any], reason: FailureReason
 ) -> None:
-    result = await probe(smp, REAL["peppol-commons-signed-service-metadata2.xml"][0], **settings)
+    result = await probe(smp, at(2021, 1, 1), **settings)
     assert result.reason is reason, result.detail
     findings = result.findings
     assert isinstance(findings, SmpFindings)
