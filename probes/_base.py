@@ -71,11 +71,11 @@ class FailureReason(StrEnum):
     SMP_NOT_XML = "smp_not_xml"  # an HTML page, JSON, a non-XML content type
     SMP_MALFORMED_XML = "smp_malformed_xml"  # not well-formed, a DOCTYPE, not an SMP document
     SMP_TOO_LARGE = "smp_too_large"  # an answer longer than max_body
-    SMP_REDIRECT_LOOP = "smp_redirect_loop"  # a URL seen twice, or more than max_redirects
+    SMP_REDIRECT_LOOP = "smp_redirect_loop"  # a URL seen twice, too many, a Redirect to a Redirect
     SMP_BAD_SIGNATURE = "smp_bad_signature"  # unsigned, or the signature does not verify
     SMP_SIGNER_EXPIRED = "smp_signer_expired"  # the signer is outside its validity period
     SMP_UNTRUSTED_SIGNER = "smp_untrusted_signer"  # the signer does not chain to the anchors
-    SMP_NO_ENDPOINT = "smp_no_endpoint"  # metadata without an endpoint (or a redirection)
+    SMP_NO_ENDPOINT = "smp_no_endpoint"  # metadata without an endpoint
     SMP_WRONG_METADATA = "smp_wrong_metadata"  # signed metadata of another participant/type
     SMP_UNHEALTHY = "smp_unhealthy"  # the implementation's health URL says it is not fine
     # -- certificates and chains (probes/x509.py) --

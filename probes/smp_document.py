@@ -44,10 +44,12 @@ __all__ = [
     "BUSDOX_NS",
     "DocumentError",
     "SmpEndpoint",
+    "SmpRedirect",
     "Verified",
     "document_types",
     "endpoints",
     "parse_xml",
+    "redirect_of",
     "verify_signature",
 ]
 
@@ -85,6 +87,15 @@ class SmpEndpoint:
     # why); its bytes as published, for the PKI checks to judge.
     certificate: CertificateFacts | None
     certificate_der: bytes = field(metadata=HIDDEN)
+
+
+@dataclass(frozen=True, slots=True)
+class SmpRedirect:
+    """Signed metadata that sends the client to another SMP's signed metadata, once."""
+
+    url: str
+    # Whom the other SMP's signer is, in the publisher's words (a subject, mostly).
+    certificate_uid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +214,9 @@ def document_types(service_group: Any) -> list[str]:
 
     Taken from each reference's href: the part after `/services/`, percent-decoded. The
     prober builds its own URLs from them, as an Access Point does, so a ServiceGroup that
-    advertises another host (a common misconfiguration) is not followed there.
+    advertises another host (a common misconfiguration) is not followed there. Some SMPs
+    encode the whole path, `/services/` included (`%2fservices%2f`): the marker is then
+    found in the decoded href.
     """
     form = _format_of(service_group, "ServiceGroup")
     found = []
@@ -213,6 +226,8 @@ def document_types(service_group: Any) -> list[str]:
     for reference in references:
         href = reference.get("href") or ""
         _, marker, encoded = href.rpartition("/services/")
+        if not marker:
+            _, marker, encoded = unquote(href).rpartition("/services/")
         if not marker or not encoded:
             raise DocumentError(
                 FailureReason.SMP_MALFORMED_XML, f"reference without /services/: {href[:120]!r}"
@@ -221,18 +236,27 @@ def document_types(service_group: Any) -> list[str]:
     return found
 
 
+def redirect_of(signed_metadata: Any) -> SmpRedirect | None:
+    """The Redirect a (Signed)ServiceMetadata holds instead of its ServiceInformation."""
+    form = _format_of(signed_metadata, "SignedServiceMetadata")
+    redirect = _service_metadata(signed_metadata, form).find(form.tag("Redirect"))
+    if redirect is None:
+        return None
+    url = (redirect.get("href") or "").strip()
+    if not url:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "a Redirect without href")
+    uid = (redirect.findtext(form.tag("CertificateUID")) or "").strip()
+    return SmpRedirect(url, uid[:300])
+
+
 def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:
     """Every endpoint of a (Signed)ServiceMetadata, for every process it lists."""
     form = _format_of(signed_metadata, "SignedServiceMetadata")
-    metadata = signed_metadata.find(form.tag("ServiceMetadata"))
-    if metadata is None:
-        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no ServiceMetadata")
-    redirection = metadata.find(form.tag("Redirection"))
-    if redirection is not None:
-        target = (redirection.get("href") or "")[:120]
-        detail = f"redirection to {target} (not followed)"
+    redirect = redirect_of(signed_metadata)
+    if redirect is not None:
+        detail = f"a redirect to {redirect.url[:120]} (read it with redirect_of)"
         raise DocumentError(FailureReason.SMP_NO_ENDPOINT, detail)
-    information = metadata.find(form.tag("ServiceInformation"))
+    information = _service_metadata(signed_metadata, form).find(form.tag("ServiceInformation"))
     if information is None:
         raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no ServiceInformation")
     participant = _identifier(information, form, "ParticipantIdentifier")
@@ -257,6 +281,13 @@ def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:
     if not found:
         raise DocumentError(FailureReason.SMP_NO_ENDPOINT, f"no endpoint for {document_type}")
     return found
+
+
+def _service_metadata(signed_metadata: Any, form: _Format) -> Any:
+    metadata = signed_metadata.find(form.tag("ServiceMetadata"))
+    if metadata is None:
+        raise DocumentError(FailureReason.SMP_MALFORMED_XML, "no ServiceMetadata")
+    return metadata
 
 
 def verify_signature(

@@ -1,5 +1,6 @@
 """One run of an SMP check (kind `smp`, configured by `probes.smp`): the ServiceGroup, the
-signed metadata it lists, and the health URL of a known SMP implementation.
+signed metadata it lists (following one SMP `Redirect` to another SMP's signed metadata,
+verified as the first), and the health URL of a known SMP implementation.
 
 Each document comes through `probes.http_fetch` (capped body and redirects) and
 `probes.smp_document` (parsing, signature); the first problem ends the run as a
@@ -32,10 +33,12 @@ from probes.smp import (
 from probes.smp_document import (
     DocumentError,
     SmpEndpoint,
+    SmpRedirect,
     Verified,
     document_types,
     endpoints,
     parse_xml,
+    redirect_of,
     verify_signature,
 )
 
@@ -73,6 +76,7 @@ class _Run:
     metadata: list[MetadataFacts] = field(default_factory=list)
     endpoints: list[SmpEndpoint] = field(default_factory=list)
     weaknesses: list[str] = field(default_factory=list)
+    signer_expiry: list[float] = field(default_factory=list)  # each signer's notAfter
 
     async def get_xml(self, url: str, expected_root: str, what: str) -> object:
         answer = await self.get(url, self.params.max_body)
@@ -153,34 +157,52 @@ async def _metadata(run: _Run, values: dict[str, float]) -> None:
     wanted = _wanted(params.document_type, listed)
     if not wanted:
         return
-    signer_expiry: list[float] = []
     for document_type in wanted:
-        run.phase = "metadata"
         url = params.metadata_url(document_type)
-        root = await run.get_xml(url, "SignedServiceMetadata", f"metadata of {document_type}")
-        run.timer.lap("metadata")
-        run.phase = "verify"
-        now = params.at or datetime.fromtimestamp(run.env.wall_clock(), UTC)
-        try:
-            # CPU work (canonicalization, a public-key operation) off the event loop.
-            signed, verified = await asyncio.to_thread(_read_signed, root, params, now)
-        except DocumentError as exc:
-            judged = CertificateFacts.of(exc.signer) if exc.signer is not None else None
-            run.metadata.append(MetadataFacts(document_type, url, signer=judged))
-            raise _Stop(exc.reason, f"metadata of {document_type}: {exc.detail}") from None
-        run.timer.lap("verify")
-        signer = CertificateFacts.of(verified.signer) if verified is not None else None
-        algorithm = verified.algorithm if verified is not None else None
-        run.metadata.append(MetadataFacts(document_type, url, algorithm, signer))
-        _require_asked_for(signed, params.participant, document_type)
-        run.endpoints.extend(signed)
-        if verified is not None:
-            signer_expiry.append(verified.signer.not_valid_after_utc.timestamp())
-            if verified.weakness and not params.accept_sha1:
-                run.weaknesses.append(f"metadata of {document_type}: {verified.weakness}")
+        found = await _signed_metadata(run, url, document_type)
+        if isinstance(found, SmpRedirect):
+            # An SMP may send the client to another SMP's signed metadata, once; that
+            # document's signer is judged like the first one's.
+            found = await _signed_metadata(run, found.url, document_type)
+            if isinstance(found, SmpRedirect):
+                raise _Stop(
+                    FailureReason.SMP_REDIRECT_LOOP,
+                    f"metadata of {document_type}: a redirect to another redirect, "
+                    f"to {found.url[:120]}",
+                )
+        _require_asked_for(found, params.participant, document_type)
+        run.endpoints.extend(found)
         values["endpoints"] = float(len(run.endpoints))
-    if signer_expiry:
-        values["signer_not_after_timestamp_seconds"] = min(signer_expiry)
+    if run.signer_expiry:
+        values["signer_not_after_timestamp_seconds"] = min(run.signer_expiry)
+
+
+async def _signed_metadata(
+    run: _Run, url: str, document_type: str
+) -> list[SmpEndpoint] | SmpRedirect:
+    """One SignedServiceMetadata fetched, verified and read, its facts kept in `run`."""
+    params = run.params
+    run.phase = "metadata"
+    root = await run.get_xml(url, "SignedServiceMetadata", f"metadata of {document_type}")
+    run.timer.lap("metadata")
+    run.phase = "verify"
+    now = params.at or datetime.fromtimestamp(run.env.wall_clock(), UTC)
+    try:
+        # CPU work (canonicalization, a public-key operation) off the event loop.
+        found, verified = await asyncio.to_thread(_read_signed, root, params, now)
+    except DocumentError as exc:
+        judged = CertificateFacts.of(exc.signer) if exc.signer is not None else None
+        run.metadata.append(MetadataFacts(document_type, url, signer=judged))
+        raise _Stop(exc.reason, f"metadata of {document_type}: {exc.detail}") from None
+    run.timer.lap("verify")
+    signer = CertificateFacts.of(verified.signer) if verified is not None else None
+    algorithm = verified.algorithm if verified is not None else None
+    run.metadata.append(MetadataFacts(document_type, url, algorithm, signer))
+    if verified is not None:
+        run.signer_expiry.append(verified.signer.not_valid_after_utc.timestamp())
+        if verified.weakness and not params.accept_sha1:
+            run.weaknesses.append(f"metadata of {document_type}: {verified.weakness}")
+    return found
 
 
 def _require_asked_for(found: Sequence[SmpEndpoint], participant: str, document_type: str) -> None:
@@ -204,15 +226,17 @@ def _require_asked_for(found: Sequence[SmpEndpoint], participant: str, document_
 
 def _read_signed(
     root: object, params: SmpParams, now: datetime
-) -> tuple[list[SmpEndpoint], Verified | None]:
-    if not params.verify_signature:
-        return endpoints(root), None
-    anchors = params.trust_anchors
-    if isinstance(anchors, str):
-        raise DocumentError(FailureReason.SMP_UNTRUSTED_SIGNER, anchors)
-    verified = verify_signature(root, anchors, now)
-    # Read from what the signature covers, never from the raw document beside it.
-    return endpoints(verified.document), verified
+) -> tuple[list[SmpEndpoint] | SmpRedirect, Verified | None]:
+    verified = None
+    document = root
+    if params.verify_signature:
+        anchors = params.trust_anchors
+        if isinstance(anchors, str):
+            raise DocumentError(FailureReason.SMP_UNTRUSTED_SIGNER, anchors)
+        verified = verify_signature(root, anchors, now)
+        # Read from what the signature covers, never from the raw document beside it.
+        document = verified.document
+    return redirect_of(document) or endpoints(document), verified
 
 
 def _wanted(document_type: str | None, listed: Sequence[str]) -> list[str]:

@@ -33,6 +33,7 @@ DOCUMENT = "busdox-docid-qns::urn:x:Invoice##urn:y::2.1"
 DOCUMENT_PATH = "busdox-docid-qns%3A%3Aurn%3Ax%3AInvoice%23%23urn%3Ay%3A%3A2.1"
 AP_URL = "https://ap.test/as4"
 BDXR = "http://docs.oasis-open.org/bdxr/ns/SMP/2016/05"
+BUSDOX = "http://busdox.org/serviceMetadata/publishing/1.0/"
 TEN_MB = 10 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -128,6 +129,16 @@ def without_endpoints(pki: ThrowawayPki) -> bytes:
     return sign(pki, root)
 
 
+def smp_redirect(pki: ThrowawayPki, href: str) -> bytes:
+    """Signed Peppol SMP 1.x metadata that sends the client to `href`."""
+    root = etree.Element(f"{{{BUSDOX}}}SignedServiceMetadata", nsmap={None: BUSDOX})
+    metadata = etree.SubElement(root, f"{{{BUSDOX}}}ServiceMetadata")
+    redirect = etree.SubElement(metadata, f"{{{BUSDOX}}}Redirect", href=href)
+    uid = etree.SubElement(redirect, f"{{{BUSDOX}}}CertificateUID")
+    uid.text = pki.rsa_signing_cert.subject.rfc4514_string()
+    return sign(pki, root)
+
+
 def unsigned(pki: ThrowawayPki) -> bytes:
     root = etree.fromstring(signed_metadata(pki))
     root.remove(root[-1])
@@ -178,6 +189,8 @@ class BadSmp(LocalServer):
             return xml(EXTERNAL_ENTITY)
         if behaviour == "bad-href":
             return xml(group.replace(b"/services/", b"/elsewhere/"))
+        if behaviour == "encoded-services" and not metadata:
+            return xml(group.replace(b"/services/", b"%2fservices%2f"))
         if behaviour in {"404", "500", "429"}:
             return web.Response(status=int(behaviour), text="no")
         if behaviour == "huge-streamed":
@@ -220,6 +233,12 @@ class BadSmp(LocalServer):
             return xml(signed_metadata(self.pki).replace(AP_URL.encode(), b"https://evil.test/"))
         if behaviour == "unsigned":
             return xml(unsigned(self.pki))
+        if behaviour in {"smp-redirect", "smp-redirect-twice"}:
+            target = "ok" if behaviour == "smp-redirect" else "smp-redirect"
+            href = f"{self.url}/{target}/{PARTICIPANT_PATH}/services/{DOCUMENT_PATH}"
+            return xml(smp_redirect(self.pki, href))
+        if behaviour == "encoded-services":
+            return xml(signed_metadata(self.pki))
         if behaviour == "no-endpoint":
             return xml(without_endpoints(self.pki))
         raise web.HTTPNotFound()
@@ -323,6 +342,15 @@ async def test_one_redirect_is_followed(server: BadSmp, env: ProbeEnv) -> None:
         ),
         pytest.param("ok", False, FailureReason.OK, "", id="no-anchors-signature-only"),
         pytest.param("bdxr", True, FailureReason.OK, "", id="oasis-bdxr-1.0"),
+        pytest.param("encoded-services", True, FailureReason.OK, "", id="href-all-encoded"),
+        pytest.param("smp-redirect", True, FailureReason.OK, "", id="smp-redirect-followed"),
+        pytest.param(
+            "smp-redirect-twice",
+            True,
+            FailureReason.SMP_REDIRECT_LOOP,
+            "a redirect to another redirect",
+            id="smp-redirect-to-a-redirect",
+        ),
     ],
 )
 async def test_signed_metadata(
@@ -350,6 +378,19 @@ async def test_signed_metadata(
         assert isinstance(result.findings, SmpFindings)
         (endpoint,) = result.findings.endpoints
         assert (endpoint.url, endpoint.document_type) == (AP_URL, DOCUMENT)
+
+
+async def test_a_followed_smp_redirect_shows_both_documents(server: BadSmp, env: ProbeEnv) -> None:
+    result = await probe(
+        env, url=f"{server.url}/smp-redirect", participant=PARTICIPANT, document_type=DOCUMENT
+    )
+    assert result.reason is FailureReason.OK, result.detail
+    assert isinstance(result.findings, SmpFindings)
+    assert [facts.url for facts in result.findings.metadata] == [
+        f"{server.url}/smp-redirect/{PARTICIPANT_PATH}/services/{DOCUMENT_PATH}",
+        f"{server.url}/ok/{PARTICIPANT_PATH}/services/{DOCUMENT_PATH}",
+    ]
+    assert all(facts.signer is not None for facts in result.findings.metadata)
 
 
 async def test_the_identifiers_travel_percent_encoded_as_one_segment_each(

@@ -27,9 +27,11 @@ from probes.smp import SmpFindings, SmpTarget, expand_smp
 from probes.smp_document import (
     DocumentError,
     SmpEndpoint,
+    SmpRedirect,
     document_types,
     endpoints,
     parse_xml,
+    redirect_of,
     verify_signature,
 )
 from tests.lab.https_helpers import make_throwaway_pki
@@ -52,6 +54,7 @@ class Signed:
     algorithm: str = SHA1
     # Each endpoint as `transport profile URL`, in the document's order.
     endpoints: tuple[str, ...] = ()
+    redirect: SmpRedirect | None = None  # where it sends the client instead
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,19 @@ REAL: dict[str, Signed | Group] = {
             f"{AS2V2} https://ectrade.ec.evry.com/peppol/as2v2",
             f"{AS2} https://ectrade.ec.evry.com/apno/as2",
             f"{AS4} https://ectrade.ec.evry.com/peppol/as4",
+        ),
+    ),
+    # A Redirect to another SMP, signed by the redirecting SMP, and the document it names.
+    "vefa-peppol-difi-test-smp-redirect-0192-991825827.xml": Signed(
+        at(2021, 6, 1),
+        R.OK,
+        redirect=SmpRedirect(
+            "http://test-smp2.difi.no/iso6523-actorid-upis%3A%3A0192%3A991825827/services/"
+            "busdox-docid-qns%3A%3Aurn%3Aoasis%3Anames%3Aspecification%3Aubl%3Aschema%3Axsd"
+            "%3AOrderResponse-2%3A%3AOrderResponse%23%23urn%3Afdc%3Apeppol.eu%3Apoacc%3Atrns"
+            "%3Aorder_response%3A3%3Aextended%3Aurn%3Afdc%3Aanskaffelser.no%3A2019%3Aehf%3A"
+            "spec%3A3.0%3A%3A2.2",
+            "C=NO,O=Direktoratet for Forvaltning og IKT,OU=PEPPOL TEST SMP,CN=PNO000179",
         ),
     ),
     "vefa-peppol-difi-test-smp-redirect-target-0192-991825827.xml": Signed(
@@ -132,6 +148,13 @@ REAL: dict[str, Signed | Group] = {
         "urn:www.cenbii.eu:profile:biixx:ver2.0:extended:urn:www.difi.no:ehf:kreditnota:"
         "ver2.0::2.1",
     ),
+    # Every reference's path encoded whole, `%2fservices%2f` included.
+    "vefa-peppol-service-group-encoded-services-path.xml": Group(
+        25,
+        "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2::"
+        "CreditNote##urn:www.cenbii.eu:transaction:biicoretrdm014:ver1.0:#urn:www.peppol.eu:"
+        "bis:peppol5a:ver1.0::2.0",
+    ),
     "vefa-peppol-difi-smp-service-group-0192-991825827.xml": Group(
         9,
         "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2::"
@@ -170,11 +193,13 @@ def xmlsec1_verifies(document: bytes, tmp_path: Path) -> bool:
     return done.returncode == 0
 
 
-def judged(document: bytes, now: datetime) -> tuple[FailureReason, str, list[SmpEndpoint]]:
+def judged(
+    document: bytes, now: datetime
+) -> tuple[FailureReason, str, list[SmpEndpoint] | SmpRedirect]:
     root = parse_xml(document, "text/xml", "SignedServiceMetadata")
     try:
         verified = verify_signature(root, None, now)
-        found = endpoints(verified.document)
+        found = redirect_of(verified.document) or endpoints(verified.document)
     except DocumentError as exc:
         return exc.reason, exc.detail, []
     return R.OK, verified.algorithm, found
@@ -187,7 +212,7 @@ def vigie_reason(document: bytes, now: datetime) -> tuple[FailureReason, str]:
 
 def tampered(document: bytes) -> bytes:
     # One byte of the first endpoint URL: the signature covers it.
-    for marker in (b"Address>http", b"EndpointURI>http"):
+    for marker in (b"Address>http", b"EndpointURI>http", b'Redirect href="http'):
         if marker in document:
             at = document.index(marker) + len(marker)
             break
@@ -207,7 +232,10 @@ def test_real_documents_are_judged_as_xmlsec1_judges_them(name: str, tmp_path: P
         assert detail == real.algorithm
         # Judged today, the same signature still verifies; its signer has expired.
         assert vigie_reason(document, NOW)[0] is R.SMP_SIGNER_EXPIRED
-    if real.endpoints:
+    if real.redirect is not None:
+        assert found == real.redirect
+    elif real.endpoints:
+        assert isinstance(found, list)
         assert [f"{one.transport_profile} {one.url}" for one in found] == list(real.endpoints)
         assert all(one.certificate is not None for one in found)
 
