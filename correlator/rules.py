@@ -188,7 +188,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "SmpMetadataWrong",
         2,
         "the SMP metadata cannot be used to send to the participant",
-        (R.SMP_NOT_FOUND, R.SMP_NO_ENDPOINT, R.SMP_WRONG_METADATA),
+        (R.SMP_NOT_FOUND, R.SMP_NO_ENDPOINT, R.SMP_WRONG_METADATA, R.SMP_UNSUPPORTED_FORMAT),
     ),
     _rule(
         "SmpSignatureInvalid",

@@ -70,6 +70,7 @@ class FailureReason(StrEnum):
     SMP_NOT_FOUND = "smp_not_found"  # 404: participant or document type not there
     SMP_NOT_XML = "smp_not_xml"  # an HTML page, JSON, a non-XML content type
     SMP_MALFORMED_XML = "smp_malformed_xml"  # not well-formed, a DOCTYPE, not an SMP document
+    SMP_UNSUPPORTED_FORMAT = "smp_unsupported_format"  # an SMP format vigie does not read
     SMP_TOO_LARGE = "smp_too_large"  # an answer longer than max_body
     SMP_REDIRECT_LOOP = "smp_redirect_loop"  # a URL seen twice, too many, a Redirect to a Redirect
     SMP_BAD_SIGNATURE = "smp_bad_signature"  # unsigned, or the signature does not verify

@@ -1,7 +1,8 @@
 """SMP documents: hardened XML parsing, ServiceGroup and SignedServiceMetadata contents.
 
 Two formats: Peppol SMP 1.x (BusDox namespaces, the endpoint URL in a WS-Addressing
-`EndpointReference/Address`) and OASIS BDXR SMP 1.0 (one namespace, `EndpointURI`). The
+`EndpointReference/Address`) and OASIS BDXR SMP 1.0 (one namespace, `EndpointURI`); a
+document of OASIS SMP 2.0 or of the 2014 BDXR draft is `smp_unsupported_format`, by name. The
 signature is verified with signxml (enveloped, the signing certificate from KeyInfo), then
 that certificate is judged against the configured trust anchors with `cryptography`.
 
@@ -137,6 +138,12 @@ class _Format:
 _FORMATS = {
     BUSDOX_NS: _Format("Peppol SMP 1.x", BUSDOX_NS, BUSDOX_IDS_NS),
     BDXR_NS: _Format("OASIS BDXR SMP 1.0", BDXR_NS, BDXR_NS),
+}
+# SMP documents that real SMPs serve and vigie does not read, by namespace (or its
+# start): named in the reason's detail, so that nobody takes them for broken XML.
+_UNSUPPORTED_FORMATS = {
+    "http://docs.oasis-open.org/bdxr/ns/SMP/2/": "OASIS SMP 2.0",
+    "http://docs.oasis-open.org/bdxr/ns/SMP/2014/07": "the OASIS BDXR SMP draft of 2014-07",
 }
 
 
@@ -400,6 +407,13 @@ def _signer(certificates: list[x509.Certificate]) -> x509.Certificate:
 def _format_of(root: Any, expected: str) -> _Format:
     namespace, _, local = str(root.tag).lstrip("{").partition("}")
     form = _FORMATS.get(namespace)
+    for start, name in _UNSUPPORTED_FORMATS.items():
+        if form is None and namespace.startswith(start):
+            raise DocumentError(
+                FailureReason.SMP_UNSUPPORTED_FORMAT,
+                f"{name} ({local[:40]}) is not supported: vigie reads "
+                + " and ".join(known.name for known in _FORMATS.values()),
+            )
     if form is None or local != expected:
         raise DocumentError(
             FailureReason.SMP_MALFORMED_XML,

@@ -149,6 +149,19 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
 <ServiceGroup xmlns="http://busdox.org/serviceMetadata/publishing/1.0/">&lol3;</ServiceGroup>"""
+# OASIS SMP 2.0 as DomiSMP 5 writes it (no SignedServiceMetadata: the signature would sit
+# inside ServiceMetadata).
+SMP2 = "http://docs.oasis-open.org/bdxr/ns/SMP/2/"
+SMP2_GROUP = f"""<ns5:ServiceGroup xmlns="{SMP2}BasicComponents"
+ xmlns:ns5="{SMP2}ServiceGroup"><SMPVersionID>2.0</SMPVersionID>
+<ParticipantID schemeID="iso6523-actorid-upis">9915:test</ParticipantID></ns5:ServiceGroup>
+""".encode()
+SMP2_METADATA = f"""<ServiceMetadata xmlns:smb="{SMP2}BasicComponents"
+ xmlns:sma="{SMP2}AggregateComponents" xmlns="{SMP2}ServiceMetadata">
+<smb:SMPVersionID>2.0</smb:SMPVersionID><sma:ProcessMetadata><sma:Endpoint>
+<smb:TransportProfileID>bdxr-transport-ebms3-as4-v1p0</smb:TransportProfileID>
+<smb:AddressURI>{AP_URL}</smb:AddressURI></sma:Endpoint></sma:ProcessMetadata>
+</ServiceMetadata>""".encode()
 EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE sg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <ServiceGroup xmlns="http://busdox.org/serviceMetadata/publishing/1.0/">&xxe;</ServiceGroup>"""
@@ -187,6 +200,10 @@ class BadSmp(LocalServer):
             return xml(BILLION_LAUGHS)
         if behaviour == "external-entity":
             return xml(EXTERNAL_ENTITY)
+        if behaviour == "oasis-smp-2":
+            return xml(SMP2_GROUP)
+        if behaviour == "oasis-smp-2-metadata" and metadata:
+            return xml(SMP2_METADATA)
         if behaviour == "bad-href":
             return xml(group.replace(b"/services/", b"/elsewhere/"))
         if behaviour == "encoded-services" and not metadata:
@@ -295,6 +312,12 @@ async def probe(env: ProbeEnv, limit: float = 5.0, **settings: Any) -> ProbeResu
         pytest.param("billion-laughs", FailureReason.SMP_MALFORMED_XML, "DOCTYPE", id="bomb"),
         pytest.param("external-entity", FailureReason.SMP_MALFORMED_XML, "DOCTYPE", id="xxe"),
         pytest.param("bad-href", FailureReason.SMP_MALFORMED_XML, "/services/", id="bad-href"),
+        pytest.param(
+            "oasis-smp-2",
+            FailureReason.SMP_UNSUPPORTED_FORMAT,
+            "OASIS SMP 2.0 (ServiceGroup) is not supported",
+            id="oasis-smp-2.0",
+        ),
         pytest.param("404", FailureReason.SMP_NOT_FOUND, "HTTP 404", id="404"),
         pytest.param("500", FailureReason.SMP_HTTP_ERROR, "HTTP 500", id="500"),
         pytest.param("429", FailureReason.SMP_SATURATED, "HTTP 429", id="429"),
@@ -343,6 +366,13 @@ async def test_one_redirect_is_followed(server: BadSmp, env: ProbeEnv) -> None:
         pytest.param("ok", False, FailureReason.OK, "", id="no-anchors-signature-only"),
         pytest.param("bdxr", True, FailureReason.OK, "", id="oasis-bdxr-1.0"),
         pytest.param("encoded-services", True, FailureReason.OK, "", id="href-all-encoded"),
+        pytest.param(
+            "oasis-smp-2-metadata",
+            True,
+            FailureReason.SMP_UNSUPPORTED_FORMAT,
+            "OASIS SMP 2.0 (ServiceMetadata)",
+            id="oasis-smp-2.0-metadata",
+        ),
         pytest.param("smp-redirect", True, FailureReason.OK, "", id="smp-redirect-followed"),
         pytest.param(
             "smp-redirect-twice",

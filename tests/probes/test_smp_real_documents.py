@@ -65,6 +65,13 @@ class Group:
     first: str
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """A good document of a format vigie does not read: the reason names the format."""
+
+    format: str
+
+
 def at(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=UTC)
 
@@ -73,7 +80,7 @@ AS4 = "peppol-transport-as4-v2_0"
 AS2 = "busdox-transport-as2-ver1p0"
 AS2V2 = "busdox-transport-as2-ver2p0"
 BASWARE_AS4 = f"{AS4} https://test-api.basware.com/peppol/as4"
-REAL: dict[str, Signed | Group] = {
+REAL: dict[str, Signed | Group | Unsupported] = {
     "peppol-commons-signed-service-metadata1.xml": Signed(at(2021, 1, 1), R.SMP_BAD_SIGNATURE),
     "peppol-commons-signed-service-metadata2.xml": Signed(at(2021, 1, 1), R.OK),
     "peppol-commons-signed-service-metadata3-c14n-inclusive.xml": Signed(at(2019, 6, 1), R.OK),
@@ -140,6 +147,10 @@ REAL: dict[str, Signed | Group] = {
         R.OK,
         SHA256,
         endpoints=("urn:ihe:iti:2013:xcpd http://poland.pl/ncp/patient/list",),
+    ),
+    # The draft namespace of 2014, served by the Norwegian agency's SMP before BDXR 1.0.
+    "vefa-peppol-bdxr-2014-draft-metadata-9908-810418052.xml": Unsupported(
+        "the OASIS BDXR SMP draft of 2014-07"
     ),
     "vefa-peppol-bdxr10-service-group-9908-991825827.xml": Group(
         7,
@@ -261,6 +272,20 @@ def test_real_service_groups_list_their_document_types(name: str) -> None:
     listed = document_types(parse_xml((DOCUMENTS / name).read_bytes(), None, "ServiceGroup"))
     assert len(listed) == real.count
     assert listed[0] == real.first
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, real in REAL.items() if isinstance(real, Unsupported))
+)
+def test_a_real_document_of_an_unsupported_format_is_named(name: str, tmp_path: Path) -> None:
+    real = REAL[name]
+    assert isinstance(real, Unsupported)
+    document = (DOCUMENTS / name).read_bytes()
+    with pytest.raises(DocumentError) as raised:
+        parse_xml(document, "text/xml", "SignedServiceMetadata")
+    assert raised.value.reason is R.SMP_UNSUPPORTED_FORMAT
+    assert raised.value.detail.startswith(f"{real.format} (SignedServiceMetadata)")
+    assert xmlsec1_verifies(document, tmp_path)  # good, merely not read
 
 
 # -- the whole SMP check, served over HTTP ------------------------------------------------
