@@ -290,6 +290,7 @@ def test_a_real_document_of_an_unsupported_format_is_named(name: str, tmp_path: 
 
 # -- the whole SMP check, served over HTTP ------------------------------------------------
 
+# What the lab signs below.
 PARTICIPANT = "iso6523-actorid-upis::0088:5060482240009"
 DOCUMENT_TYPE = (
     "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:Order-2::Order##"
@@ -299,15 +300,27 @@ DOCUMENT_TYPE = (
 BUSDOX = "http://busdox.org/serviceMetadata/publishing/1.0/"
 
 
+@dataclass(frozen=True)
+class Served:
+    """An SMP on 127.0.0.1 serving one real document and a ServiceGroup that lists it."""
+
+    name: str  # of the document, in real_smp_documents/
+    url: str
+    participant: str
+    document_type: str
+
+
 @pytest.fixture
-async def smp() -> AsyncIterator[str]:
-    """An SMP serving document 2 and a ServiceGroup listing its document type."""
-    metadata = (DOCUMENTS / "peppol-commons-signed-service-metadata2.xml").read_bytes()
+async def smp(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    name = getattr(request, "param", "peppol-commons-signed-service-metadata2.xml")
+    metadata = (DOCUMENTS / name).read_bytes()
+    first = endpoints(parse_xml(metadata, None, "SignedServiceMetadata"))[0]
+    participant, document_type = first.participant, first.document_type
 
     async def answer(request: web.Request) -> web.Response:
-        if request.path.endswith("/services/" + DOCUMENT_TYPE):
+        if request.path.endswith("/services/" + document_type):
             return web.Response(body=metadata, content_type="text/xml")
-        href = f"{base}/{quote(PARTICIPANT, safe='')}/services/{quote(DOCUMENT_TYPE, safe='')}"
+        href = f"{base}/{quote(participant, safe='')}/services/{quote(document_type, safe='')}"
         group = (
             f'<ServiceGroup xmlns="{BUSDOX}"><ServiceMetadataReferenceCollection>'
             f'<ServiceMetadataReference href="{href.replace("&", "&amp;")}"/>'
@@ -324,13 +337,13 @@ async def smp() -> AsyncIterator[str]:
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
     try:
-        yield base
+        yield Served(name, base, participant, document_type)
     finally:
         await runner.cleanup()
 
 
-async def probe(url: str, at: datetime, **settings: Any) -> ProbeResult:
-    target = SmpTarget(url=url, participant=PARTICIPANT, document_type="first", **settings)
+async def probe(smp: Served, at: datetime, **settings: Any) -> ProbeResult:
+    target = SmpTarget(url=smp.url, participant=smp.participant, document_type="first", **settings)
     (check,) = expand_smp(target, CheckDefaults(timeout=5.0))
     check = dataclasses.replace(check, params=dataclasses.replace(check.params, at=at))
     async with outbound_client() as http:
@@ -345,7 +358,7 @@ async def probe(url: str, at: datetime, **settings: Any) -> ProbeResult:
     ],
 )
 async def test_a_real_sha1_document_verifies_and_reports_the_weak_algorithm(
-    smp: str, settings: dict[str, Any], reason: FailureReason
+    smp: Served, settings: dict[str, Any], reason: FailureReason
 ) -> None:
     result = await probe(smp, at(2021, 1, 1), **settings)
     assert result.reason is reason, result.detail
@@ -356,6 +369,27 @@ async def test_a_real_sha1_document_verifies_and_reports_the_weak_algorithm(
     assert metadata.signer is not None
     assert "PNO000070" in metadata.signer.subject
     assert [endpoint.url for endpoint in findings.endpoints]
+
+
+@pytest.mark.parametrize(
+    "smp",
+    [
+        "vefa-peppol-basware-test-smp-0192-12345678.xml",
+        "vefa-peppol-difi-smp-0192-991825827-three-transports.xml",
+        "harmony-smp-domismp-bdxr10-two-signatures.xml",
+    ],
+    indirect=True,
+)
+async def test_the_whole_check_reads_real_documents_of_default_namespace_signatures(
+    smp: Served,
+) -> None:
+    real = REAL[smp.name]
+    assert isinstance(real, Signed)
+    result = await probe(smp, real.at, accept_sha1=True)
+    assert result.reason is R.OK, result.detail
+    assert isinstance(result.findings, SmpFindings)
+    found = [f"{one.transport_profile} {one.url}" for one in result.findings.endpoints]
+    assert found == list(real.endpoints)
 
 
 def test_documents_the_lab_signs_with_inclusive_c14n_agree_with_xmlsec1(tmp_path: Path) -> None:
