@@ -75,7 +75,7 @@ class FailureReason(StrEnum):
     SMP_REDIRECT_LOOP = "smp_redirect_loop"  # a URL seen twice, too many, a Redirect to a Redirect
     SMP_BAD_SIGNATURE = "smp_bad_signature"  # unsigned, or the signature does not verify
     SMP_SIGNER_EXPIRED = "smp_signer_expired"  # the signer is outside its validity period
-    SMP_UNTRUSTED_SIGNER = "smp_untrusted_signer"  # the signer does not chain to the anchors
+    SMP_UNTRUSTED_SIGNER = "smp_untrusted_signer"  # not chaining to the anchors, or not as named
     SMP_NO_ENDPOINT = "smp_no_endpoint"  # metadata without an endpoint
     SMP_WRONG_METADATA = "smp_wrong_metadata"  # signed metadata of another participant/type
     SMP_UNHEALTHY = "smp_unhealthy"  # the implementation's health URL says it is not fine

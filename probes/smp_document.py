@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,7 @@ __all__ = [
     "Verified",
     "document_types",
     "endpoints",
+    "names_signer",
     "parse_xml",
     "redirect_of",
     "verify_signature",
@@ -254,6 +256,28 @@ def redirect_of(signed_metadata: Any) -> SmpRedirect | None:
         raise DocumentError(FailureReason.SMP_MALFORMED_XML, "a Redirect without href")
     uid = (redirect.findtext(form.tag("CertificateUID")) or "").strip()
     return SmpRedirect(url, uid[:300])
+
+
+_UNESCAPED_SEPARATOR = re.compile(r"(?<!\\)[,+]")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def names_signer(certificate_uid: str, signer: x509.Certificate) -> bool:
+    """Whether a Redirect's CertificateUID names `signer`, the other SMP's signer.
+
+    SMPs write the subject's distinguished name, in RFC 4514's order or X.500's and with
+    their own attribute keywords, or one value of it (the CN): the values are compared,
+    whatever their order and keywords. An empty CertificateUID names nobody in particular.
+    """
+    uid = certificate_uid.strip()
+    if not uid:
+        return True
+    values = {str(attribute.value) for attribute in signer.subject}
+    named = set()
+    for part in _UNESCAPED_SEPARATOR.split(uid):
+        keyword, equals, value = part.partition("=")
+        named.add(_ESCAPE.sub(r"\1", value.strip() if equals else keyword.strip()))
+    return named <= values if len(named) == 1 else named == values
 
 
 def endpoints(signed_metadata: Any) -> list[SmpEndpoint]:

@@ -37,6 +37,7 @@ from probes.smp_document import (
     Verified,
     document_types,
     endpoints,
+    names_signer,
     parse_xml,
     redirect_of,
     verify_signature,
@@ -159,16 +160,25 @@ async def _metadata(run: _Run, values: dict[str, float]) -> None:
         return
     for document_type in wanted:
         url = params.metadata_url(document_type)
-        found = await _signed_metadata(run, url, document_type)
+        found, _ = await _signed_metadata(run, url, document_type)
         if isinstance(found, SmpRedirect):
             # An SMP may send the client to another SMP's signed metadata, once; that
-            # document's signer is judged like the first one's.
-            found = await _signed_metadata(run, found.url, document_type)
+            # document's signer is judged like the first one's, and must be the one the
+            # redirect names.
+            redirect = found
+            found, verified = await _signed_metadata(run, redirect.url, document_type)
             if isinstance(found, SmpRedirect):
                 raise _Stop(
                     FailureReason.SMP_REDIRECT_LOOP,
                     f"metadata of {document_type}: a redirect to another redirect, "
                     f"to {found.url[:120]}",
+                )
+            if verified is not None and not names_signer(redirect.certificate_uid, verified.signer):
+                raise _Stop(
+                    FailureReason.SMP_UNTRUSTED_SIGNER,
+                    f"metadata of {document_type}: the redirect names the signer "
+                    f"{redirect.certificate_uid[:120]!r}, the SMP it names signs as "
+                    f"{verified.signer.subject.rfc4514_string()[:120]}",
                 )
         _require_asked_for(found, params.participant, document_type)
         run.endpoints.extend(found)
@@ -179,7 +189,7 @@ async def _metadata(run: _Run, values: dict[str, float]) -> None:
 
 async def _signed_metadata(
     run: _Run, url: str, document_type: str
-) -> list[SmpEndpoint] | SmpRedirect:
+) -> tuple[list[SmpEndpoint] | SmpRedirect, Verified | None]:
     """One SignedServiceMetadata fetched, verified and read, its facts kept in `run`."""
     params = run.params
     run.phase = "metadata"
@@ -202,7 +212,7 @@ async def _signed_metadata(
         run.signer_expiry.append(verified.signer.not_valid_after_utc.timestamp())
         if verified.weakness and not params.accept_sha1:
             run.weaknesses.append(f"metadata of {document_type}: {verified.weakness}")
-    return found
+    return found, verified
 
 
 def _require_asked_for(found: Sequence[SmpEndpoint], participant: str, document_type: str) -> None:

@@ -129,13 +129,13 @@ def without_endpoints(pki: ThrowawayPki) -> bytes:
     return sign(pki, root)
 
 
-def smp_redirect(pki: ThrowawayPki, href: str) -> bytes:
-    """Signed Peppol SMP 1.x metadata that sends the client to `href`."""
+def smp_redirect(pki: ThrowawayPki, href: str, uid: str | None = None) -> bytes:
+    """Signed Peppol SMP 1.x metadata that sends the client to `href`, signed by `uid`."""
     root = etree.Element(f"{{{BUSDOX}}}SignedServiceMetadata", nsmap={None: BUSDOX})
     metadata = etree.SubElement(root, f"{{{BUSDOX}}}ServiceMetadata")
     redirect = etree.SubElement(metadata, f"{{{BUSDOX}}}Redirect", href=href)
-    uid = etree.SubElement(redirect, f"{{{BUSDOX}}}CertificateUID")
-    uid.text = pki.rsa_signing_cert.subject.rfc4514_string()
+    named = etree.SubElement(redirect, f"{{{BUSDOX}}}CertificateUID")
+    named.text = pki.rsa_signing_cert.subject.rfc4514_string() if uid is None else uid
     return sign(pki, root)
 
 
@@ -250,10 +250,11 @@ class BadSmp(LocalServer):
             return xml(signed_metadata(self.pki).replace(AP_URL.encode(), b"https://evil.test/"))
         if behaviour == "unsigned":
             return xml(unsigned(self.pki))
-        if behaviour in {"smp-redirect", "smp-redirect-twice"}:
-            target = "ok" if behaviour == "smp-redirect" else "smp-redirect"
+        if behaviour.startswith("smp-redirect"):
+            target = "smp-redirect" if behaviour == "smp-redirect-twice" else "ok"
             href = f"{self.url}/{target}/{PARTICIPANT_PATH}/services/{DOCUMENT_PATH}"
-            return xml(smp_redirect(self.pki, href))
+            uid = "CN=another SMP,C=BE" if behaviour == "smp-redirect-other-signer" else None
+            return xml(smp_redirect(self.pki, href, uid))
         if behaviour == "encoded-services":
             return xml(signed_metadata(self.pki))
         if behaviour == "no-endpoint":
@@ -380,6 +381,13 @@ async def test_one_redirect_is_followed(server: BadSmp, env: ProbeEnv) -> None:
             FailureReason.SMP_REDIRECT_LOOP,
             "a redirect to another redirect",
             id="smp-redirect-to-a-redirect",
+        ),
+        pytest.param(
+            "smp-redirect-other-signer",
+            True,
+            FailureReason.SMP_UNTRUSTED_SIGNER,
+            "the redirect names the signer 'CN=another SMP,C=BE'",
+            id="smp-redirect-signed-by-another",
         ),
     ],
 )

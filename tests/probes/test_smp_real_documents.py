@@ -30,6 +30,7 @@ from probes.smp_document import (
     SmpRedirect,
     document_types,
     endpoints,
+    names_signer,
     parse_xml,
     redirect_of,
     verify_signature,
@@ -286,6 +287,34 @@ def test_a_real_document_of_an_unsupported_format_is_named(name: str, tmp_path: 
     assert raised.value.reason is R.SMP_UNSUPPORTED_FORMAT
     assert raised.value.detail.startswith(f"{real.format} (SignedServiceMetadata)")
     assert xmlsec1_verifies(document, tmp_path)  # good, merely not read
+
+
+DIFI_TEST_SMP = "C=NO,O=Direktoratet for Forvaltning og IKT,OU=PEPPOL TEST SMP,CN=PNO000179"
+
+
+@pytest.mark.parametrize(
+    ("certificate_uid", "names"),
+    [
+        pytest.param(DIFI_TEST_SMP, True, id="as-the-real-redirect-writes-it"),
+        pytest.param(",".join(reversed(DIFI_TEST_SMP.split(","))), True, id="rfc4514-order"),
+        pytest.param("PNO000179", True, id="the-cn-alone"),
+        pytest.param("CN=PNO000179", True, id="the-cn-as-a-dn"),
+        pytest.param("", True, id="empty-names-nobody"),
+        pytest.param(DIFI_TEST_SMP.replace("TEST", "PRODUCTION"), False, id="another-smp"),
+        pytest.param("CN=POP000010", False, id="another-cn"),
+    ],
+)
+def test_a_real_redirect_names_the_signer_of_the_document_it_sends_to(
+    certificate_uid: str, names: bool
+) -> None:
+    target = DOCUMENTS / "vefa-peppol-difi-test-smp-redirect-target-0192-991825827.xml"
+    root = parse_xml(target.read_bytes(), None, "SignedServiceMetadata")
+    signer = verify_signature(root, None, at(2021, 6, 1)).signer
+    assert names_signer(certificate_uid, signer) is names
+    redirect = REAL["vefa-peppol-difi-test-smp-redirect-0192-991825827.xml"]
+    assert isinstance(redirect, Signed)
+    assert redirect.redirect is not None
+    assert redirect.redirect.certificate_uid == DIFI_TEST_SMP
 
 
 # -- the whole SMP check, served over HTTP ------------------------------------------------
