@@ -235,13 +235,14 @@ def document_types(service_group: Any) -> list[str]:
     for reference in references:
         href = reference.get("href") or ""
         _, marker, encoded = href.rpartition("/services/")
-        if not marker:
-            _, marker, encoded = unquote(href).rpartition("/services/")
-        if not marker or not encoded:
+        decoded = unquote(encoded)
+        if not marker:  # decoded once only: a `%` of the identifier stays one
+            _, marker, decoded = unquote(href).rpartition("/services/")
+        if not marker or not decoded:
             raise DocumentError(
                 FailureReason.SMP_MALFORMED_XML, f"reference without /services/: {href[:120]!r}"
             )
-        found.append(unquote(encoded))
+        found.append(decoded)
     return found
 
 

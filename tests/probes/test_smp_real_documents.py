@@ -42,6 +42,7 @@ from vigie.lab.smp_xml import signed_service_metadata_xml
 
 DOCUMENTS = Path(__file__).parent / "real_smp_documents"
 R = FailureReason
+BUSDOX = "http://busdox.org/serviceMetadata/publishing/1.0/"
 SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
@@ -276,6 +277,22 @@ def test_real_service_groups_list_their_document_types(name: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "listed"),
+    [
+        pytest.param("/p/services/x%3A%3Aa%2541", "x::a%41", id="services-in-clear"),
+        pytest.param("/p%2fservices%2fx%3a%3aa%2541", "x::a%41", id="encoded-whole"),
+    ],
+)
+def test_a_reference_is_percent_decoded_once(path: str, listed: str) -> None:
+    group = (
+        f'<ServiceGroup xmlns="{BUSDOX}"><ServiceMetadataReferenceCollection>'
+        f'<ServiceMetadataReference href="http://smp.test{path}"/>'
+        "</ServiceMetadataReferenceCollection></ServiceGroup>"
+    ).encode()
+    assert document_types(parse_xml(group, None, "ServiceGroup")) == [listed]
+
+
+@pytest.mark.parametrize(
     "name", sorted(name for name, real in REAL.items() if isinstance(real, Unsupported))
 )
 def test_a_real_document_of_an_unsupported_format_is_named(name: str, tmp_path: Path) -> None:
@@ -326,7 +343,6 @@ DOCUMENT_TYPE = (
     "urn:www.cenbii.eu:transaction:biitrns001:ver2.0:extended:urn:www.peppol.eu:bis:"
     "peppol28a:ver1.0::2.1"
 )
-BUSDOX = "http://busdox.org/serviceMetadata/publishing/1.0/"
 
 
 @dataclass(frozen=True)
