@@ -65,12 +65,13 @@ class McpConfig(StrictModel):
         description="size limit of one tool answer; longer lists are paged",
     )
 
-    def settings(self, max_body_bytes: int) -> McpSettings:
+    def settings(self, max_body_bytes: int, body_timeout_seconds: float) -> McpSettings:
         return McpSettings(
             allowed_hosts=tuple(self.allowed_hosts),
             allowed_origins=tuple(self.allowed_origins),
             max_answer_bytes=self.max_answer_bytes,
             max_body_bytes=max_body_bytes,
+            body_timeout_seconds=body_timeout_seconds,
         )
 
 

@@ -122,7 +122,9 @@ def create_app(
             app,
             operations,
             policy=settings.access,
-            settings=config.api.mcp.settings(config.api.max_body_bytes),
+            settings=config.api.mcp.settings(
+                settings.max_body_bytes, settings.body_timeout_seconds
+            ),
             version=__version__,
             clock=app[STORE].now,
         )

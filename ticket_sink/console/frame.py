@@ -116,7 +116,7 @@ class PageFrame:
     async def form(self, request: web.Request, *, admin: bool = False) -> tuple[Session, Any]:
         """The post's session and fields, once its CSRF token and role are checked."""
         session, _ = self.sessions.current(request)
-        form = await read_form(request)
+        form = await read_form(request, self.api.body_timeout_seconds)
         if session is None:
             raise Refusal(403, "Sign in first: this session has ended.")
         if not self.sessions.csrf_ok(session, form.get("csrf")):

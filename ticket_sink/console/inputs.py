@@ -19,6 +19,8 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from ticket_sink.api import queries
+from ticket_sink.api.framework import body_deadline
+from ticket_sink.api.problems import Problem
 from ticket_sink.api.queries import TicketFilter
 from ticket_sink.console import reads
 from ticket_sink.console.session import Session
@@ -46,6 +48,8 @@ UNRESOLVED = ("new", "open", "in_progress", "on_hold")
 MAX_PAGE = 10_000
 RETURN_TO = re.compile(r"^/console/[A-Za-z0-9/_.~%&=+,:;@?-]{0,2000}$")
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_UNREADABLE = "The form could not be read."
+_FORM_PROBLEMS = {408: "The form did not arrive in time: send it again."}
 
 
 class Refusal(ClientFacingError):
@@ -133,12 +137,17 @@ def incident_query(query: Mapping[str, Any], session: Session) -> IncidentView:
     return IncidentView(params, where, page)
 
 
-async def read_form(request: web.Request) -> MultiDictProxy[Any]:
-    """The posted form; 400 for a body that is no form (a broken multipart, say)."""
+async def read_form(request: web.Request, seconds: float) -> MultiDictProxy[Any]:
+    """The posted form, read as the API reads a body (`body_deadline`: 408 past `seconds`,
+    400 for a broken Content-Encoding) within the application's size limit (413); 400 for
+    a body that is no form (a broken multipart, a charset no codec knows)."""
     try:
-        return await request.post()
-    except (ValueError, HttpProcessingError):
-        raise Refusal(400, "The form could not be read.") from None
+        async with body_deadline(seconds):
+            return await request.post()
+    except Problem as exc:
+        raise Refusal(exc.status, _FORM_PROBLEMS.get(exc.status, _UNREADABLE)) from None
+    except (ValueError, LookupError, HttpProcessingError):
+        raise Refusal(400, _UNREADABLE) from None
 
 
 def redirect(location: str) -> web.Response:

@@ -126,7 +126,7 @@ class Console:
         )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        form = await read_form(request)
+        form = await read_form(request, self.api.body_timeout_seconds)
         token = form.get("token")
         target = safe_next(form.get("next"))
         session = None
@@ -150,7 +150,7 @@ class Console:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         session, _ = self.sessions.current(request)
-        form = await read_form(request)
+        form = await read_form(request, self.api.body_timeout_seconds)
         if session is not None and not self.sessions.csrf_ok(session, form.get("csrf")):
             raise Refusal(403, "The form's security token is missing or stale: reload the page.")
         response = redirect(CONSOLE_PREFIX + "/login")

@@ -1,12 +1,14 @@
 """The MCP endpoint of the agent's own listener: Streamable HTTP at /mcp.
 
 `setup_mcp` adds one aiohttp route, `/mcp`. Its handler checks the bearer token with the
-API's access policy (401 without a valid one, unless anonymous reads are allowed), then
-hands the request to the SDK's session manager, an ASGI application, through `_serve_asgi`
-with the caller in the ASGI scope. The session manager runs in a cleanup context of the
-app, and the SDK's transport security checks the Host and Origin headers against the
-configured lists (DNS rebinding). It must never let a request reach the MCP server without
-a checked caller, and never log a token.
+API's access policy (401 without a valid one, unless anonymous reads are allowed), takes
+only a POST of JSON (405, 415), reads its body within the API's size and time limits
+(413, 408), then hands the request to the SDK's session manager, an ASGI application,
+through `_serve_asgi` with the caller in the ASGI scope. The session manager runs in a
+cleanup context of the app, and the SDK's transport security checks the Host and Origin
+headers against the configured lists (DNS rebinding). It must never let a request reach
+the MCP server without a checked caller, never wait on a client's body without a
+deadline, and never log a token.
 
 The bridge is ours, not a package's: aiohttp-asgi, the maintained bridge, matches its
 resource by a bare path prefix (so `/mcpanything` would reach the MCP app), builds the ASGI
@@ -28,7 +30,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from ticket_sink.api.auth import AccessPolicy
-from ticket_sink.api.framework import Operation, bearer
+from ticket_sink.api.framework import Operation, bearer, read_body
 from ticket_sink.api.problems import Problem, problem_response
 from ticket_sink.mcp.dispatch import Caller, LocalApi
 from ticket_sink.mcp.server import CALLER_KEY, build_server
@@ -36,7 +38,6 @@ from ticket_sink.mcp.server import CALLER_KEY, build_server
 __all__ = ["MCP_PATH", "McpSettings", "setup_mcp"]
 
 MCP_PATH = "/mcp"
-_CHUNK_BYTES = 64 * 1024
 
 Asgi = Callable[..., Any]
 
@@ -52,6 +53,7 @@ class McpSettings:
     allowed_origins: Sequence[str] = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
     max_answer_bytes: int = 20_000  # each tool answer, before paging
     max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 30.0  # the whole body, however slowly it trickles
 
 
 def setup_mcp(
@@ -95,12 +97,41 @@ def setup_mcp(
                     kind="unauthorized",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
+            _check_post(request)
+            # Read here, bounded in size and time like the API's bodies, so that the SDK
+            # never waits on a client.
+            body = await read_body(
+                request, settings.max_body_bytes, settings.body_timeout_seconds, required=False
+            )
         except Problem as problem:
             return problem_response(problem)
         scope = {CALLER_KEY: Caller(request, principal)}
-        return await _serve_asgi(manager.handle_request, request, scope)
+        return await _serve_asgi(manager.handle_request, request, body, scope)
 
     app.router.add_route("*", MCP_PATH, handle)
+
+
+def _check_post(request: web.Request) -> None:
+    """405 for anything but a POST, 415 for a body not declared JSON.
+
+    Stateless, the endpoint has no stream for a GET to open (the SDK would hold one open,
+    empty, until the client leaves) and no session for a DELETE to end: the specification
+    lets it answer both with 405.
+    """
+    if request.method != "POST":
+        raise Problem(
+            405,
+            f"{request.method} is not allowed on {MCP_PATH}: send each JSON-RPC message "
+            "with POST (this endpoint keeps no session and offers no stream)",
+            headers={"Allow": "POST"},
+        )
+    if request.content_type != "application/json":
+        raise Problem(
+            415,
+            "an MCP message is JSON (Content-Type: application/json)",
+            field="Content-Type",
+            kind="unsupported-media-type",
+        )
 
 
 def _manager_context(
@@ -133,9 +164,10 @@ def _manager_context(
 
 
 async def _serve_asgi(
-    asgi: Asgi, request: web.Request, extra: dict[str, Any]
+    asgi: Asgi, request: web.Request, body: bytes, extra: dict[str, Any]
 ) -> web.StreamResponse:
-    """`request` answered by the ASGI application `asgi` (HTTP only), `extra` in its scope."""
+    """`request`, whose `body` is already read, answered by the ASGI application `asgi`
+    (HTTP only), `extra` in its scope."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -152,15 +184,14 @@ async def _serve_asgi(
         **extra,
     }
     finished = asyncio.Event()
-    body_done = False
+    body_sent = False
     response: web.StreamResponse | None = None
 
     async def receive() -> dict[str, Any]:
-        nonlocal body_done
-        if not body_done:
-            chunk = await request.content.read(_CHUNK_BYTES)
-            body_done = not chunk or request.content.at_eof()
-            return {"type": "http.request", "body": chunk, "more_body": not body_done}
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
         # After the body, ASGI's receive waits for the client to leave: here, for the
         # exchange to end.
         await finished.wait()

@@ -3,6 +3,7 @@ with one token per role and a recording alert sink instead of the correlator."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,3 +121,22 @@ async def transition(
         json={"action": action, **args},
         headers=auth(role),
     )
+
+
+async def post_trickled(
+    app: web.Application, path: str, start: bytes, headers: Mapping[str, str]
+) -> tuple[int, str, float]:
+    """POST to `app` a body of which only `start` arrives in time (the rest two seconds
+    later, as from a slow client); the answer's status, its text and how long it took."""
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield start
+        await asyncio.sleep(2.0)  # a slow client, not a timer of the code under test
+        yield b"late"
+
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await client.post(path, data=trickle(), headers=dict(headers))
+        took = loop.time() - started
+        return response.status, await response.text(), took

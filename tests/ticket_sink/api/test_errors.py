@@ -4,7 +4,7 @@ and methods."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel
 
-from tests.ticket_sink.api.conftest import auth
+from tests.ticket_sink.api.conftest import auth, post_trickled
 from ticket_sink.api import Role
 from ticket_sink.api.auth import AccessPolicy
-from ticket_sink.api.framework import Call, Operation, route
-from ticket_sink.api.problems import NotAvailable
+from ticket_sink.api.framework import Call, Operation, body_deadline, route
+from ticket_sink.api.problems import NotAvailable, Problem
 from ticket_sink.store import StoreConflict, StoreError
 
 Client = TestClient[Any, Any]
@@ -84,6 +84,38 @@ async def test_a_body_over_the_limit_without_a_length_is_413(sqlite_client: Clie
     )
 
     assert response.status == 413
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_body_its_content_encoding_does_not_decode_is_400(
+    sqlite_client: Client, coding: str
+) -> None:
+    response = await sqlite_client.post(
+        "/api/v1/tickets",
+        data=b"not compressed at all",
+        headers={**DESK, "Content-Type": "application/json", "Content-Encoding": coding},
+    )
+
+    assert response.status == 400
+    problem = await response.json()
+    assert problem["field"] == "Content-Encoding"
+    assert problem["detail"] == "the body does not decode as its Content-Encoding says"
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        pytest.param(web.RequestPayloadError("gzip"), id="undecodable"),
+        pytest.param(ConnectionResetError("Connection lost"), id="client left"),
+    ],
+)
+async def test_what_reading_a_body_raises_is_a_problem(raised: Exception) -> None:
+    """Every interface reads its bodies inside `body_deadline`: what aiohttp raises while
+    a client sends one is the client's doing, never a 500 or a logged traceback."""
+    with pytest.raises(Problem) as problem:
+        async with body_deadline(5.0):
+            raise raised
+    assert problem.value.status == 400
 
 
 async def test_unknown_path_and_method(sqlite_client: Client) -> None:
@@ -248,20 +280,10 @@ async def test_a_body_trickled_past_its_deadline_is_408() -> None:
     )
     app.router.add_route("POST", "/api/v1/note", route(operation, AccessPolicy(), 1024, 0.3))
 
-    async def trickle() -> Any:
-        yield b'{"text": '
-        await asyncio.sleep(2.0)  # a slow client, not a timer of the code under test
-        yield b'"late"}'
+    status, text, took = await post_trickled(
+        app, "/api/v1/note", b'{"text": ', {"Content-Type": "application/json"}
+    )
 
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        response = await client.post(
-            "/api/v1/note", data=trickle(), headers={"Content-Type": "application/json"}
-        )
-        took = loop.time() - started
-        problem = await response.json()
-
-    assert response.status == 408
-    assert problem["detail"] == "the body did not arrive within 0.3s"
+    assert status == 408
+    assert json.loads(text)["detail"] == "the body did not arrive within 0.3s"
     assert took < 1.5

@@ -349,6 +349,12 @@ RAW_BODIES = [
     ("application/x-www-form-urlencoded", b"action=%ZZ%ff\xff\xfe"),
     ("application/x-www-form-urlencoded", b"a=" + b"x" * (2 * 1024 * 1024)),
     ("application/json", b"{}"),
+    ("application/x-www-form-urlencoded; charset=no-such-codec", b"a=b"),
+    (
+        "multipart/form-data; boundary=zz",
+        b'--zz\r\nContent-Disposition: form-data; name="a"\r\n'
+        b"Content-Type: text/plain; charset=no-such-codec\r\n\r\nb\r\n--zz--\r\n",
+    ),
 ]
 
 
@@ -362,6 +368,42 @@ async def test_a_body_that_is_no_form_is_never_a_500(
         path, data=io.BytesIO(body), headers={"Content-Type": content_type}, allow_redirects=False
     )
     assert 400 <= response.status < 500
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/bulk"])
+async def test_a_form_its_content_encoding_does_not_decode_is_400(
+    console: Client, path: str
+) -> None:
+    await sign_in(console, Role.RESPONDER)
+    response = await console.post(
+        path,
+        data=b"csrf=x&action=hold",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Encoding": "gzip",
+        },
+        allow_redirects=False,
+    )
+    assert response.status == 400
+    valid_html(await response.text())
+
+
+async def test_a_form_trickled_past_its_deadline_is_408(tmp_path: Any) -> None:
+    """A client trickling a form would hold its connection for as long as it likes."""
+    from tests.ticket_sink.api.conftest import RecordingIngest, api_settings, post_trickled
+    from tests.ticket_sink.console.conftest import console_app
+    from ticket_sink import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'v.db'}")
+    app = console_app(store, api=api_settings(store, RecordingIngest(), body_timeout_seconds=0.3))
+
+    status, page, took = await post_trickled(
+        app, "/console/login", b"token=", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+    assert status == 408
+    assert "did not arrive in time" in page
+    assert took < 1.5
 
 
 async def test_a_failed_delivery_is_retried_from_the_ticket_page(tmp_path: Any) -> None:

@@ -4,15 +4,18 @@ history, refusals with the API's words, tokens checked, answers paged."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from aiohttp import web
 from mcp.shared.exceptions import MCPError
 from structlog.testing import capture_logs
 
+from tests.ticket_sink.api.conftest import RecordingIngest, api_settings, auth, post_trickled
 from tests.ticket_sink.mcp.conftest import (
     READ_TOOLS,
     Agent,
@@ -21,7 +24,9 @@ from tests.ticket_sink.mcp.conftest import (
     refusal,
     serve,
 )
-from ticket_sink.api import Role
+from ticket_sink import Store
+from ticket_sink.api import Role, setup_api
+from ticket_sink.mcp import McpSettings, setup_mcp
 
 RESPONDER_TOOLS = {"transition_ticket", "comment_ticket", "create_silence", "expire_silence"}
 INITIALIZE = {
@@ -386,3 +391,81 @@ async def test_resources_and_prompts(agent: Agent, tickets: list[dict[str, Any]]
     assert prompts == {"triage_open_incidents", "handover_summary", "what_changed_last_hour"}
     texts = [p.messages[0].content.text for p in (triage, handover, changed)]  # type: ignore[union-attr]
     assert all(ticket_id in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("method", "session"),
+    [
+        pytest.param("GET", None, id="GET"),
+        pytest.param("GET", "forged-session", id="GET with a session id"),
+        pytest.param("DELETE", None, id="DELETE"),
+        pytest.param("DELETE", "forged-session", id="DELETE with a session id"),
+        pytest.param("PUT", None, id="PUT"),
+        pytest.param("OPTIONS", None, id="OPTIONS"),
+    ],
+)
+async def test_anything_but_a_post_is_405_at_once(
+    agent: Agent, method: str, session: str | None
+) -> None:
+    """Stateless, the endpoint has no stream to open and no session to end: a GET must
+    not hold its connection open on an empty stream."""
+    headers = {**agent.headers(Role.VIEWER), "Accept": "text/event-stream, application/json"}
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    with capture_logs() as logs:
+        async with httpx2.AsyncClient(trust_env=False, timeout=5) as http:
+            response = await http.request(method, f"{agent.url}/mcp", headers=headers)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert not [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"],
+)
+async def test_a_body_not_declared_json_is_415(agent: Agent, content_type: str | None) -> None:
+    headers = {**MCP_HEADERS, **agent.headers(Role.VIEWER)}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        response = await http.post(
+            f"{agent.url}/mcp", content=json.dumps(INITIALIZE).encode(), headers=headers
+        )
+    assert response.status_code == 415
+    assert response.json()["field"] == "Content-Type"
+
+
+async def test_a_body_its_content_encoding_does_not_decode_is_400(agent: Agent) -> None:
+    headers = {
+        **MCP_HEADERS,
+        **agent.headers(Role.VIEWER),
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+    }
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        response = await http.post(f"{agent.url}/mcp", content=b"not gzip", headers=headers)
+    assert response.status_code == 400
+    assert response.json()["field"] == "Content-Encoding"
+
+
+async def test_a_body_trickled_past_its_deadline_is_408(tmp_path: Path) -> None:
+    """A client trickling its message would hold its connection for as long as it likes."""
+    store = Store(f"sqlite:///{tmp_path / 'v.db'}")  # never opened: no tool is reached
+    settings = api_settings(store, RecordingIngest())
+    app = web.Application()
+    setup_mcp(
+        app,
+        setup_api(app, settings),
+        policy=settings.access,
+        settings=McpSettings(body_timeout_seconds=0.3),
+        version="test",
+        clock=store.now,
+    )
+
+    headers = {**MCP_HEADERS, **auth(Role.VIEWER), "Content-Type": "application/json"}
+    status, text, took = await post_trickled(app, "/mcp", b'{"jsonrpc": "2.0", ', headers)
+    assert status == 408
+    assert json.loads(text)["detail"] == "the body did not arrive within 0.3s"
+    assert took < 1.5
