@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,11 @@ __all__ = ["build_parser", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # A peer's certificate may break X.520's upper bounds (real SMP certificates carry
+    # common names over 64 characters), and cryptography warns each time such a name is
+    # read. vigie reports that certificate by its facts like any other; a peer's data is
+    # no reason for a Python warning on stderr.
+    warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
     parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,3 +83,55 @@ async def test_bad_usage_exits_2(args: list[str], message: str) -> None:
     code, out, err = await vigie(*args)
     assert (code, out) == (2, "")
     assert message in err
+
+
+def _certificate_with_a_long_common_name(common_name: str) -> bytes:
+    """A self-signed certificate whose common name breaks X.520's 64-character bound, as
+    some real SMP certificates do (cryptography refuses to build one, so asn1crypto does)."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    name = asn1_x509.Name.build({"common_name": common_name})
+    now = datetime.now(UTC).replace(microsecond=0)
+    tbs = asn1_x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": 4242,
+            "signature": {"algorithm": "sha256_ecdsa"},
+            "issuer": name,
+            "validity": {
+                "not_before": asn1_x509.Time({"utc_time": now - timedelta(days=1)}),
+                "not_after": asn1_x509.Time({"utc_time": now + timedelta(days=300)}),
+            },
+            "subject": name,
+            "subject_public_key_info": asn1_keys.PublicKeyInfo.load(public),
+        }
+    )
+    signature = key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+    certificate = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_value": signature,
+        }
+    )
+    return certificate.dump()
+
+
+async def test_a_common_name_over_64_characters_is_reported_without_a_python_warning(
+    tmp_path: Path,
+) -> None:
+    common_name = "smp-signer." + "x" * 70 + ".example"
+    path = tmp_path / "long.der"
+    path.write_bytes(_certificate_with_a_long_common_name(common_name))
+    code, out, err = await vigie("--file", str(path), "--json")
+    assert err == ""
+    document = json.loads(out)
+    assert code in (0, 1), out
+    assert common_name in json.dumps(document)
