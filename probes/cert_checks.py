@@ -35,6 +35,7 @@ from cryptography.x509.verification import (
 )
 
 from probes._base import FailureReason
+from probes.certs import name_text
 
 __all__ = [
     "SEVERITY",
@@ -136,13 +137,15 @@ def assess_chain(
     now: datetime,
     policy: CertificatePolicy,
     source: str = "",
+    intermediates: Sequence[x509.Certificate] = (),
 ) -> Assessment:
     """Judge a TLS server's chain (leaf first). `trust` None: no trust verdict.
 
     `trust` is `cryptography.x509.verification.Store(anchors)`; build it once per anchor
-    set and reuse it, it costs more than a verification.
+    set and reuse it, it costs more than a verification. `intermediates`: configured CA
+    certificates the path may also be built with (not judged themselves).
     """
-    leaf, intermediates = presented[0], list(presented[1:])
+    leaf, intermediates = presented[0], [*presented[1:], *intermediates]
     findings = _algorithms(presented, policy)
     if hostname is not None and not hostname_matches(leaf, hostname):
         names = ", ".join(_san_texts(leaf)[:4]) or "no subjectAltName"
@@ -173,17 +176,19 @@ def assess_certificates(
     policy: CertificatePolicy,
     source: str = "",
     role: str = "file",
+    intermediates: Sequence[x509.Certificate] = (),
 ) -> Assessment:
     """Judge certificates read from files or metadata; each non-CA one is a leaf.
 
-    `role` labels every one of them (`MonitoredCertificate.role`)."""
+    `role` labels every one of them (`MonitoredCertificate.role`); `intermediates` are
+    configured CA certificates paths may also be built with (not judged themselves)."""
     findings = [*_windows(found, now, policy), *_algorithms(found, policy)]
     paths: list[tuple[x509.Certificate, ...]] = []
     if trust is not None:
         for cert in found:
             if is_ca(cert):
                 continue
-            others = [other for other in found if other is not cert]
+            others = [*(other for other in found if other is not cert), *intermediates]
             path, error = _verify(cert, others, trust, _inside([cert], now), None)
             if error:
                 what = f"{cert_name(cert)}: {error}"
@@ -363,7 +368,7 @@ def _path_problem(
     ) is not None and parent not in seen:
         top = parent
         seen.add(top)
-    issuer = top.issuer.rfc4514_string()[:200] or "an empty name"
+    issuer = name_text(top.issuer)[:200] or "an empty name"
     if "no interior errors" in reason:  # no candidate issuer at all
         return (
             f"no path to the trust anchors: {cert_name(top)} is issued by {issuer}, which "

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 
 from probes._base import FailureReason, ProbeEnv
 from probes.cert_checks import webpki_path
+from probes.certs import name_text
 
 __all__ = ["PathOptions", "PathVerdict", "Profile", "RevocationMode", "judge_path"]
 
@@ -180,7 +181,7 @@ def _failed(exc: Exception, leaf: x509.Certificate, unreachable: dict[str, str])
     from pyhanko_certvalidator import errors
 
     culprit, role = _culprit(exc, leaf)
-    who = f"{role} `{culprit.subject.rfc4514_string() or _serial(culprit)}`"
+    who = f"{role} `{name_text(culprit.subject) or _serial(culprit)}`"
     message = str(exc)
     if isinstance(exc, errors.RevokedError):
         when = f"{exc.revocation_dt:%Y-%m-%dT%H:%M:%SZ}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 from pydantic import AfterValidator
 
 from vocab.errors import InputError
@@ -26,6 +27,7 @@ __all__ = [
     "CertificateParseError",
     "CertificatesPath",
     "NoCertificate",
+    "name_text",
     "parse_certificates",
     "read_certificates",
 ]
@@ -39,22 +41,50 @@ _PEM_BLOCK = re.compile(
 )
 
 
+# OpenSSL's short names (`openssl x509 -nameopt RFC2253`) for the attributes cryptography
+# would print as dotted OIDs: Peppol and eDelivery subjects carry serialNumber, and
+# eIDAS-style ones organizationIdentifier, title and given names.
+_ATTRIBUTE_NAMES = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.TITLE: "title",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.INITIALS: "initials",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    NameOID.JURISDICTION_STATE_OR_PROVINCE_NAME: "jurisdictionST",
+    NameOID.JURISDICTION_LOCALITY_NAME: "jurisdictionL",
+}
+
+
+def name_text(name: x509.Name) -> str:
+    """A distinguished name as RFC 4514 writes it (most specific first), with the
+    attribute names OpenSSL prints, so that it reads as `openssl x509 -subject` does."""
+    return name.rfc4514_string(_ATTRIBUTE_NAMES)
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateFacts:
     """What a person reading a finding needs of a certificate (dates in UTC)."""
 
     subject: str
     issuer: str
-    serial: str  # hex, as openssl prints it
+    serial: str  # hex, as `openssl x509 -serial` prints it (upper case, whole bytes)
     not_before: datetime
     not_after: datetime
 
     @classmethod
     def of(cls, certificate: x509.Certificate) -> CertificateFacts:
         return cls(
-            subject=certificate.subject.rfc4514_string()[:300],
-            issuer=certificate.issuer.rfc4514_string()[:300],
-            serial=format(certificate.serial_number, "x"),
+            subject=name_text(certificate.subject)[:300],
+            issuer=name_text(certificate.issuer)[:300],
+            serial=_openssl_serial(certificate.serial_number),
             not_before=certificate.not_valid_before_utc,
             not_after=certificate.not_valid_after_utc,
         )
@@ -66,6 +96,11 @@ class CertificateFacts:
             return cls.of(x509.load_der_x509_certificate(der))
         except ValueError:
             return None
+
+
+def _openssl_serial(number: int) -> str:
+    digits = format(number, "X")
+    return digits.zfill(len(digits) + len(digits) % 2)
 
 
 class CertificateParseError(InputError, ValueError):

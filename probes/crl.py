@@ -37,7 +37,7 @@ from probes._base import (
 )
 from probes._config import TargetBase
 from probes.cert_checks import cert_name, common_name, serial_hex
-from probes.certs import CertificateParseError, CertificatesPath, read_certificates
+from probes.certs import CertificateParseError, CertificatesPath, name_text, read_certificates
 from probes.crl_cache import CrlCache, FetchedCrl
 from probes.crl_fetch import MEBIBYTE, fetch_crl
 from probes.crl_scope import not_covered, scope_of, unusable
@@ -231,7 +231,7 @@ async def _signer_path(crl: x509.CertificateRevocationList, params: CrlParams, n
     verdict = await judge_path(signer, others, params.anchors, at=at, options=PathOptions())
     if verdict.ok:
         return ""
-    return f"the CRL's signer {crl.issuer.rfc4514_string()}: {verdict.reason}: {verdict.detail}"
+    return f"the CRL's signer {name_text(crl.issuer)}: {verdict.reason}: {verdict.detail}"
 
 
 def judge(fetched: FetchedCrl, params: CrlParams, now: float, cache: CrlCache) -> ProbeResult:
@@ -318,7 +318,7 @@ def _verify(
 ) -> tuple[bool, str]:
     named = [cert for cert in issuers if cert.subject == crl.issuer]
     if not named:
-        return False, f"no configured issuer is {crl.issuer.rfc4514_string()}"
+        return False, f"no configured issuer is {name_text(crl.issuer)}"
     for cert in named:
         key = cert.fingerprint(hashes.SHA256())
         if key not in fetched.verdicts:
@@ -328,7 +328,7 @@ def _verify(
                 fetched.verdicts[key] = False
         if fetched.verdicts[key]:
             return True, ""
-    return False, f"the signature does not verify with {crl.issuer.rfc4514_string()}'s key"
+    return False, f"the signature does not verify with {name_text(crl.issuer)}'s key"
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int | None:

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from probes.cert_checks import is_ca
+from probes.certs import name_text
 
 __all__ = ["not_covered", "scope_of", "unusable"]
 
@@ -59,7 +60,7 @@ def unusable(
     except ValueError as exc:
         return f"the signer's keyUsage cannot be parsed: {exc}"
     if not usage.crl_sign:
-        return f"its signer {crl.issuer.rfc4514_string()} lacks cRLSign in its keyUsage"
+        return f"its signer {name_text(crl.issuer)} lacks cRLSign in its keyUsage"
     return ""
 
 
@@ -78,7 +79,7 @@ def not_covered(
 ) -> str:
     """Why this CRL cannot give `cert`'s status, or "" when it can (RFC 5280 6.3.3)."""
     if cert.issuer != crl.issuer:
-        return f"issued by {cert.issuer.rfc4514_string()}, not by this CRL's issuer"
+        return f"issued by {name_text(cert.issuer)}, not by this CRL's issuer"
     if scope is None:
         return ""
     if scope.only_contains_user_certs and is_ca(cert):

@@ -30,7 +30,7 @@ from pydantic import Field, PrivateAttr, model_validator
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
 from probes._config import TargetBase
 from probes.cert_checks import cert_name, serial_hex
-from probes.certs import CertificateParseError, read_certificates
+from probes.certs import CertificateParseError, name_text, read_certificates
 from probes.crl import FETCH_SHARE
 from probes.http_fetch import Failed, Problem, fetch, reason_of
 from vocab import HttpUrl, Instant
@@ -96,8 +96,8 @@ class OcspTarget(TargetBase):
             raise ValueError(f"issuer: {exc}") from None
         if cert.issuer != issuer.subject:
             raise ValueError(
-                f"issuer: {issuer.subject.rfc4514_string()} did not issue the certificate "
-                f"(its issuer is {cert.issuer.rfc4514_string()})"
+                f"issuer: {name_text(issuer.subject)} did not issue the certificate "
+                f"(its issuer is {name_text(cert.issuer)})"
             )
         if self.url is None and not ocsp_urls(cert):
             raise ValueError("url: the certificate names no http(s) OCSP responder; set url")
@@ -273,7 +273,7 @@ def _signature_problem(response: ocsp.OCSPResponse, issuer: x509.Certificate, no
         return "signed by a responder neither the issuer nor included in the answer"
     if signer is not issuer:  # a delegated responder (RFC 6960 4.2.2.2)
         if signer.issuer != issuer.subject:
-            return f"responder {signer.subject.rfc4514_string()} was not issued by the issuer"
+            return f"responder {name_text(signer.subject)} was not issued by the issuer"
         try:
             signer.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):

@@ -38,7 +38,7 @@ from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from probes._base import HIDDEN, FailureReason
-from probes.certs import CertificateFacts
+from probes.certs import CertificateFacts, name_text
 from vocab.errors import TargetError
 
 __all__ = [
@@ -478,7 +478,7 @@ def _certificate(endpoint: Any, form: _Format) -> bytes:
 
 
 def _subject(certificate: x509.Certificate) -> str:
-    return certificate.subject.rfc4514_string()[:120]
+    return name_text(certificate.subject)[:120]
 
 
 def _first_line(exc: Exception) -> str:

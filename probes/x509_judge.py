@@ -137,6 +137,7 @@ async def judge_set(
         policy=params.policy,
         source=params.source,
         role=role,
+        intermediates=params.intermediates,
     )
     if params.whole_path and store is not None:
         leaves = [[cert, *(other for other in found if other is not cert)] for cert in found]

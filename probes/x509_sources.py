@@ -101,6 +101,7 @@ async def probe_endpoint(
             now=now,
             policy=params.policy,
             source=params.source,
+            intermediates=params.intermediates,
         )
         if whole:  # revocation and CRLs move with time: judged afresh each run
             assessment = await judge_paths(assessment, [found], params, now, time_limit, env)
