@@ -18,6 +18,7 @@ Never fetches anything: trust anchors are configured, never downloaded.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +79,10 @@ _RANKED = (
 _RANK = {reason: rank for rank, reason in enumerate(_RANKED)}
 _WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 _MAX_CHAIN_DEPTH = 8
+# The verifier ends some messages with the repr of the certificate it was processing.
+_PROCESSING = re.compile(
+    r" \(encountered processing <Certificate\(subject=<Name\((.*)\)>, \.\.\.\)>\)$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +386,7 @@ def _path_problem(
             "but the CA of that name among the trust anchors has another key (a CA "
             "re-issued, or another PKI with the same names)"
         )
+    reason = _PROCESSING.sub(r" (at \1)", reason)
     return f"{cert_name(leaf)} does not validate against the trust anchors: {reason}"
 
 

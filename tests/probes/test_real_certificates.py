@@ -405,7 +405,11 @@ def test_a_peppol_ap_certificate_presented_by_a_tls_server_fails_webpki_for_want
         policy=CertificatePolicy(),
     )  # fmt: skip
     assert [f.reason for f in assessment.findings] == [R.CHAIN_UNTRUSTED, R.HOSTNAME_MISMATCH]
-    assert "leaf server certificate has no subjectAltName" in assessment.findings[0].detail
+    assert assessment.findings[0].detail == (
+        "PNO000051 does not validate against the trust anchors: missing required extension: "
+        "leaf server certificate has no subjectAltName "
+        "(at C=NO,O=TietoEVRY,OU=PEPPOL PRODUCTION AP,CN=PNO000051)"
+    )
     assert assessment.findings[1].detail == "ap.example.org not in the leaf's (no subjectAltName)"
     verdict = asyncio.run(
         judge_path(leaf, [ca], [root], at=AP_AT,
