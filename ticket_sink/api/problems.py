@@ -29,6 +29,7 @@ __all__ = [
     "PROBLEM_CONTENT_TYPE",
     "NotAvailable",
     "Problem",
+    "allowed_methods",
     "as_problem",
     "problem_for",
     "problem_response",
@@ -158,18 +159,24 @@ def as_problem(exc: Exception, request: web.Request) -> Problem:
     return Problem(500, "internal error (logged by the agent)")
 
 
+async def allowed_methods(app: web.Application, request: web.Request) -> str:
+    """The methods that `request`'s path allows, comma-separated ("" if none), as the
+    resources of `app` other than the one that caught the request say."""
+    allowed: set[str] = set()
+    for resource in app.router.resources():
+        if resource is not request.match_info.route.resource:
+            allowed |= (await resource.resolve(request))[1]
+    return ",".join(sorted(allowed))
+
+
 def unrouted(app: web.Application) -> Handler:
     """The handler of every API path no operation matched: 405 naming the methods the path
     allows, or 404. Registered last, so that it only gets what nothing else matched."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        allowed: set[str] = set()
-        for resource in app.router.resources():
-            if resource is not request.match_info.route.resource:
-                allowed |= (await resource.resolve(request))[1]
-        if not allowed:
+        methods = await allowed_methods(app, request)
+        if not methods:
             return problem_response(Problem(404, f"no such resource: {request.path}"))
-        methods = ",".join(sorted(allowed))
         detail = f"{request.method} is not allowed on {request.path} (allowed: {methods})"
         return problem_response(Problem(405, detail, headers={"Allow": methods}))
 

@@ -311,15 +311,15 @@ def setup_api(app: web.Application, settings: ApiSettings) -> list[Operation]:
         )
     )
     for operation in table:
+        handler = route(
+            operation, settings.access, settings.max_body_bytes, settings.body_timeout_seconds
+        )
         # Unnamed: the methods of one path then share one aiohttp resource, which the
         # router tries once per request instead of once per method.
-        app.router.add_route(
-            operation.method,
-            API_PREFIX + operation.path,
-            route(
-                operation, settings.access, settings.max_body_bytes, settings.body_timeout_seconds
-            ),
-        )
+        app.router.add_route(operation.method, API_PREFIX + operation.path, handler)
+        # HEAD answers as GET would, without the body; not on a stream, which never ends.
+        if operation.method == "GET" and "text/event-stream" not in operation.responses.values():
+            app.router.add_route("HEAD", API_PREFIX + operation.path, handler)
     # Last: aiohttp tries the resources under the longest matching prefix first, in order.
     # `[\s\S]`, not `.`: a path may hold a decoded newline (%0A).
     app.router.add_route("*", API_PREFIX + r"/{path:[\s\S]*}", unrouted(app))

@@ -8,7 +8,7 @@ It must never open resources (the application owns the store) and never route ou
 
 from aiohttp import web
 
-from ticket_sink.console.pages import CONSOLE_PREFIX, Console
+from ticket_sink.console.pages import CONSOLE_EVENTS, CONSOLE_PREFIX, Console
 from ticket_sink.console.render import CONTENT_SECURITY_POLICY
 from ticket_sink.console.settings import CONSOLE_SETTINGS, CheckRow, ConsoleSettings, ProxyAuth
 
@@ -29,6 +29,10 @@ def setup_console(app: web.Application, settings: ConsoleSettings) -> Console:
     console = Console(settings)
     for method, path, handler in console.routes():
         app.router.add_route(method, path, console.guarded(handler))
+        # HEAD answers as GET would, without the body; not on the event stream, which
+        # would never end.
+        if method == "GET" and path != CONSOLE_EVENTS:
+            app.router.add_route("HEAD", path, console.guarded(handler))
     # Last: whatever else under /console is a page that does not exist.
     app.router.add_route(
         "*", CONSOLE_PREFIX + r"/{path:[\s\S]*}", console.guarded(console.unrouted)

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ticket_sink.api.problems import allowed_methods
 from ticket_sink.console.inputs import (
     CONSOLE_PREFIX,
     Refusal,
@@ -71,7 +72,16 @@ class PageFrame:
         return handle
 
     async def unrouted(self, request: web.Request) -> web.StreamResponse:
-        return self.error(request, 404, "No such page.")
+        """404 for a path the console does not have; 405 naming the methods for one it
+        has that does not take this method."""
+        methods = await allowed_methods(request.app, request)
+        if not methods:
+            return self.error(request, 404, "No such page.")
+        response = self.error(
+            request, 405, f"This address does not take {request.method}, only {methods}."
+        )
+        response.headers["Allow"] = methods
+        return response
 
     def error(self, request: web.Request, status: int, message: str) -> web.Response:
         session, _ = self.sessions.current(request)

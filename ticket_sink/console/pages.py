@@ -47,11 +47,12 @@ from ticket_sink.console.ticket_pages import SILENCE_HOURS, TicketPages
 from ticket_sink.outbound.silences import create_silence, expire_silence, list_silences
 from ticket_sink.service import TicketService
 
-__all__ = ["CONSOLE_PREFIX", "Console"]
+__all__ = ["CONSOLE_EVENTS", "CONSOLE_PREFIX", "Console"]
 
 log = structlog.get_logger("ticket_sink.console")
 
 DIAGNOSIS = "diagnoseParticipant"  # the API operation the participant page runs
+CONSOLE_EVENTS = CONSOLE_PREFIX + "/events"  # the live stream, which never ends
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Console:
             ("GET", p + "/known-errors", self.known_errors),
             ("GET", p + "/checks", self.checks),
             ("GET", p + "/participants", self.participant),
-            ("GET", p + "/events", self.events),
+            ("GET", CONSOLE_EVENTS, self.events),
             ("GET", p + "/static/{name}", self.render.asset),
         ]
 

@@ -134,11 +134,28 @@ async def test_a_method_a_ticket_path_does_not_allow_is_405(sqlite_client: Clien
 
     assert response.status == 405
     assert response.content_type == "application/problem+json"
-    assert response.headers["Allow"] == "GET"
+    assert response.headers["Allow"] == "GET,HEAD"
     problem = await response.json()
     assert problem["detail"] == (
-        "DELETE is not allowed on /api/v1/tickets/TNOSUCHTICK (allowed: GET)"
+        "DELETE is not allowed on /api/v1/tickets/TNOSUCHTICK (allowed: GET,HEAD)"
     )
+
+
+async def test_head_answers_as_get_without_the_body_except_on_the_stream(
+    sqlite_client: Client,
+) -> None:
+    viewer = auth(Role.VIEWER)
+    got = await sqlite_client.get("/api/v1/tickets", headers=viewer)
+    head = await sqlite_client.head("/api/v1/tickets", headers=viewer)
+    assert head.status == got.status == 200
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
+    assert await head.read() == b""
+    assert (await sqlite_client.head("/api/v1/tickets")).status == 401
+    assert (await sqlite_client.head("/api/v1/tickets/TNOSUCHTICK", headers=viewer)).status == 404
+
+    stream = await sqlite_client.head("/api/v1/events", headers=viewer, timeout=5)
+    assert stream.status == 405
+    assert stream.headers["Allow"] == "GET"
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,46 @@ async def test_every_page_is_valid_html_with_the_security_headers(
         assert response.headers["Cache-Control"] == "no-store"
 
 
+async def test_head_answers_as_get_without_the_body_except_on_the_stream(
+    console: Client,
+) -> None:
+    ticket = await report(console)
+    await sign_in(console, Role.VIEWER)
+    for path in [*PAGES, f"/console/tickets/{ticket['id']}", "/console/login"]:
+        head = await console.head(path, allow_redirects=False)
+        got = await console.get(path, allow_redirects=False)
+        assert head.status == got.status, path
+        assert head.headers.get("Content-Type") == got.headers.get("Content-Type"), path
+        assert head.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert await head.read() == b""
+    stream = await console.head("/console/events", timeout=5)
+    assert stream.status == 405
+    assert stream.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        pytest.param("DELETE", "/console/tickets/T1", "GET,HEAD", id="DELETE a ticket page"),
+        pytest.param("GET", "/console/tickets/T1/transition", "POST", id="GET a form's target"),
+        pytest.param("PUT", "/console/silences", "GET,HEAD,POST", id="PUT the silences"),
+        pytest.param("OPTIONS", "/console/", "GET,HEAD", id="OPTIONS the incidents"),
+        pytest.param("POST", "/console/checks", "GET,HEAD", id="POST the checks"),
+    ],
+)
+async def test_a_method_a_page_does_not_take_is_405_naming_those_it_does(
+    console: Client, method: str, path: str, allow: str
+) -> None:
+    await sign_in(console, Role.VIEWER)
+    response = await console.request(method, path, allow_redirects=False)
+    assert response.status == 405
+    assert response.headers["Allow"] == allow
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    valid_html(await response.text())
+    missing = await console.request(method, path + "/nothing-here", allow_redirects=False)
+    assert missing.status == 404
+
+
 async def test_signing_in_sets_a_signed_strict_http_only_cookie(console: Client) -> None:
     response = await console.get("/console/")
     assert response.status == 200
