@@ -4,8 +4,11 @@ Every prober that reads a body over HTTP (SMP metadata, endpoint checks, CRLs, O
 goes through `fetch`, or, for a fresh-connection HTTP/1.1 endpoint check, through its
 lean twin `probes.http_fast.fast_get`; both keep to the policy written here:
 
-- a body is read up to `max_body` bytes (decoded, so a compressed bomb is capped too); a
-  declared Content-Length over it is refused before reading, and reading stops past it;
+- a body is read up to `max_body` bytes, decoded here and never past the cap (httpx's
+  decoders have no output bound: one 64 KiB read of a gzip bomb would become 64 MiB in
+  one call that holds the event loop); only gzip and deflate are asked for and undone,
+  any other coding is `MALFORMED`; a declared Content-Length over the cap is refused
+  before reading, and reading stops past it;
 - redirects are followed by hand (the clients never follow them), at most
   `max_redirects`, and a URL seen twice is a loop (`Redirects`); with `max_redirects`
   None a redirect is an answer like any other (a CRL distribution point answers itself);
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Failed", "Problem", "Redirects", "fetch", "reason_of", "too_large"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT_ENCODING = "gzip, deflate"  # the codings `_Decoder` undoes under the cap
 
 
 class Problem(StrEnum):
@@ -144,6 +149,7 @@ async def fetch(
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {exc}")
+    request.headers["Accept-Encoding"] = ACCEPT_ENCODING
     redirects = Redirects(str(request.url), max_redirects or 0)
     try:
         async with asyncio.timeout(budget):
@@ -187,12 +193,58 @@ async def _read(response: httpx.Response, max_body: int, only_2xx: bool) -> byte
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_body:
         return too_large(max_body, declared)
+    if response.is_stream_consumed:
+        # Made in memory with its body (an in-process transport): httpx decoded it whole.
+        return too_large(max_body) if len(response.content) > max_body else response.content
+    decoder = _Decoder.of(response.headers.get("content-encoding", ""))
+    if isinstance(decoder, Failed):
+        return decoder
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > max_body:
-            return too_large(max_body)
+    try:
+        async for chunk in response.aiter_raw():
+            # Never more than one byte past the cap, however much `chunk` inflates to.
+            body += decoder.decode(chunk, max_body + 1 - len(body))
+            if len(body) > max_body:
+                return too_large(max_body)
+    except zlib.error as exc:
+        return Failed(Problem.MALFORMED, f"broken {decoder.coding} body: {exc}")
     return bytes(body)
+
+
+class _Decoder:
+    """One body's Content-Encoding, undone with a bound on each call's output."""
+
+    def __init__(self, coding: str, wbits: int | None) -> None:
+        self.coding = coding
+        self._wbits = wbits
+        self._zlib = None if wbits is None else zlib.decompressobj(wbits)
+        self._started = False
+
+    @classmethod
+    def of(cls, header: str) -> _Decoder | Failed:
+        codings = [part.strip().lower() for part in header.split(",")]
+        codings = [coding for coding in codings if coding not in {"", "identity"}]
+        if not codings:
+            return cls("identity", None)
+        if len(codings) == 1 and codings[0] in {"gzip", "x-gzip"}:
+            return cls("gzip", zlib.MAX_WBITS | 16)
+        if len(codings) == 1 and codings[0] == "deflate":
+            return cls("deflate", zlib.MAX_WBITS)
+        return Failed(Problem.MALFORMED, f"Content-Encoding {header[:60]!r} was not asked for")
+
+    def decode(self, data: bytes, most: int) -> bytes:
+        """At most `most` (> 0) bytes of what `data` decodes to; the rest is not decoded."""
+        if self._zlib is None:
+            return data
+        started, self._started = self._started, True
+        try:
+            return self._zlib.decompress(data, most)
+        except zlib.error:
+            if started or self._wbits != zlib.MAX_WBITS:
+                raise
+            # "deflate" is raw DEFLATE for some servers, zlib-wrapped by the RFC.
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._zlib.decompress(data, most)
 
 
 def _connect_failure(exc: BaseException) -> Failed:

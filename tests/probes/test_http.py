@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import re
 from collections.abc import AsyncIterator
 
@@ -31,6 +32,8 @@ from vigie import USER_AGENT
 from vigie.http import outbound_client
 
 TEN_MB = 10 * 1024 * 1024
+# 64 MiB of zeros in about 64 KiB, as one network read brings it.
+GZIP_BOMB = gzip.compress(bytes(64 * 2**20), compresslevel=9)
 
 
 async def _answer(request: web.Request) -> web.StreamResponse:
@@ -57,6 +60,8 @@ async def _answer(request: web.Request) -> web.StreamResponse:
             for _ in range(TEN_MB // len(chunk)):
                 await response.write(chunk)
         return response
+    if behaviour == "gzip-bomb":
+        return web.Response(body=GZIP_BOMB, headers={"Content-Encoding": "gzip"})
     if behaviour == "slowloris":
         response = web.StreamResponse()
         await response.prepare(request)
@@ -187,6 +192,12 @@ async def test_both_paths_send_vigies_user_agent(server: str, keep_alive: bool) 
         server + "/agent", keep_alive=keep_alive, body_regex=f"^{re.escape(USER_AGENT)}$"
     )
     assert result.reason is FailureReason.OK, result.detail
+
+
+async def test_a_gzip_bomb_ends_at_the_cap_on_the_kept_path(server: str) -> None:
+    # The fresh path asks for no coding and reads the bytes as sent; the kept one decodes.
+    result = await run(server + "/gzip-bomb", keep_alive=True, body_regex="x")
+    assert result.reason is FailureReason.HTTP_TOO_LARGE, result.detail
 
 
 async def test_a_slowloris_body_ends_at_the_timeout(server: str) -> None:

@@ -4,6 +4,8 @@ transport (`httpx.MockTransport`), so every rule is seen without a server."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -143,3 +145,57 @@ async def test_a_url_that_is_not_one_is_a_problem_not_an_exception() -> None:
         answer = await fetch(http, "http://[::1/", max_body=100)
     assert isinstance(answer, Failed)
     assert answer.problem is Problem.UNSUPPORTED_URL
+
+
+def compressed(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush()
+
+
+# 64 MiB of zeros in about 64 KiB: what one read of a gzip bomb brings.
+BOMB = compressed(bytes(64 * 2**20), zlib.MAX_WBITS | 16)
+
+
+async def streamed(body: bytes) -> AsyncIterator[bytes]:
+    yield body  # as a network read brings it, undecoded
+
+
+async def test_a_gzip_bomb_is_decoded_no_further_than_the_cap() -> None:
+    def bomb(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Accept-Encoding"] == "gzip, deflate"
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=streamed(BOMB))
+
+    async with client(bomb) as http:
+        tracemalloc.start()
+        try:
+            answer = await fetch(http, "http://h/", max_body=2**20)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert answer == Failed(Problem.TOO_LARGE, f"more than {2**20} bytes, not read")
+    assert peak < 8 * 2**20  # the cap and the compressed read, never the 64 MiB
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "expected"),
+    [
+        pytest.param("gzip", compressed(b"up", zlib.MAX_WBITS | 16), b"up", id="gzip"),
+        pytest.param("deflate", compressed(b"up", zlib.MAX_WBITS), b"up", id="deflate-zlib"),
+        pytest.param("deflate", compressed(b"up", -zlib.MAX_WBITS), b"up", id="deflate-raw"),
+        pytest.param("identity", b"up", b"up", id="identity"),
+        pytest.param("br", b"up", Problem.MALFORMED, id="not-asked-for"),
+        pytest.param("gzip, gzip", b"up", Problem.MALFORMED, id="twice"),
+        pytest.param("gzip", b"not gzip at all", Problem.MALFORMED, id="broken"),
+    ],
+)
+async def test_content_codings(coding: str, body: bytes, expected: bytes | Problem) -> None:
+    async with client(
+        lambda _: httpx.Response(200, headers={"Content-Encoding": coding}, content=streamed(body))
+    ) as http:
+        answer = await fetch(http, "http://h/", max_body=100)
+    if isinstance(expected, Problem):
+        assert isinstance(answer, Failed)
+        assert answer.problem is expected, answer.detail
+    else:
+        assert isinstance(answer, Answer)
+        assert answer.body == expected
