@@ -3,12 +3,12 @@
 `setup_mcp` adds one aiohttp route, `/mcp`. Its handler checks the bearer token with the
 API's access policy (401 without a valid one, unless anonymous reads are allowed), takes
 only a POST of JSON (405, 415), reads its body within the API's size and time limits
-(413, 408), then hands the request to the SDK's session manager, an ASGI application,
-through `_serve_asgi` with the caller in the ASGI scope. The session manager runs in a
-cleanup context of the app, and the SDK's transport security checks the Host and Origin
-headers against the configured lists (DNS rebinding). It must never let a request reach
-the MCP server without a checked caller, never wait on a client's body without a
-deadline, and never log a token.
+(413, 408), refuses an invalid JSON-RPC envelope (`envelope`), then hands the request to
+the SDK's session manager, an ASGI application, through `_serve_asgi` with the caller in
+the ASGI scope. The session manager runs in a cleanup context of the app, and the SDK's
+transport security checks the Host and Origin headers against the configured lists (DNS
+rebinding). It must never let a request reach the MCP server without a checked caller,
+never wait on a client's body without a deadline, and never log a token.
 
 The bridge is ours, not a package's: aiohttp-asgi, the maintained bridge, matches its
 resource by a bare path prefix (so `/mcpanything` would reach the MCP app), builds the ASGI
@@ -33,6 +33,7 @@ from ticket_sink.api.auth import AccessPolicy
 from ticket_sink.api.framework import Operation, bearer, read_body
 from ticket_sink.api.problems import Problem, problem_response
 from ticket_sink.mcp.dispatch import Caller, LocalApi
+from ticket_sink.mcp.envelope import refusal, refusal_response
 from ticket_sink.mcp.server import CALLER_KEY, build_server
 
 __all__ = ["MCP_PATH", "McpSettings", "setup_mcp"]
@@ -105,6 +106,9 @@ def setup_mcp(
             )
         except Problem as problem:
             return problem_response(problem)
+        reason = refusal(body)
+        if reason is not None:
+            return refusal_response(reason)
         scope = {CALLER_KEY: Caller(request, principal)}
         return await _serve_asgi(manager.handle_request, request, body, scope)
 

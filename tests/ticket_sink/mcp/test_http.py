@@ -469,3 +469,59 @@ async def test_a_body_trickled_past_its_deadline_is_408(tmp_path: Path) -> None:
     assert status == 408
     assert json.loads(text)["detail"] == "the body did not arrive within 0.3s"
     assert took < 1.5
+
+
+LIST = {"jsonrpc": "2.0", "method": "tools/list", "params": {"_meta": {"note": "MARKER-7f3"}}}
+INVALID_ENVELOPES = {
+    "a batch": [{**LIST, "id": 1}, {**LIST, "id": 2}],
+    "an empty batch": [],
+    "a string": "MARKER-7f3",
+    "JSON-RPC 1.0": {**LIST, "jsonrpc": "1.0", "id": 1},
+    "no version": {key: value for key, value in {**LIST, "id": 1}.items() if key != "jsonrpc"},
+    "a null id": {**LIST, "id": None},
+    "a fractional id": {**LIST, "id": 1.5},
+    "a boolean id": {**LIST, "id": True},
+    "an object id": {**LIST, "id": {"MARKER-7f3": 1}},
+    "a method that is a number": {"jsonrpc": "2.0", "id": 1, "method": 7},
+    "neither method nor result": {"jsonrpc": "2.0", "id": 1, "MARKER-7f3": True},
+}
+
+
+@pytest.mark.parametrize("message", INVALID_ENVELOPES.values(), ids=list(INVALID_ENVELOPES))
+async def test_an_invalid_json_rpc_envelope_is_an_invalid_request(
+    agent: Agent, message: Any
+) -> None:
+    """JSON-RPC 2.0's -32600 with HTTP 400, never a 202 that drops a request whose id is
+    not one, and never the input echoed back."""
+    headers = {**MCP_HEADERS, **agent.headers(Role.VIEWER)}
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        response = await http.post(f"{agent.url}/mcp", json=message, headers=headers)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["id"] is None
+    assert answer["error"]["code"] == -32600
+    assert "MARKER" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        pytest.param({**LIST, "id": ""}, 200, id="an empty string id"),
+        pytest.param({**LIST, "id": -(2**63)}, 200, id="a large negative id"),
+        pytest.param({"jsonrpc": "2.0", "method": "notifications/initialized"}, 202, id="note"),
+        pytest.param(
+            {"jsonrpc": "2.0", "id": None, "error": {"code": 1, "message": "x"}},
+            202,
+            id="an error response with a null id",
+        ),
+    ],
+)
+async def test_a_valid_envelope_goes_on_to_the_server(
+    agent: Agent, message: Any, status: int
+) -> None:
+    headers = {**MCP_HEADERS, **agent.headers(Role.VIEWER)}
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        response = await http.post(f"{agent.url}/mcp", json=message, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["id"] == message["id"]
