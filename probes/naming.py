@@ -8,7 +8,10 @@ scheme label. Identifiers are read as the Peppol Policy for use of Identifiers w
 no surrounding whitespace around scheme or value, schemes case-insensitive, and
 `iso6523-actorid-upis` values (`ICD:IDENTIFIER`) case-insensitive, so they are kept in
 lower case; an identifier no registration could have produced is refused with a message,
-never hashed as typed. This module must never guess a scheme from the value's shape.
+never hashed as typed. An identifier copied from an SMP URL (`SCHEME%3A%3AVALUE`, the
+whole identifier percent-encoded as one path segment) is decoded once: the DNS name is
+built from the identifier, never from its URL form. This module must never guess a
+scheme from the value's shape.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote
 
 __all__ = [
     "PEPPOL_PARTICIPANT_SCHEME",
@@ -58,6 +62,7 @@ class ParticipantId:
             raise ValueError("participant identifier is empty")
         if _CONTROL.search(text):
             raise ValueError(f"participant identifier {text!r} contains a control character")
+        text = _url_form_decoded(text)
         scheme, sep, value = text.partition(_SEPARATOR)
         if not sep:
             return cls(None, text)
@@ -77,6 +82,24 @@ class ParticipantId:
 
     def __str__(self) -> str:
         return self.value if self.scheme is None else f"{self.scheme}{_SEPARATOR}{self.value}"
+
+
+def _url_form_decoded(text: str) -> str:
+    """`text` percent-decoded when it is a whole SCHEME::VALUE in its SMP URL form.
+
+    Only then: a bare value (an ebCore URN) may hold a `%` of its own.
+    """
+    if _SEPARATOR in text or "%" not in text:
+        return text
+    try:
+        decoded = unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        return text
+    if _SEPARATOR not in decoded:
+        return text
+    if _CONTROL.search(decoded):
+        raise ValueError(f"participant identifier {text!r} contains a control character")
+    return decoded.strip()
 
 
 def classic_label(value: str) -> str:

@@ -123,6 +123,28 @@ def test_identifier_without_scheme_is_hashed_whole_without_scheme_label(
             ParticipantId("urn:oasis:names:tc:ebcore:partyid-type:iso6523", "0088:ABC"),
             id="other-schemes-keep-their-case",
         ),
+        # The SMP URL form (Peppol SMP: the identifier percent-encoded as one segment), as
+        # copied from a browser: the DNS name is the identifier's, never its URL form's.
+        pytest.param(
+            "iso6523-actorid-upis%3A%3A9915%3ATest",
+            ParticipantId("iso6523-actorid-upis", "9915:test"),
+            id="smp-url-form-decoded",
+        ),
+        pytest.param(
+            "iso6523-actorid-upis%3a%3a9915%3atest",
+            ParticipantId("iso6523-actorid-upis", "9915:test"),
+            id="smp-url-form-lower-case-escapes",
+        ),
+        pytest.param(
+            "urn:oasis:names:tc:ebcore:partyid-type:unregistered:a%20b",
+            ParticipantId(None, "urn:oasis:names:tc:ebcore:partyid-type:unregistered:a%20b"),
+            id="a-bare-value-keeps-its-percent",
+        ),
+        pytest.param(
+            "scheme::50%25",
+            ParticipantId("scheme", "50%25"),
+            id="a-decoded-identifier-is-not-decoded-again",
+        ),
     ],
 )
 def test_parse(text: str, expected: ParticipantId) -> None:
@@ -143,11 +165,27 @@ def test_parse(text: str, expected: ParticipantId) -> None:
         pytest.param("iso6523-actorid-upis::123abc", "is not ICD:IDENTIFIER", id="no-icd"),
         pytest.param("iso 6523::0088:1", "contains whitespace", id="space-in-scheme"),
         pytest.param("iso6523-actorid-upis::0088:1\x00", "control character", id="nul"),
+        pytest.param(
+            "iso6523-actorid-upis%3A%3A0088%3A1%00", "control character", id="encoded-nul"
+        ),
+        pytest.param(
+            "iso6523-actorid-upis%3A%3A0088%3A%201", "is not ICD:IDENTIFIER", id="encoded-space"
+        ),
     ],
 )
 def test_parse_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ParticipantId.parse(text)
+
+
+def test_the_2026_test_zone_name_of_the_published_participant() -> None:
+    # The worked example recorded on the OpenPeppol test SML (participant 9915:test).
+    participant = ParticipantId.parse("iso6523-actorid-upis::9915:test")
+    name = participant_name(participant, "participant.sml.test.tech.peppol.org", NamingScheme.NAPTR)
+    assert name == (
+        "eh5boavaktmbgzyh2a63dz4qov33fvp5nsdvqklucfraayoodw6a"
+        ".iso6523-actorid-upis.participant.sml.test.tech.peppol.org"
+    )
 
 
 def test_str_round_trips_through_parse() -> None:
