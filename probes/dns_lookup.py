@@ -6,15 +6,17 @@ than `MAX_CHAIN` refused. When the chain leaves the answer (the target zone is s
 elsewhere), the lookup says which name to ask next (`Lookup.follow`); `probes.dns_chain`
 asks it. BDXL: among the U-NAPTR records with service `Meta:SMP` (case-insensitive), in
 order then preference (RFC 3403, RFC 4848), the first whose regexp is `!.*!URL!` or
-`!^.*$!URL!` (any delimiter, optional `i` flag) gives the SMP URL; unusable records are
-skipped, and usable records of equal order and preference are alternatives, chosen by
-their URL, never by the order the server sent them in. Classic: the participant name is
+`!^.*$!URL!` (any delimiter, optional `i` flag; `^.*`, `.*$` and `(.*)` too: they match
+every name alike) gives the SMP URL; unusable records are skipped, and usable records of
+equal order and preference are alternatives, chosen by their URL, never by the order the
+server sent them in. Classic: the participant name is
 a CNAME to `{SMP-ID}.publisher.{ZONE}`, itself an A record or a CNAME to the SMP host.
 Every outcome is one `FailureReason`; malformed input is a reason too, never an exception.
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -57,7 +59,10 @@ RCODE_REASONS = {
     3: FailureReason.NXDOMAIN,
     5: FailureReason.REFUSED,
 }
-_ACCEPTED_EXPRESSIONS = (b".*", b"^.*$")
+# Expressions that match every name, so the replacement is the URL whatever the name is:
+# `.*` (or `.+`: a name is never empty), anchored or not, grouped or not. Senders anchor
+# an expression at both ends before matching (ph-dns), so `^.*` and `.*$` are one rule.
+_WHOLE_NAME = re.compile(rb"\^?(?:\.[*+]|\(\.[*+]\))\$?")
 # Links of one CNAME/DNAME chain, across every answer of a lookup: resolvers stop near
 # here too (BIND follows 16 CNAMEs, Unbound 11); SML chains have one or two.
 MAX_CHAIN = 8
@@ -137,7 +142,7 @@ def naptr_url(regexp: bytes) -> str | None:
         return None
     expression, replacement = parts[0], parts[1]
     # A backslash would be a back-reference or an escaped delimiter: not an SML form.
-    if expression not in _ACCEPTED_EXPRESSIONS or b"\\" in replacement:
+    if not _WHOLE_NAME.fullmatch(expression) or b"\\" in replacement:
         return None
     try:
         url = replacement.decode("ascii")

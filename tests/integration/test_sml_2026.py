@@ -51,6 +51,7 @@ def naptr(order: int, preference: int, regexp: str, service: str = "Meta:SMP") -
 PRODUCTION = {
     "0088:upper-case": [naptr(100, 10, f"!.*!{SMP}!", service="META:SMP")],
     "0088:other-delimiter": [naptr(100, 10, f"#^.*$#{OTHER}#")],
+    "0088:one-anchor": [naptr(100, 10, f"!^.*!{SMP}!")],
     "0088:replacement-only": ['NAPTR 100 10 "U" "Meta:SMP" "" smp.peppol.test.'],
     "0088:not-http": [naptr(100, 10, "!.*!ftp://smp.peppol.test!"), naptr(100, 20, f"!.*!{SMP}!")],
     "0088:orders": [naptr(200, 10, f"!.*!{OTHER}!"), naptr(100, 50, f"!.*!{SMP}!")],
@@ -207,6 +208,7 @@ def vigie_records(findings: dict[str, object]) -> list[str]:
     [
         pytest.param(PROD, "0088:upper-case", "ok", SMP, id="upper-case-service-and-owner"),
         pytest.param(PROD, "0088:other-delimiter", "ok", OTHER, id="other-delimiter"),
+        pytest.param(PROD, "0088:one-anchor", "ok", SMP, id="one-anchor"),
         pytest.param(PROD, "0088:replacement-only", "malformed_record", None, id="replacement"),
         pytest.param(PROD, "0088:not-http", "ok", SMP, id="not-http-skipped"),
         pytest.param(PROD, "0088:orders", "ok", SMP, id="lower-order-first"),

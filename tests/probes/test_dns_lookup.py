@@ -75,6 +75,14 @@ def evaluate(wire: bytes, expected: str | None = None) -> tuple[FailureReason, s
                      (FailureReason.OK, SMP), id="short-form-lower-case"),
         pytest.param(answer(naptrs(naptr(100, 10, "U", "META:SMP", f"#.*#{SMP}#i"))), None,
                      (FailureReason.OK, SMP), id="other-delimiter-and-i-flag"),
+        # Senders anchor the expression at both ends before matching (peppol-commons), so
+        # every spelling of "the whole name" gives the URL.
+        pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!^.*!{SMP}!"))), None,
+                     (FailureReason.OK, SMP), id="start-anchor-only"),
+        pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!.*$!{SMP}!"))), None,
+                     (FailureReason.OK, SMP), id="end-anchor-only"),
+        pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!^(.*)$!{SMP}!"))), None,
+                     (FailureReason.OK, SMP), id="group-without-back-reference"),
         pytest.param(
             answer(naptrs(
                 naptr(10, 10, "U", "Meta:SMS", "!.*!https://wrong-service.test!"),
@@ -115,6 +123,9 @@ def test_naptr_answers(
         pytest.param(f"!^.*$!{SMP}", id="missing-closing-delimiter"),
         pytest.param(f"!^(.*)$!{SMP}/\\1!", id="back-reference"),
         pytest.param(f"!^abc$!{SMP}!", id="other-expression"),
+        pytest.param(f"!^a.*$!{SMP}!", id="not-every-name"),
+        pytest.param(f"!^(.*$!{SMP}!", id="unbalanced-group"),
+        pytest.param(f"!^^.*$!{SMP}!", id="doubled-anchor"),
         pytest.param("!.*!ftp://smp.test!", id="not-http"),
         pytest.param("!.*!https://!", id="no-host"),
         pytest.param(f"!.*!{SMP}!x", id="unknown-flag"),
