@@ -34,6 +34,7 @@ __all__ = [
 
 TRANSPORT_ERROR = 0  # Sample.status of a request that got no HTTP answer
 _HEADER_LIMIT = 64 * 1024
+_LINES_PER_TURN = 256  # chunk lines read before other tasks get a turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,25 +237,37 @@ async def read_body(reader: Reader, head: Head, max_body: int) -> bytes:
         if head.length > max_body:
             raise TooLarge
         return await reader.readexactly(head.length)
-    body = b""
+    body = bytearray()
     while True:
         more = await reader.read(max_body + 1 - len(body))
         if not more:
-            return body
+            return bytes(body)
         body += more
         if len(body) > max_body:
             raise TooLarge
 
 
 async def _read_chunks(reader: Reader, max_body: int) -> bytes:
-    body = b""
+    body = bytearray()
+    ending = False  # past the last chunk: trailer lines until an empty one
+    lines = 0
     while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";")[0].strip(), 16)
+        lines += 1
+        if lines % _LINES_PER_TURN == 0:
+            # Buffered lines are read without waiting: a peer sending one-byte chunks (or
+            # endless trailers) would otherwise keep every other check and the timeout out.
+            await asyncio.sleep(0)
+        line = await reader.readuntil(b"\r\n")
+        if ending:
+            if line == b"\r\n":
+                return bytes(body)
+            continue
+        size = int(line.split(b";")[0].strip(), 16)
+        if size < 0:
+            raise ValueError("a negative chunk size")
         if len(body) + size > max_body:
             raise TooLarge
         if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
-                pass
-            return body
-        body += (await reader.readexactly(size + 2))[:-2]
+            ending = True
+        else:
+            body += (await reader.readexactly(size + 2))[:-2]

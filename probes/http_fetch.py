@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Failed", "Problem", "Redirects", "fetch", "reason_of", "too_large"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHUNKS_PER_TURN = 256  # body chunks read before other tasks get a turn
 ACCEPT_ENCODING = "gzip, deflate"  # the codings `_Decoder` undoes under the cap
 
 
@@ -200,8 +201,14 @@ async def _read(response: httpx.Response, max_body: int, only_2xx: bool) -> byte
     if isinstance(decoder, Failed):
         return decoder
     body = bytearray()
+    chunks = 0
     try:
         async for chunk in response.aiter_raw():
+            chunks += 1
+            if chunks % _CHUNKS_PER_TURN == 0:
+                # h11 hands out the chunks of one read without waiting: a peer sending
+                # one-byte chunks would otherwise keep every other check and the timeout out.
+                await asyncio.sleep(0)
             # Never more than one byte past the cap, however much `chunk` inflates to.
             body += decoder.decode(chunk, max_body + 1 - len(body))
             if len(body) > max_body:

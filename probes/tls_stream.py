@@ -179,7 +179,10 @@ class ClientStream:
         self._tls: SSL.Connection | None = None
         self._decrypting = False  # the handshake is done: what arrives is decrypted at once
         self._verify_failure: tuple[int, int] | None = None  # (X509_V_ERR, depth)
-        self._buffer = b""  # plaintext received and not read yet
+        # Plaintext received and not read yet. A bytearray: taking a line off its front
+        # costs nothing, where bytes would copy what remains, line after line (an answer
+        # of one-byte chunks would make each buffer fill quadratic).
+        self._buffer = bytearray()
         self._unsent = b""  # bytes the socket did not take yet
         self._arrived = False  # bytes came since the last wait
         self._eof = False  # the peer closed (or the connection broke)
@@ -252,24 +255,26 @@ class ClientStream:
             index = self._buffer.find(separator)
             if index >= 0:
                 end = index + len(separator)
-                line, self._buffer = self._buffer[:end], self._buffer[end:]
-                return line
+                return self._take(end)
             if len(self._buffer) > _READ_LIMIT:
                 raise ValueError("a header or chunk line longer than 64 KiB")
             if not await self._fill():
-                raise asyncio.IncompleteReadError(self._buffer, None)
+                raise asyncio.IncompleteReadError(bytes(self._buffer), None)
 
     async def readexactly(self, n: int) -> bytes:
         while len(self._buffer) < n:
             if not await self._fill():
-                raise asyncio.IncompleteReadError(self._buffer, n)
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
-        return data
+                raise asyncio.IncompleteReadError(bytes(self._buffer), n)
+        return self._take(n)
 
     async def read(self, n: int) -> bytes:
         if not self._buffer and not await self._fill():
             return b""
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return self._take(n)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
         return data
 
     def close(self) -> None:

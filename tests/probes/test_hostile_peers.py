@@ -1,0 +1,183 @@
+"""Hostile peers checked side by side with a healthy one, by the real scheduler and runner.
+
+Each hostile server on 127.0.0.1 misbehaves in one way (headers trickled, a status line and
+then nothing, a body shorter than its Content-Length, endless one-byte chunks, a TLS port
+that never answers the ClientHello), on both HTTP paths (fresh connection and kept). Every
+hostile check must end as a typed reason, and the healthy check beside them must keep
+answering within its own, shorter timeout: one slow or flooding peer must never hold the
+event loop, and so every other check, past a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ResultBook, Runner
+from probes.http import HttpTarget, expand_http
+from probes.http_burst import Head, TooLarge, read_body
+from tests.probes.tls_test_servers import raw_server
+from vigie import USER_AGENT
+from vigie.http import outbound_client
+from vigie.lab.service import serve_app
+from vigie.scheduler import Scheduler
+
+HOSTILE_TIMEOUT = 0.5
+HEALTHY_TIMEOUT = 0.3
+RUN_SECONDS = 1.5
+
+
+class Hostile:
+    """A TCP server on 127.0.0.1 misbehaving by path; each misbehaviour lasts until the
+    client goes or the server stops."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            request = await reader.readuntil(b"\r\n\r\n")
+            await self._misbehave(request.split(b" ", 2)[1], reader, writer)
+        writer.close()
+
+    async def _misbehave(
+        self, path: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if path == b"/trickle":  # a byte at a time, never done within the timeout
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), 0.1)
+        elif path == b"/status-only":
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            await reader.read()  # until the client gives up
+        elif path == b"/short":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc")
+            await reader.read()
+        elif path == b"/one-byte-chunks":  # as fast as the client reads, never a last one
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            while not self.stopping.is_set():
+                writer.write(b"1\r\nx\r\n" * 4096)
+                await writer.drain()
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for writer in self._writers:
+            writer.transport.abort()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def hostile() -> AsyncIterator[str]:
+    peer = Hostile()
+    server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await peer.stop()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def healthy() -> AsyncIterator[str]:
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    runner, address = await serve_app(app, "127.0.0.1", 0, shutdown_timeout=0.1)
+    try:
+        yield f"http://{address}/ok"
+    finally:
+        await runner.cleanup()
+
+
+def http_check(url: str, timeout: float, name: str, **settings: object) -> object:
+    target = HttpTarget.model_validate({"url": url, "name": name, **settings})
+    (check,) = expand_http(target, CheckDefaults(interval=0.1, timeout=timeout))
+    return check
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[ProbeEnv]:
+    async with outbound_client() as http:
+        probe_env = ProbeEnv(http=http, user_agent=USER_AGENT)
+        yield probe_env
+        await probe_env.aclose()
+
+
+async def test_hostile_peers_never_hold_up_a_healthy_one(env: ProbeEnv) -> None:
+    async with hostile() as bad, healthy() as good, raw_server(None) as silent_tls:
+        hostile_checks = {
+            f"{path} {path_name}": http_check(
+                bad + path, HOSTILE_TIMEOUT, f"{path} {path_name}", **kept
+            )
+            for path in ("/trickle", "/status-only", "/short", "/one-byte-chunks")
+            for path_name, kept in (("fresh", {}), ("kept", {"keep_alive": True}))
+        }
+        hostile_checks["silent TLS"] = http_check(
+            f"https://127.0.0.1:{silent_tls}/", HOSTILE_TIMEOUT, "silent TLS"
+        )
+        good_check = http_check(good, HEALTHY_TIMEOUT, "healthy")
+        book = ResultBook()
+        runner = Runner(PROBERS, env, book)
+        checks = [*hostile_checks.values(), good_check]
+        scheduler = Scheduler(
+            checks, runner.run, limits={"http": len(checks)}, jitter=0.0, initial_spread=0.0
+        )
+        running = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(RUN_SECONDS)
+        scheduler.stop()
+        await running
+
+    good_record = book.get(good_check.key)
+    assert good_record is not None
+    # Every run of the healthy check ended well within its own timeout, however busy the
+    # hostile peers kept the agent.
+    assert set(good_record.outcomes) == {FailureReason.OK}, good_record.outcomes
+    assert sum(good_record.outcomes.values()) >= 5
+    for name, check in hostile_checks.items():
+        record = book.get(check.key)
+        assert record is not None, name
+        assert set(record.outcomes) <= {FailureReason.TIMEOUT}, (name, record.outcomes)
+
+
+def fed(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+CHUNKED = Head(200, None, True, False, None)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        pytest.param(b"2\r\nok\r\n0\r\n\r\n", b"ok", id="chunks"),
+        pytest.param(b"2;x=y\r\nok\r\n0\r\nA: b\r\nC: d\r\n\r\n", b"ok", id="trailers"),
+        pytest.param(b"-2\r\nok\r\n0\r\n\r\n", ValueError, id="negative-size"),
+        pytest.param(b"zz\r\nok\r\n", ValueError, id="not-hex"),
+        pytest.param(b"1\r\nx\r\n" * 11 + b"0\r\n\r\n", TooLarge, id="over-the-cap"),
+        pytest.param(b"1\r\nx\r\n" * 5, asyncio.IncompleteReadError, id="no-last-chunk"),
+    ],
+)
+async def test_the_chunk_reader(wire: bytes, expected: bytes | type[Exception]) -> None:
+    if isinstance(expected, bytes):
+        assert await read_body(fed(wire), CHUNKED, max_body=10) == expected
+    else:
+        with pytest.raises(expected):
+            await read_body(fed(wire), CHUNKED, max_body=10)
