@@ -37,6 +37,9 @@ _SEPARATOR = "::"
 # the form of its values (a four-digit ICD, a colon, an identifier without whitespace).
 PEPPOL_PARTICIPANT_SCHEME = "iso6523-actorid-upis"
 _ISO6523_VALUE = re.compile(r"[0-9]{4}:[^\s]+")
+# POLICY 1 of the Policy (4.4.0, since 2025-11-01): a participant value (the scheme not
+# counted) is at most 130 characters; it was 50 before.
+_MAX_PEPPOL_VALUE = 130
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -76,6 +79,11 @@ class ParticipantId:
                 raise ValueError(
                     f"{PEPPOL_PARTICIPANT_SCHEME} value {value!r} is not ICD:IDENTIFIER "
                     "(four digits, a colon, an identifier without spaces)"
+                )
+            if len(value) > _MAX_PEPPOL_VALUE:
+                raise ValueError(
+                    f"{PEPPOL_PARTICIPANT_SCHEME} value of {len(value)} characters is longer "
+                    f"than the {_MAX_PEPPOL_VALUE} the Peppol Policy for use of Identifiers allows"
                 )
             return cls(PEPPOL_PARTICIPANT_SCHEME, value.lower())
         return cls(scheme, value)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +292,22 @@ def test_diagnose_reports_the_sml_step_as_dig_reads_it(network: Network) -> None
     assert sml["findings"]["smp_url"] == CLOSED
     # The SML is whole; what breaks is the SMP it names, which nothing serves.
     assert diagnosis["broken"] not in ("sml", None)
+
+
+def test_a_sweep_of_the_test_zone_agrees_with_dig(network: Network, tmp_path: Path) -> None:
+    values = ["9915:test", "0088:moved", "0088:absent"]
+    listing = tmp_path / "participants.txt"
+    listing.write_text("".join(f"{SCHEME}::{value}\n" for value in values))
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "vigie", "probe", "sml", "--zone", TEST,
+            "--server", address(network.openpeppol), "--other-zone", f"{EC}={address(network.ec)}",
+            "--other-zone", f"{PROD}={address(network.openpeppol)}",
+            "--participants", str(listing),
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    registered = [v for v in values if resolve(network, name(v, TEST)).status == "NOERROR"]
+    assert registered == ["9915:test", "0088:moved"]
+    assert done.stdout.splitlines()[0] == "checked 3: ok 2, nxdomain 1", done.stdout
+    assert f"  nxdomain: {SCHEME}::0088:absent" in done.stdout

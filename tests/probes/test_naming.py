@@ -126,6 +126,11 @@ def test_identifier_without_scheme_is_hashed_whole_without_scheme_label(
         # The SMP URL form (Peppol SMP: the identifier percent-encoded as one segment), as
         # copied from a browser: the DNS name is the identifier's, never its URL form's.
         pytest.param(
+            "iso6523-actorid-upis::0088:" + "A" * 125,
+            ParticipantId("iso6523-actorid-upis", "0088:" + "a" * 125),
+            id="130-characters-the-policy-allows",
+        ),
+        pytest.param(
             "iso6523-actorid-upis%3A%3A9915%3ATest",
             ParticipantId("iso6523-actorid-upis", "9915:test"),
             id="smp-url-form-decoded",
@@ -164,6 +169,9 @@ def test_parse(text: str, expected: ParticipantId) -> None:
         ),
         pytest.param("iso6523-actorid-upis::123abc", "is not ICD:IDENTIFIER", id="no-icd"),
         pytest.param("iso 6523::0088:1", "contains whitespace", id="space-in-scheme"),
+        pytest.param(
+            "iso6523-actorid-upis::0088:" + "1" * 126, "longer than the 130", id="131-characters"
+        ),
         pytest.param("iso6523-actorid-upis::0088:1\x00", "control character", id="nul"),
         pytest.param(
             "iso6523-actorid-upis%3A%3A0088%3A1%00", "control character", id="encoded-nul"
