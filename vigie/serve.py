@@ -10,6 +10,7 @@ a reserve is kept for probing, inbound connections are capped (the oldest idle o
 room for a new one), and a connection that sends no complete headers, or idles between
 requests, is closed after `idle_timeout`. A malformed request is answered with a bare
 status: aiohttp's parser messages quote the offending header, which may be a token.
+Request bodies are never decompressed: a compressed one costs what it weighs on the wire.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_CONNECTION_GRACE_SECONDS)
     try:
         await runner.setup()
-        site = _CappedSite(runner, sock, cap, {"keepalive_timeout": idle_timeout})
+        # Bodies are handed over as sent: aiohttp would decompress them on the event loop,
+        # even one a handler refused while draining it, and a small gzip body can stand
+        # for gigabytes. The interfaces refuse a compressed body (415).
+        options = {"keepalive_timeout": idle_timeout, "auto_decompress": False}
+        site = _CappedSite(runner, sock, cap, options)
         await site.start()
         url = _url_of(runner, host)
         log.info("listening", url=url, max_connections=cap, idle_timeout=idle_timeout)

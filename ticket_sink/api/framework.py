@@ -118,12 +118,24 @@ def encoded_json_response(body: bytes, *, status: int = 200) -> web.Response:
 
 
 @contextlib.asynccontextmanager
-async def body_deadline(seconds: float) -> AsyncIterator[None]:
-    """Reading a request body, the same way for every interface: 408 if it has not all
-    arrived within `seconds` (a client trickling its body would otherwise hold its
-    connection, which the server's cap cannot then give to another), 400 for a body its
-    Content-Encoding does not decode, and 400 for a client that left before sending it all
-    (nobody reads that answer, but it is not a bug of ours to log)."""
+async def body_deadline(request: web.Request, seconds: float) -> AsyncIterator[None]:
+    """Reading `request`'s body, the same way for every interface: 415 for a body sent
+    with a Content-Encoding, 408 if it has not all arrived within `seconds` (a client
+    trickling its body would otherwise hold its connection, which the server's cap cannot
+    then give to another), 400 for a body its Content-Encoding does not decode (where the
+    server decompresses), and 400 for a client that left before sending it all (nobody
+    reads that answer, but it is not a bug of ours to log)."""
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        # No client of ours compresses what it sends, and a decompressed body could be a
+        # thousand times its size on the wire: `vigie.serve` leaves bodies as sent.
+        raise Problem(
+            415,
+            "a request body is taken as sent, without a Content-Encoding",
+            field="Content-Encoding",
+            kind="unsupported-media-type",
+            headers={"Accept-Encoding": "identity"},
+        )
     try:
         async with asyncio.timeout(seconds):
             yield
@@ -154,7 +166,7 @@ async def read_body(
         raise Problem(413, f"the body is over the limit of {limit} bytes", kind="too-large")
     chunks: list[bytes] = []
     size = 0
-    async with body_deadline(seconds):
+    async with body_deadline(request, seconds):
         async for chunk in request.content.iter_chunked(64 * 1024):
             size += len(chunk)
             if size > limit:

@@ -49,7 +49,10 @@ MAX_PAGE = 10_000
 RETURN_TO = re.compile(r"^/console/[A-Za-z0-9/_.~%&=+,:;@?-]{0,2000}$")
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _UNREADABLE = "The form could not be read."
-_FORM_PROBLEMS = {408: "The form did not arrive in time: send it again."}
+_FORM_PROBLEMS = {
+    408: "The form did not arrive in time: send it again.",
+    415: "The form must be sent as it is, not compressed.",
+}
 
 
 class Refusal(ClientFacingError):
@@ -138,11 +141,11 @@ def incident_query(query: Mapping[str, Any], session: Session) -> IncidentView:
 
 
 async def read_form(request: web.Request, seconds: float) -> MultiDictProxy[Any]:
-    """The posted form, read as the API reads a body (`body_deadline`: 408 past `seconds`,
-    400 for a broken Content-Encoding) within the application's size limit (413); 400 for
+    """The posted form, read as the API reads a body (`body_deadline`: 415 if compressed,
+    408 past `seconds`) within the application's size limit (413); 400 for
     a body that is no form (a broken multipart, a charset no codec knows)."""
     try:
-        async with body_deadline(seconds):
+        async with body_deadline(request, seconds):
             return await request.post()
     except Problem as exc:
         raise Refusal(exc.status, _FORM_PROBLEMS.get(exc.status, _UNREADABLE)) from None
