@@ -38,6 +38,9 @@ class Behaviour(StrEnum):
     SILENT = "silent"  # never answers
     GARBAGE = "garbage"  # bytes that are no DNS message
     WRONG_ID = "wrong_id"  # a well-formed answer to another query
+    OTHER_PORT = "other_port"  # the right answer, sent from another port (spoofed, stray)
+    MANY_RECORDS = "many_records"  # the SOA among thousands of A records (near 64 KiB)
+    TRUNCATED_STALLING = "truncated_stalling"  # TC over UDP; over TCP a length, then nothing
 
 
 class FakeNameServer:
@@ -119,13 +122,23 @@ class FakeNameServer:
             response.flags &= ~dns.flags.AA
         if behaviour is Behaviour.WRONG_ID:
             response.id = (query.id + 1) % 65536
-        return response.to_wire()
+        if behaviour is Behaviour.MANY_RECORDS:
+            addresses = [f"10.{n // 256}.{n % 256}.1" for n in range(3000)]
+            response.answer.append(dns.rrset.from_text(f"{self.zone}.", 300, "IN", "A", *addresses))
+        if behaviour is Behaviour.TRUNCATED_STALLING and transport == "udp":
+            response.answer.clear()
+            response.flags |= dns.flags.TC
+        return response.to_wire(max_size=65535)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
         try:
             while True:
                 size = int.from_bytes(await reader.readexactly(2), "big")
+                if self.behaviour is Behaviour.TRUNCATED_STALLING:
+                    writer.write(b"\x01\x00")  # 256 bytes to come, and none ever comes
+                    await reader.read()
+                    return
                 reply = self.answer(await reader.readexactly(size), "tcp")
                 if reply is not None:
                     writer.write(len(reply).to_bytes(2, "big") + reply)
@@ -149,8 +162,14 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = self._server.answer(data, "udp")
-        if reply is not None and self._transport is not None:
-            self._transport.sendto(reply, addr)
+        if reply is None or self._transport is None:
+            return
+        if self._server.behaviour is Behaviour.OTHER_PORT:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+                other.bind(("127.0.0.1", 0))
+                other.sendto(reply, addr)
+            return
+        self._transport.sendto(reply, addr)
 
 
 @contextlib.asynccontextmanager
@@ -220,6 +239,17 @@ def soa_check(server: str | None, timeout: float = 2.0) -> Check:
             FailureReason.TIMEOUT,
             "no answer",
             id="answer-to-another-query",
+        ),
+        pytest.param(
+            Behaviour.OTHER_PORT, True, FailureReason.TIMEOUT, "no answer", id="from-another-port"
+        ),
+        pytest.param(Behaviour.MANY_RECORDS, True, FailureReason.OK, "", id="thousands-of-records"),
+        pytest.param(
+            Behaviour.TRUNCATED_STALLING,
+            True,
+            FailureReason.TRUNCATED_NO_TCP,
+            "no answer from",
+            id="truncated-then-tcp-stalls",
         ),
     ],
 )
