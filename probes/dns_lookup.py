@@ -135,10 +135,12 @@ def naptr_url(regexp: bytes) -> str | None:
     if len(regexp) < 4:
         return None
     delimiter = regexp[:1]
-    if delimiter in b"\\i0123456789" or not delimiter.isascii():
+    # RFC 3402's ABNF: the flag is "i", and ABNF strings are case-insensitive, so "I" too;
+    # neither may be the delimiter, nor a digit or a backslash.
+    if delimiter in b"\\iI0123456789" or not delimiter.isascii():
         return None
     parts = regexp[1:].split(delimiter)
-    if len(parts) != 3 or parts[2] not in (b"", b"i"):
+    if len(parts) != 3 or parts[2].lower() not in (b"", b"i"):
         return None
     expression, replacement = parts[0], parts[1]
     # A backslash would be a back-reference or an escaped delimiter: not an SML form.

@@ -77,6 +77,8 @@ def evaluate(wire: bytes, expected: str | None = None) -> tuple[FailureReason, s
                      (FailureReason.OK, SMP), id="other-delimiter-and-i-flag"),
         # Senders anchor the expression at both ends before matching (peppol-commons), so
         # every spelling of "the whole name" gives the URL.
+        pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!^.*$!{SMP}!I"))), None,
+                     (FailureReason.OK, SMP), id="upper-case-i-flag"),
         pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!^.*!{SMP}!"))), None,
                      (FailureReason.OK, SMP), id="start-anchor-only"),
         pytest.param(answer(naptrs(naptr(100, 10, "U", "Meta:SMP", f"!.*$!{SMP}!"))), None,
@@ -129,6 +131,7 @@ def test_naptr_answers(
         pytest.param("!.*!ftp://smp.test!", id="not-http"),
         pytest.param("!.*!https://!", id="no-host"),
         pytest.param(f"!.*!{SMP}!x", id="unknown-flag"),
+        pytest.param(f"I.*I{SMP}I", id="flag-as-delimiter"),
         pytest.param("", id="empty"),
     ],
 )
