@@ -1,8 +1,9 @@
 """Hostile peers checked side by side with a healthy one, by the real scheduler and runner.
 
 Each hostile server on 127.0.0.1 misbehaves in one way (headers trickled, a status line and
-then nothing, a body shorter than its Content-Length, endless one-byte chunks, a TLS port
-that never answers the ClientHello), on both HTTP paths (fresh connection and kept). Every
+then nothing, a body shorter than its Content-Length, an endless header block, endless
+one-byte chunks, a TLS port that never answers the ClientHello, a certificate message past
+what a client reads), on both HTTP paths (fresh connection and kept). Every
 hostile check must end as a typed reason, and the healthy check beside them must keep
 answering within its own, shorter timeout: one slow or flooding peer must never hold the
 event loop, and so every other check, past a timeout.
@@ -13,22 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from probes import PROBERS, CheckDefaults, FailureReason, ProbeEnv, ResultBook, Runner
+from probes import PROBERS, Check, CheckDefaults, FailureReason, ProbeEnv, ResultBook, Runner
 from probes.http import HttpTarget, expand_http
 from probes.http_burst import Head, TooLarge, read_body
-from tests.probes.tls_test_servers import raw_server
+from probes.tls_chain import fetch_chain
+from tests.probes.tls_test_servers import pem, raw_server, tls_server
 from vigie import USER_AGENT
 from vigie.http import outbound_client
 from vigie.lab.service import serve_app
+from vigie.lab.tls import TlsMaterial
 from vigie.scheduler import Scheduler
 
 HOSTILE_TIMEOUT = 0.5
 HEALTHY_TIMEOUT = 0.3
 RUN_SECONDS = 1.5
+HOSTILE_PATHS = ("/trickle", "/status-only", "/short", "/endless-headers", "/one-byte-chunks")
 
 
 class Hostile:
@@ -65,6 +74,11 @@ class Hostile:
         elif path == b"/short":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc")
             await reader.read()
+        elif path == b"/endless-headers":
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            while not self.stopping.is_set():
+                writer.write(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+                await writer.drain()
         elif path == b"/one-byte-chunks":  # as fast as the client reads, never a last one
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
             while not self.stopping.is_set():
@@ -104,7 +118,7 @@ async def healthy() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def http_check(url: str, timeout: float, name: str, **settings: object) -> object:
+def http_check(url: str, timeout: float, name: str, **settings: object) -> Check:
     target = HttpTarget.model_validate({"url": url, "name": name, **settings})
     (check,) = expand_http(target, CheckDefaults(interval=0.1, timeout=timeout))
     return check
@@ -121,11 +135,9 @@ async def env() -> AsyncIterator[ProbeEnv]:
 async def test_hostile_peers_never_hold_up_a_healthy_one(env: ProbeEnv) -> None:
     async with hostile() as bad, healthy() as good, raw_server(None) as silent_tls:
         hostile_checks = {
-            f"{path} {path_name}": http_check(
-                bad + path, HOSTILE_TIMEOUT, f"{path} {path_name}", **kept
-            )
-            for path in ("/trickle", "/status-only", "/short", "/one-byte-chunks")
-            for path_name, kept in (("fresh", {}), ("kept", {"keep_alive": True}))
+            f"{path} {client}": http_check(bad + path, HOSTILE_TIMEOUT, f"{path} {client}", **kept)
+            for path in HOSTILE_PATHS
+            for client, kept in (("fresh", {}), ("kept", {"keep_alive": True}))
         }
         hostile_checks["silent TLS"] = http_check(
             f"https://127.0.0.1:{silent_tls}/", HOSTILE_TIMEOUT, "silent TLS"
@@ -151,7 +163,8 @@ async def test_hostile_peers_never_hold_up_a_healthy_one(env: ProbeEnv) -> None:
     for name, check in hostile_checks.items():
         record = book.get(check.key)
         assert record is not None, name
-        assert set(record.outcomes) <= {FailureReason.TIMEOUT}, (name, record.outcomes)
+        expected = FailureReason.MALFORMED_RESPONSE if "headers" in name else FailureReason.TIMEOUT
+        assert set(record.outcomes) == {expected}, (name, record.outcomes)
 
 
 def fed(data: bytes) -> asyncio.StreamReader:
@@ -181,3 +194,56 @@ async def test_the_chunk_reader(wire: bytes, expected: bytes | type[Exception]) 
     else:
         with pytest.raises(expected):
             await read_body(fed(wire), CHUNKED, max_body=10)
+
+
+def oversized_tls(kind: str) -> TlsMaterial:
+    """A server's material past what a client reads of a handshake (OpenSSL's 100 KiB of
+    certificates): a chain of 200 certificates of 1 KiB, or one certificate of 3 MiB."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+
+    def certificate(number: int, padding: int = 0) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"c{number}.test")])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(number + 1)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+        )
+        if padding:
+            filler = x509.UnrecognizedExtension(
+                ObjectIdentifier("1.3.6.1.4.1.99999.1"), padding * b"a"
+            )
+            builder = builder.add_extension(filler, critical=False)
+        return builder.sign(key, hashes.SHA256())
+
+    if kind == "3MiB":
+        chain = [certificate(0, 3 * 2**20)]
+    else:
+        chain = [certificate(number, 1024) for number in range(200)]
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return TlsMaterial(pem(*chain), key_pem)
+
+
+@pytest.mark.parametrize("kind", ["200-certificates", "3MiB"])
+async def test_an_oversized_certificate_message_ends_the_handshake(
+    kind: str, env: ProbeEnv
+) -> None:
+    async with tls_server(oversized_tls(kind)) as port:
+        fetched = await fetch_chain("127.0.0.1", port, server_name="x.test", time_limit=1.0)
+        url = f"https://127.0.0.1:{port}/"
+        fresh = await Runner(PROBERS, env, ResultBook()).run(
+            http_check(url, 1.0, "fresh", insecure_skip_verify=True)
+        )
+        kept = await Runner(PROBERS, env, ResultBook()).run(
+            http_check(url, 1.0, "kept", insecure_skip_verify=True, keep_alive=True)
+        )
+    assert fetched.reason is FailureReason.TLS_HANDSHAKE_FAILED, fetched.detail
+    assert "excessive message size" in fetched.detail
+    assert fresh.reason is FailureReason.TLS_HANDSHAKE_FAILED, fresh.detail
+    assert kept.reason is FailureReason.TLS_HANDSHAKE_FAILED, kept.detail
