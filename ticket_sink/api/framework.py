@@ -239,8 +239,19 @@ def _query_values(request: web.Request, model: type[BaseModel]) -> dict[str, Any
     for name, info in model.model_fields.items():
         if name not in request.query:
             continue
-        many = get_origin(info.annotation) is list
-        values[name] = request.query.getall(name) if many else request.query[name]
+        given = request.query.getall(name)
+        if get_origin(info.annotation) is list:
+            values[name] = given
+        elif len(given) > 1:
+            # Which one was meant? Taking the first would answer a question not asked.
+            raise Problem(
+                400,
+                f"query parameter {name} takes one value, not {len(given)}",
+                field=name,
+                kind="invalid-input",
+            )
+        else:
+            values[name] = given[0]
     unknown = sorted(set(request.query) - set(model.model_fields))
     if unknown:
         raise Problem(

@@ -124,6 +124,23 @@ async def test_what_reading_a_body_raises_is_a_problem(raised: Exception) -> Non
     assert problem.value.status == 400
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=1&limit=2", "limit"), ("text=a&text=c", "text")],
+)
+async def test_a_single_valued_query_parameter_given_twice_is_400(
+    sqlite_client: Client, query: str, field: str
+) -> None:
+    response = await sqlite_client.get(f"/api/v1/tickets?{query}", headers=DESK)
+    assert response.status == 400
+    problem = await response.json()
+    assert problem["field"] == field
+    assert problem["detail"] == f"query parameter {field} takes one value, not 2"
+    # A list parameter takes each value given.
+    listed = await sqlite_client.get("/api/v1/tickets?state=new&state=open", headers=DESK)
+    assert listed.status == 200
+
+
 async def test_unknown_path_and_method(sqlite_client: Client) -> None:
     missing = await sqlite_client.get("/api/v1/nothing-here", headers=DESK)
     assert missing.status == 404
