@@ -342,7 +342,7 @@ def _judge(params: HttpParams, status: int, body: bytes) -> tuple[FailureReason,
 def _json_problem(body: bytes, path: tuple[str, ...], wanted: str | None) -> str:
     try:
         node: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a body of "[[[[..." nests past the parser's stack
         return "the body is not JSON"
     for step in path:
         if isinstance(node, dict) and step in node:

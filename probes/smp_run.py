@@ -281,7 +281,7 @@ def _json_status(body: bytes) -> str | None:
     """The `status` of a phoss-SMP status document, None when there is none to read."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a body of "[[[[..." nests past the parser's stack
         return None
     status = document.get("status") if isinstance(document, dict) else None
     return str(status) if status is not None else None

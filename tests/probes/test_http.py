@@ -60,6 +60,10 @@ async def _answer(request: web.Request) -> web.StreamResponse:
             for _ in range(TEN_MB // len(chunk)):
                 await response.write(chunk)
         return response
+    if behaviour == "deep-json":
+        return web.Response(text="[" * 100_000 + "]" * 100_000)
+    if behaviour == "deep-xml":
+        return web.Response(text="<a>" * 100_000 + "</a>" * 100_000, content_type="text/xml")
     if behaviour == "gzip-bomb":
         return web.Response(body=GZIP_BOMB, headers={"Content-Encoding": "gzip"})
     if behaviour == "slowloris":
@@ -146,7 +150,13 @@ async def run(url: str, limit: float = 3.0, **settings: object) -> ProbeResult:
         pytest.param(
             "/xml", {"json_path": "status"}, FailureReason.HTTP_BODY_MISMATCH, id="not-json"
         ),
+        pytest.param(
+            "/deep-json", {"json_path": "0"}, FailureReason.HTTP_BODY_MISMATCH, id="json-too-deep"
+        ),
         pytest.param("/xml", {"xml_path": "{*}b"}, FailureReason.OK, id="xml"),
+        pytest.param(
+            "/deep-xml", {"xml_path": "a"}, FailureReason.HTTP_BODY_MISMATCH, id="xml-too-deep"
+        ),
         pytest.param("/xml", {"xml_path": "{*}c"}, FailureReason.HTTP_BODY_MISMATCH, id="xml-miss"),
         pytest.param("/teapot", {}, FailureReason.HTTP_STATUS, id="status"),
         pytest.param("/teapot", {"valid_status_codes": [418]}, FailureReason.OK, id="expected"),

@@ -184,6 +184,8 @@ class BadSmp(LocalServer):
         base = f"{self.url}/{behaviour}"
         metadata = "/services/" in request.rel_url.raw_path
         group = service_group_xml(ParticipantId.parse(PARTICIPANT), base, [DOCUMENT])
+        if behaviour == "deep-json-status" and raw_rest(request).startswith("smp-status"):
+            return web.Response(text="[" * 20_000 + "]" * 20_000, content_type="application/json")
         if behaviour == "html":
             return web.Response(
                 text="<html><body>maintenance</body></html>", content_type="text/html"
@@ -335,6 +337,15 @@ async def test_a_bad_service_group_answer_is_a_reason(
     result = await probe(env, url=f"{server.url}/{behaviour}", participant=PARTICIPANT)
     assert result.reason is reason, result.detail
     assert detail in result.detail
+
+
+async def test_a_status_document_nested_past_the_parser_is_no_status(
+    server: BadSmp, env: ProbeEnv
+) -> None:
+    # phoss-SMP's status is read only when it is a JSON object with a status.
+    url = f"{server.url}/deep-json-status"
+    result = await probe(env, url=url, participant=PARTICIPANT, health="phoss")
+    assert result.reason is FailureReason.OK, result.detail
 
 
 async def test_a_stalled_answer_ends_as_a_timeout(server: BadSmp, env: ProbeEnv) -> None:
