@@ -41,6 +41,7 @@ _ISO6523_VALUE = re.compile(r"[0-9]{4}:[^\s]+")
 # counted) is at most 130 characters; it was 50 before.
 _MAX_PEPPOL_VALUE = 130
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_LABEL = 63  # RFC 1035: a DNS label's length
 
 
 class NamingScheme(StrEnum):
@@ -74,6 +75,12 @@ class ParticipantId:
             raise ValueError(f"participant identifier {text!r} needs SCHEME::VALUE")
         if any(character.isspace() for character in scheme):
             raise ValueError(f"participant identifier scheme {scheme!r} contains whitespace")
+        if not scheme.isascii() or "." in scheme or len(scheme) > _MAX_LABEL:
+            # The scheme is a label of the name asked; a sender could not ask this one.
+            raise ValueError(
+                f"participant identifier scheme {scheme!r} cannot be a DNS label "
+                f"(ASCII without '.', at most {_MAX_LABEL} characters)"
+            )
         if scheme.lower() == PEPPOL_PARTICIPANT_SCHEME:
             if not _ISO6523_VALUE.fullmatch(value):
                 raise ValueError(

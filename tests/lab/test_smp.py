@@ -143,6 +143,8 @@ async def test_encoded_slash_stays_inside_the_identifier(smp: LabSmp, pki: Throw
             id="metadata-of-participant-not-hosted",
         ),
         pytest.param("/iso6523-actorid-upis::9915:lab/0000002", id="raw-slash"),
+        # Encoded twice: a real SMP decodes the path once and finds no identifier in it.
+        pytest.param(HOSTED_PATH.replace("%", "%25"), id="encoded-twice"),
     ],
 )
 async def test_unknown_paths_are_404(smp: LabSmp, pki: ThrowawayPki, path: str) -> None:

@@ -169,6 +169,9 @@ def test_parse(text: str, expected: ParticipantId) -> None:
         ),
         pytest.param("iso6523-actorid-upis::123abc", "is not ICD:IDENTIFIER", id="no-icd"),
         pytest.param("iso 6523::0088:1", "contains whitespace", id="space-in-scheme"),
+        pytest.param("schème::x", "cannot be a DNS label", id="non-ascii-scheme"),
+        pytest.param("a.b::x", "cannot be a DNS label", id="dot-in-scheme"),
+        pytest.param("s" * 64 + "::x", "cannot be a DNS label", id="scheme-over-63"),
         pytest.param(
             "iso6523-actorid-upis::0088:" + "1" * 126, "longer than the 130", id="131-characters"
         ),

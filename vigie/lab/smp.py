@@ -124,6 +124,10 @@ class LabSmp(LabHttpsServer):
         raise web.HTTPNotFound(text="no such service metadata\n")
 
     def _hosted(self, text: str) -> ParticipantId | None:
+        if "::" not in text:
+            # The path was decoded once; a real SMP decodes no more, so neither does the
+            # lab (ParticipantId.parse would decode a pasted SMP URL form again).
+            return None
         try:
             parsed = ParticipantId.parse(text)
         except ValueError:
