@@ -1,5 +1,7 @@
 """Rendering the console: the Jinja2 templates (autoescaped), the script and the style
-sheet it ships, and the headers every console response carries (CSP and friends).
+sheet it ships, and the headers every console response carries (CSP and friends). Every
+expression a template shows passes `_html_text`, so that no page holds a code point HTML
+forbids, whatever a client sent.
 
 The assets are read once at start-up and served with a content hash in their URL, so a
 browser caches them until they change. This module must never render a template without
@@ -9,12 +11,14 @@ autoescaping, and never allow an inline script: the policy says `script-src 'sel
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from ticket_sink.codec import iso
 
@@ -39,6 +43,27 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+# Code points an HTML document may not hold (controls, noncharacters, lone surrogates).
+# A client may send any of them, in a filter, a form field or a path, and a page that
+# echoes one is no longer valid HTML; each becomes U+FFFD where a page shows it.
+_NOT_IN_HTML = re.compile(
+    "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
+
+
+def _html_text(value: Any) -> Any:
+    """`value` as an expression of a template shows it: text without what HTML forbids
+    (markup stays markup)."""
+    if not isinstance(value, str) or _NOT_IN_HTML.search(value) is None:
+        return value
+    cleaned = _NOT_IN_HTML.sub("\ufffd", value)
+    if isinstance(value, Markup):
+        return Markup(cleaned)  # noqa: S704 - markup already, only code points replaced
+    return cleaned
 
 
 def _local_time(value: datetime | float | None) -> str:
@@ -67,6 +92,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=_html_text,
         )
         from ticket_sink.console.present import FILTERS
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -368,6 +369,38 @@ async def test_hostile_input_is_never_a_500(
         assert response.headers["Location"].startswith("/console/")
     elif response.content_type == "text/html":
         valid_html(await response.text())
+
+
+# What HTML forbids in a document: a C0 and a C1 control, DEL, a noncharacter.
+FORBIDDEN = ["\x01", "\x85", "\x7f", "\ufffe"]
+
+
+@pytest.mark.parametrize("character", FORBIDDEN, ids=repr)
+async def test_a_character_html_forbids_never_reaches_a_page(
+    console: Client, character: str
+) -> None:
+    """Pages echo filters, form fields and paths; each echo is valid HTML all the same."""
+    ticket = (await report(console))["id"]
+    csrf = await sign_in(console, Role.ADMIN)
+    encoded = quote(character)
+    gets = [
+        f"/console/?service=a{encoded}&group=b{encoded}&q=c{encoded}&label=d%3D{encoded}",
+        f"/console/silences?matcher=a%3D{encoded}",
+    ]
+    for path in gets:
+        response = await console.get(path)
+        valid_html(await response.text())
+    posts = [
+        (f"/console/tickets/{ticket}/notifications/a{encoded}/retry", {}),
+        ("/console/bulk", {"action": "hold", "ids": f"x{character}"}),
+        ("/console/silences", {"matchers": f"a={character}", "hours": "4"}),
+        (f"/console/tickets/{ticket}/comment", {"text": f"note {character}"}),
+    ]
+    for path, fields in posts:
+        response = await console.post(path, data={"csrf": csrf, **fields})  # and the page after
+        page = await response.text()
+        valid_html(page)
+    assert "note \ufffd" in page  # the comment, shown with its character replaced
 
 
 async def test_the_event_stream_needs_a_session(console: Client) -> None:
