@@ -69,6 +69,14 @@ ACCEPTANCE = {
 }
 
 
+# An ebCore party id has no SCHEME:: part: hashed whole, and no scheme label follows.
+EBCORE = "urn:oasis:names:tc:ebcore:partyid-type:iso6523:0088:EBCORE1"
+
+
+def ebcore_name(zone: str) -> str:
+    return participant_name(ParticipantId(None, EBCORE), zone, NamingScheme.NAPTR)
+
+
 def name(value: str, zone: str) -> str:
     return participant_name(ParticipantId(SCHEME, value), zone, NamingScheme.NAPTR)
 
@@ -108,7 +116,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     test = (
         "\n".join([*head(TEST, ["ns1.sml.peppol.test."], 2026031902), f"@ IN DNAME {EC}."]) + "\n"
     )
-    ec = zone_text(head(EC, ["ns.edelivery.tech.ec.europa.test."], 2026010101), ACCEPTANCE, EC)
+    ec_lines = head(EC, ["ns.edelivery.tech.ec.europa.test."], 2026010101)
+    ec_lines.append(f"{ebcore_name(EC)}. IN {naptr(100, 10, f'!.*!{SMP}/ebcore!')}")
+    ec = zone_text(ec_lines, ACCEPTANCE, EC)
     with (
         nsd_serving(PROD, prod, tmp_path_factory.mktemp("openpeppol"), {TEST: test}) as openpeppol,
         nsd_serving(EC, ec, tmp_path_factory.mktemp("ec")) as acceptance,
@@ -232,6 +242,18 @@ def test_a_participant_is_what_dig_says(
     assert findings["chain"] == dug.chain
     assert vigie_records(findings) == dug.records
     assert findings["smp_url"] == smp
+
+
+def test_an_ebcore_party_id_is_asked_without_scheme_label(network: Network) -> None:
+    dug = resolve(network, ebcore_name(TEST))
+    document = probe(network, TEST, EBCORE)
+    assert (document["reason"], dug.status) == ("ok", "NOERROR"), document
+    findings = document["findings"]
+    assert findings["name"] == ebcore_name(TEST)
+    label, _, rest = findings["name"].partition(".")
+    assert (len(label), rest) == (52, TEST)  # the hash label, then the zone at once
+    assert (findings["chain"], vigie_records(findings)) == (dug.chain, dug.records)
+    assert findings["smp_url"] == f"{SMP}/ebcore"
 
 
 def test_equal_order_records_are_alternatives_an_expectation_may_name(network: Network) -> None:
