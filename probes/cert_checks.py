@@ -40,6 +40,7 @@ from probes.certs import name_text
 
 __all__ = [
     "SEVERITY",
+    "UNREADABLE_EXTENSION",
     "Assessment",
     "CertificatePolicy",
     "Finding",
@@ -55,6 +56,15 @@ __all__ = [
     "webpki_path",
     "with_path_findings",
 ]
+
+# What reading one extension of a certificate may raise: absent, unparsable, or present
+# twice (RFC 5280 4.2 forbids it; cryptography refuses to choose). Each means "not there"
+# for a check, never an exception escaping a probe.
+UNREADABLE_EXTENSION: tuple[type[Exception], ...] = (
+    x509.ExtensionNotFound,
+    x509.DuplicateExtension,
+    ValueError,
+)
 
 # Most severe first: a check's reason is its most severe finding.
 SEVERITY: tuple[FailureReason, ...] = (
@@ -265,7 +275,7 @@ def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     exactly one leftmost label. The subject CN is not consulted, as browsers do."""
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return False
     try:
         address = ipaddress.ip_address(hostname.strip("[]"))
@@ -423,7 +433,7 @@ def _server_subject(leaf: x509.Certificate, hostname: str | None) -> x509.verifi
 def _san_texts(cert: x509.Certificate) -> list[str]:
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return []
     dns = [name.replace("*.", "wildcard.", 1) for name in names.get_values_for_type(x509.DNSName)]
     return dns + [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
@@ -442,7 +452,7 @@ def _inside(certs: Sequence[x509.Certificate], now: datetime) -> datetime:
 def is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return False
 
 

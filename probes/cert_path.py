@@ -15,6 +15,11 @@ Profiles:
   RFC 5280 7.1, no WebPKI-only rules), with CRL (delta CRLs, issuing distribution
   points, indirect CRLs, cRLSign) and OCSP processing; the default for files and SMP
   metadata. It is the library tested against NIST PKITS (tests/probes/test_pkits.py).
+  A trust anchor's own name constraints apply to its paths (RFC 5937). Input built to
+  exhaust the validator (many intermediates sharing names, thousands of names against
+  thousands of name constraints) is bounded before it runs and refused as
+  `chain_untrusted`. Both profiles are run against x509-limbo
+  (tests/probes/test_x509_limbo.py).
 
 Weak algorithms are not a path failure here (the caller reports them as weak_key or
 weak_signature). `revoked` comes only from a CRL or OCSP answer the validator accepted
@@ -24,18 +29,25 @@ for that certificate; anything it cannot use is `revocation_undetermined`, never
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from probes._base import FailureReason, ProbeEnv
-from probes.cert_checks import webpki_path
+from probes.cert_checks import UNREADABLE_EXTENSION, webpki_path
 from probes.certs import name_text
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko_certvalidator.authority import TrustAnchor
 
 __all__ = ["PathOptions", "PathVerdict", "Profile", "RevocationMode", "judge_path"]
 
@@ -65,7 +77,9 @@ class PathOptions:
     fetch: bool = True
     # Seconds one CRL or OCSP download may take.
     fetch_budget: float = 8.0
-    # Names the WebPKI verifier matches the leaf against (None: any server certificate).
+    # With a name, the WebPKI profile judges the leaf as a TLS server's certificate
+    # (serverAuth); whether the leaf carries that name is the caller's own finding
+    # (`cert_checks.hostname_matches`, reported as hostname_mismatch), not this verdict.
     hostname: str | None = None
 
 
@@ -86,6 +100,14 @@ class PathVerdict:
 
 
 _MAX_DEPTH = 8
+# Signatures checked while sorting out intermediates that share a subject name (see
+# `_signers_on_the_way`); more than this many candidates is a chain built to exhaust us.
+_MAX_SIGNATURE_CHECKS = 2048
+# Paths that intermediates' names allow before they are sorted out by signature.
+_MAX_NAME_PATHS = 64
+# Names times name constraints the RFC 5280 validator may compare (pure Python, each
+# name against each constraint: 2048 of each took half a minute).
+_MAX_NAME_CONSTRAINT_CHECKS = 1 << 16
 _INTERMEDIATE = re.compile(r"intermediate certificate (\d+)")
 
 
@@ -144,10 +166,27 @@ async def _rfc5280(
     rule = RevocationCheckingRule(_RULES[options.revocation])
     try:
         crls = [asn1_crl.CertificateList.load(der) for der in options.crls]
+        roots = [_anchor(load(cert)) for cert in anchors]
+        checks = _name_constraint_checks(leaf, intermediates, anchors)
+        if checks > _MAX_NAME_CONSTRAINT_CHECKS:
+            detail = (
+                f"{checks} comparisons of names with name constraints, more than "
+                f"{_MAX_NAME_CONSTRAINT_CHECKS}: refused"
+            )
+            return PathVerdict(FailureReason.CHAIN_UNTRUSTED, detail, culprit=leaf)
+        kept = _signers_on_the_way(leaf, intermediates, anchors)
+        if kept is None:
+            detail = (
+                f"more than {_MAX_SIGNATURE_CHECKS} candidate issuers to try among "
+                f"{len(intermediates)} intermediates sharing names: refused"
+            )
+            return PathVerdict(FailureReason.CHAIN_UNTRUSTED, detail, culprit=leaf)
         context = ValidationContext(
-            trust_roots=[load(cert) for cert in anchors],
-            other_certs=[load(cert) for cert in intermediates],
+            trust_roots=roots,
+            other_certs=[load(intermediates[index]) for index in kept],
             moment=at,
+            # RFC 5280 compares validity with the instant asked, not a second around it.
+            time_tolerance=timedelta(0),
             crls=crls,
             allow_fetching=fetchers is not None,
             fetchers=fetchers.fetchers if fetchers is not None else None,
@@ -164,7 +203,11 @@ async def _rfc5280(
         return _failed(exc, leaf, fetchers.failures if fetchers is not None else {})
     except errors.ValidationError as exc:
         return PathVerdict(FailureReason.CHAIN_UNTRUSTED, str(exc), culprit=leaf)
-    except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily
+    except NotImplementedError as exc:  # e.g. an iPAddress name constraint: fail closed
+        detail = f"the RFC 5280 validator cannot check this path: {str(exc)[:160]}"
+        return PathVerdict(FailureReason.CHAIN_UNTRUSTED, detail, culprit=leaf)
+    # asn1crypto parses lazily, and recurses over names (thousands of attributes).
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         detail = f"cannot be parsed for path validation: {str(exc)[:160]}"
         return PathVerdict(FailureReason.CERT_MALFORMED, detail, culprit=leaf)
     path = tuple(
@@ -175,6 +218,157 @@ async def _rfc5280(
         detail = f"the path has {len(path)} certificates, more than {_MAX_DEPTH + 1}"
         return PathVerdict(FailureReason.CHAIN_UNTRUSTED, detail, path=path, culprit=leaf)
     return PathVerdict(FailureReason.OK, path=path)
+
+
+def _anchor(cert: asn1_x509.Certificate) -> TrustAnchor:
+    """A trust anchor that keeps the name constraints its certificate carries (RFC 5937:
+    a CA restricted to some names stays restricted when it is the anchor). Its other
+    extensions stay out: certificate policies there would make every path need one."""
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko_certvalidator.authority import CertTrustAnchor, TrustQualifiers
+    from pyhanko_certvalidator.name_trees import (
+        default_excluded_subtrees,
+        default_permitted_subtrees,
+        process_general_subtrees,
+    )
+    from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+
+    constraints = cert.name_constraints_value
+    if constraints is None:
+        return CertTrustAnchor(cert)
+    # Name types the extension does not mention stay unconstrained, as RFC 5280 6.1.1.
+    permitted, excluded = default_permitted_subtrees(), default_excluded_subtrees()
+    for trees, into in ((constraints["permitted_subtrees"], permitted),
+                        (constraints["excluded_subtrees"], excluded)):  # fmt: skip
+        if isinstance(trees, asn1_x509.GeneralSubtrees):
+            into.update(process_general_subtrees(trees))
+    params = PKIXValidationParams(
+        initial_permitted_subtrees=permitted, initial_excluded_subtrees=excluded
+    )
+    return CertTrustAnchor(cert, quals=TrustQualifiers(standard_parameters=params))
+
+
+def _name_constraint_checks(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> int:
+    """An upper bound of the name comparisons the validator would make: every name of
+    the certificates below a CA (subject attributes, subjectAltNames) against every
+    constraint of every CA."""
+    names = constraints = 0
+    for cert in (leaf, *intermediates):
+        names += len(cert.subject)
+        with contextlib.suppress(*UNREADABLE_EXTENSION):
+            names += len(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    for cert in (*intermediates, *anchors):
+        try:
+            value = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+        except UNREADABLE_EXTENSION:
+            continue
+        constraints += len(value.permitted_subtrees or ()) + len(value.excluded_subtrees or ())
+    return names * constraints
+
+
+def _signers_on_the_way(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> list[int] | None:
+    """Which of `intermediates` (their indices) are worth giving the validator; None
+    when sorting them out would take more than `_MAX_SIGNATURE_CHECKS` signature checks.
+
+    The validator tries every path that names allow, so intermediates that share a
+    subject multiply its paths (100 of one name: factorial many, none usable). When
+    names allow more than `_MAX_NAME_PATHS` paths, only intermediates reached from the
+    leaf by signatures that verify, and from which an anchor's name is reached, are
+    kept. Ordinary inputs (a key rollover, a separate CRL-signing certificate, which the
+    validator also looks up here) are kept whole, so its messages stay its own."""
+    everything = range(len(intermediates))
+    if len(intermediates) < 2:
+        return list(everything)
+    # Copies of its own: asn1crypto may re-encode what it has looked into, and the
+    # validator must see the bytes as signed.
+    nodes = [_Node(cert) for cert in (leaf, *intermediates)]
+    by_subject: dict[object, list[int]] = defaultdict(list)
+    for index in range(1, len(nodes)):
+        by_subject[nodes[index].subject].append(index)
+    anchor_names = {_Node(cert).subject for cert in anchors}
+    if not _many_paths_by_name(nodes, by_subject, anchor_names):
+        return list(everything)
+    from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
+
+    verifier = DefaultSignatureValidator()
+    parents: dict[int, list[int]] = {}
+    frontier, checks = [0], 0
+    while frontier:
+        child = frontier.pop()
+        parents[child] = []
+        cert = nodes[child].cert
+        for candidate in by_subject.get(nodes[child].issuer, ()):
+            if candidate == child:
+                continue
+            checks += 1
+            if checks > _MAX_SIGNATURE_CHECKS:
+                return None
+            try:
+                verifier.validate_signature(
+                    cert.signature,
+                    cert["tbs_certificate"].dump(),
+                    nodes[candidate].cert.public_key,
+                    cert["signature_algorithm"],
+                )
+            except Exception:  # noqa: S112 - whatever fails, not its signer
+                continue
+            parents[child].append(candidate)
+            if candidate not in parents:
+                frontier.append(candidate)
+    good = {index for index in parents if index and nodes[index].issuer in anchor_names}
+    grew = True
+    while grew:
+        grew = False
+        for index, above in parents.items():
+            if index and index not in good and any(parent in good for parent in above):
+                good.add(index)
+                grew = True
+    return sorted(index - 1 for index in good)
+
+
+class _Node:
+    """One certificate as the pre-sorting sees it: parsed once, names compared by
+    RFC 5280's rules (asn1crypto's normalised form, as the validator does)."""
+
+    __slots__ = ("cert", "issuer", "subject")
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        from asn1crypto import x509 as asn1_x509
+
+        self.cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+        self.issuer: object = self.cert.issuer.hashable
+        self.subject: object = self.cert.subject.hashable
+
+
+def _many_paths_by_name(
+    nodes: list[_Node], by_subject: dict[object, list[int]], anchor_names: set[object]
+) -> bool:
+    """Whether names alone allow more than `_MAX_NAME_PATHS` paths up from the leaf
+    (`nodes[0]`), each ending at an anchor's name or where no issuer is given, or one
+    longer than any path vigie accepts. The walk stops at either, so its cost is
+    bounded by those numbers, not by how many intermediates were given."""
+    paths = 0
+    stack: list[tuple[int, frozenset[int]]] = [(0, frozenset())]
+    while stack:
+        index, seen = stack.pop()
+        if len(seen) > _MAX_DEPTH:
+            return True
+        issuer = nodes[index].issuer
+        above = [other for other in by_subject.get(issuer, ()) if other not in seen]
+        if not above or issuer in anchor_names:
+            paths += 1
+            if paths > _MAX_NAME_PATHS:
+                return True
+        stack.extend((parent, seen | {index}) for parent in above)
+    return False
 
 
 def _failed(exc: Exception, leaf: x509.Certificate, unreachable: dict[str, str]) -> PathVerdict:

@@ -36,7 +36,7 @@ from probes._base import (
     Series,
 )
 from probes._config import TargetBase
-from probes.cert_checks import cert_name, common_name, serial_hex
+from probes.cert_checks import UNREADABLE_EXTENSION, cert_name, common_name, serial_hex
 from probes.certs import CertificateParseError, CertificatesPath, name_text, read_certificates
 from probes.crl_cache import CrlCache, FetchedCrl
 from probes.crl_fetch import MEBIBYTE, fetch_crl
@@ -150,7 +150,7 @@ def _problem(name: str, message: str, value: object) -> InitErrorDetails:
 def crl_urls(cert: x509.Certificate) -> list[str]:
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return []
     return [
         name.value
@@ -334,7 +334,7 @@ def _verify(
 def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
     try:
         return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return None
 
 

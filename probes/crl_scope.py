@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from probes.cert_checks import is_ca
+from probes.cert_checks import UNREADABLE_EXTENSION, is_ca
 from probes.certs import name_text
 
 __all__ = ["not_covered", "scope_of", "unusable"]
@@ -57,7 +57,7 @@ def unusable(
         usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return ""
-    except ValueError as exc:
+    except (ValueError, x509.DuplicateExtension) as exc:
         return f"the signer's keyUsage cannot be parsed: {exc}"
     if not usage.crl_sign:
         return f"its signer {name_text(crl.issuer)} lacks cRLSign in its keyUsage"
@@ -67,7 +67,7 @@ def unusable(
 def scope_of(crl: x509.CertificateRevocationList) -> x509.IssuingDistributionPoint | None:
     try:
         return crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return None
 
 
@@ -97,6 +97,6 @@ def not_covered(
 def _point_names(cert: x509.Certificate) -> list[x509.GeneralName]:
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return []
     return [name for point in points for name in point.full_name or ()]

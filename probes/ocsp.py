@@ -29,7 +29,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from probes._base import Check, CheckDefaults, FailureReason, PhaseTimer, ProbeEnv, ProbeResult
 from probes._config import TargetBase
-from probes.cert_checks import cert_name, serial_hex
+from probes.cert_checks import UNREADABLE_EXTENSION, cert_name, serial_hex
 from probes.certs import CertificateParseError, name_text, read_certificates
 from probes.crl import FETCH_SHARE
 from probes.http_fetch import Failed, Problem, fetch, reason_of
@@ -108,7 +108,7 @@ class OcspTarget(TargetBase):
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
     try:
         access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return []
     return [
         description.access_location.value
@@ -259,7 +259,7 @@ def _our_response(
 def _nonce(response: ocsp.OCSPResponse) -> bytes | None:
     try:
         return response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return None
 
 
@@ -303,7 +303,7 @@ def _is_responder(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
 def _ocsp_signing(cert: x509.Certificate) -> bool:
     try:
         usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except (x509.ExtensionNotFound, ValueError):
+    except UNREADABLE_EXTENSION:
         return False
     return ExtendedKeyUsageOID.OCSP_SIGNING in usages
 
