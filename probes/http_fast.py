@@ -50,7 +50,10 @@ async def fast_get(
         head, body = answer
         if head.status not in REDIRECT_STATUSES or not head.location:
             return Answer(current, head.status, body, duration=trace.clock() - started)
-        following = urljoin(current, head.location)
+        try:
+            following = urljoin(current, head.location)
+        except ValueError as exc:  # an unclosed IPv6 bracket, say: as httpx reads it
+            return Failed(Problem.MALFORMED, f"a redirect to an invalid URL: {str(exc)[:80]}")
         refused = redirects.follow(following)
         if refused is not None:
             return refused
@@ -72,10 +75,14 @@ class _Request:
 @functools.lru_cache(maxsize=1024)
 def _request(url: str, user_agent: str) -> _Request | Failed:
     """The GET of `url` as bytes (a pure function of its arguments, so kept per URL)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # a redirect's Location is the server's text
         return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {url[:100]}")
-    host = parts.hostname
+    if parts.scheme not in {"http", "https"} or not hostname:
+        return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {url[:100]}")
+    host = hostname
     https = parts.scheme == "https"
     try:
         port = parts.port or (443 if https else 80)

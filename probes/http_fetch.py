@@ -148,7 +148,7 @@ async def fetch(
             request = client.build_request(
                 "GET", request, headers={"Accept": accept}, timeout=read_timeout
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {exc}")
     request.headers["Accept-Encoding"] = ACCEPT_ENCODING
     redirects = Redirects(str(request.url), max_redirects or 0)
@@ -181,6 +181,8 @@ async def fetch(
         return _connect_failure(exc)
     except httpx.UnsupportedProtocol as exc:
         return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {exc}")
+    except UnicodeError as exc:  # httpx lets idna's error through for a host like "xn--"
+        return Failed(Problem.UNSUPPORTED_URL, f"unsupported URL: {str(exc)[:100]}")
     except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
         return Failed(Problem.MALFORMED, f"broken HTTP answer: {exc}")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

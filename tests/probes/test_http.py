@@ -60,6 +60,10 @@ async def _answer(request: web.Request) -> web.StreamResponse:
             for _ in range(TEN_MB // len(chunk)):
                 await response.write(chunk)
         return response
+    if behaviour == "to-broken-ipv6":  # Location as the server wrote it, not as a URL
+        return web.Response(status=302, headers={"Location": "http://[::1/x"})
+    if behaviour == "to-bad-a-label":
+        return web.Response(status=302, headers={"Location": "http://xn--/"})
     if behaviour == "deep-json":
         return web.Response(text="[" * 100_000 + "]" * 100_000)
     if behaviour == "deep-xml":
@@ -165,6 +169,12 @@ async def run(url: str, limit: float = 3.0, **settings: object) -> ProbeResult:
             "/hop", {"max_redirects": 0}, FailureReason.HTTP_REDIRECT_LOOP, id="redirect-cap"
         ),
         pytest.param("/huge", {}, FailureReason.HTTP_TOO_LARGE, id="10MB-body"),
+        pytest.param(
+            "/to-broken-ipv6", {}, FailureReason.MALFORMED_RESPONSE, id="redirect-to-no-url"
+        ),
+        pytest.param(
+            "/to-bad-a-label", {}, FailureReason.NETWORK_ERROR, id="redirect-to-bad-a-label"
+        ),
     ],
 )
 @pytest.mark.parametrize(

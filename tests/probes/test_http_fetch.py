@@ -140,9 +140,11 @@ async def test_transport_failures_are_problems(error: Exception, problem: Proble
     assert answer.problem is problem
 
 
-async def test_a_url_that_is_not_one_is_a_problem_not_an_exception() -> None:
+@pytest.mark.parametrize("url", ["http://[::1/", "http://xn--/"], ids=["ipv6", "a-label"])
+async def test_a_url_that_is_not_one_is_a_problem_not_an_exception(url: str) -> None:
+    # An SMP's hrefs are the server's text, so is a Location header.
     async with client(lambda _: httpx.Response(200)) as http:
-        answer = await fetch(http, "http://[::1/", max_body=100)
+        answer = await fetch(http, url, max_body=100)
     assert isinstance(answer, Failed)
     assert answer.problem is Problem.UNSUPPORTED_URL
 
