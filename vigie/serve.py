@@ -9,13 +9,15 @@ connections must never starve them: the soft descriptor limit is raised to the h
 a reserve is kept for probing, inbound connections are capped (the oldest idle one makes
 room for a new one), and a connection that sends no complete headers, or idles between
 requests, is closed after `idle_timeout`. A malformed request is answered with a bare
-status: aiohttp's parser messages quote the offending header, which may be a token.
+status (414 for a request target too long, 431 for header fields too large): aiohttp's
+parser messages quote the offending header, which may be a token.
 Request bodies are never decompressed: a compressed one costs what it weighs on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 import signal
 import socket
@@ -25,6 +27,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from vocab import split_host_port
 
@@ -43,6 +46,8 @@ PROBE_DESCRIPTOR_RESERVE = 512
 _MIN_INBOUND = 32
 # Beyond this a raised limit buys nothing and makes per-descriptor tables huge.
 _DESCRIPTOR_CEILING = 1 << 20
+_REQUEST_TARGET = re.compile(rb"^(?:[A-Z]+ )?(?:/|[A-Za-z][A-Za-z0-9+.-]*://)")
+_HEADERS_TOO_LARGE = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
 _REFUSAL = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -133,6 +138,7 @@ class _Connection(web.RequestHandler):
     ) -> web.StreamResponse:
         if status >= 500:
             return super().handle_error(request, status, exc, message)
+        status = _parse_error_status(status, exc)
         # The parser's message quotes the offending line ("Invalid header value char:
         # b'Authorization: Bearer ...'"): neither the body nor the log may repeat it.
         log.debug("bad_request", status=status, error=type(exc).__name__ if exc else None)
@@ -142,6 +148,21 @@ class _Connection(web.RequestHandler):
         response = web.Response(status=status, text=f"{status} {phrase}\n")
         response.force_close()
         return response
+
+
+def _parse_error_status(status: int, exc: BaseException | None) -> int:
+    """The status RFC 9110 and RFC 6585 give a request the parser refused as too large,
+    where aiohttp says 400: 414 for a request target over the line limit, 431 for a header
+    field over it or too many header fields."""
+    if isinstance(exc, LineTooLong):
+        line = exc.args[0] if exc.args else b""
+        # The parser quotes the start of what was too long: the request line or its
+        # target (a path, or an absolute URL), or else a header name or value.
+        target = isinstance(line, bytes | bytearray) and _REQUEST_TARGET.match(line)
+        return HTTPStatus.REQUEST_URI_TOO_LONG if target else _HEADERS_TOO_LARGE
+    if isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc):
+        return _HEADERS_TOO_LARGE
+    return status
 
 
 class _Refused(asyncio.Protocol):
