@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from probes._base import FailureReason, ProbeEnv
 from probes.dns_client import exchange
-from probes.dns_lookup import MAX_CHAIN, Lookup, parse_answer, renamed_zone
+from probes.dns_lookup import MAX_CHAIN, SERVER_FAULTS, Lookup, parse_answer, renamed_zone
 from probes.dns_servers import Servers, ZoneServers
 from probes.dns_wire import Message, build_query, encode_name
 
@@ -108,6 +108,8 @@ async def follow_chain(
             message, parsed = parse_answer(wire, authoritative=servers.authoritative)
             if message is None or parsed.reason is not FailureReason.OK:
                 lookup = parsed._replace(detail=f"{shown} at {label}: {parsed.detail}", chain=chain)
+                if parsed.reason in SERVER_FAULTS:
+                    continue
             else:
                 step = evaluate(message, name, zone)
                 zone = renamed_zone(zone, step.chain)

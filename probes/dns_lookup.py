@@ -40,6 +40,7 @@ from vocab.errors import TargetError
 __all__ = [
     "MAX_CHAIN",
     "RCODE_REASONS",
+    "SERVER_FAULTS",
     "ChainError",
     "ChainLink",
     "Lookup",
@@ -54,6 +55,17 @@ __all__ = [
     "walk_chain",
 ]
 
+# Answers that speak of the server, not of the name: a resolver asks the zone's next
+# server after one of these (RFC 1034 5.3.3, RFC 1035 7.2), so a sender still finds the
+# participant when another server answers; only when none does is it the verdict.
+SERVER_FAULTS = frozenset(
+    {
+        FailureReason.SERVFAIL,
+        FailureReason.REFUSED,
+        FailureReason.NOT_AUTHORITATIVE,
+        FailureReason.MALFORMED_RESPONSE,
+    }
+)
 RCODE_REASONS = {
     2: FailureReason.SERVFAIL,
     3: FailureReason.NXDOMAIN,

@@ -2,8 +2,9 @@
 
 BDXL zones: the participant's NAPTRs give the SMP URL; classic zones: its CNAME chain
 gives the publisher name and the SMP host. The zone's name servers are tried in turn
-until one answers (a resolver would fail over too); whatever the answer says is the
-check's reason. A CNAME/DNAME chain that leads out of the answer is followed
+until one answers for the name (a resolver would fail over too, also past a server that
+answers SERVFAIL, REFUSED, without authority or garbled); that answer is the check's
+reason. A CNAME/DNAME chain that leads out of the answer is followed
 (`probes.dns_chain`). What was found (the name asked, the chain, the records, the SMP
 chosen) is the result's `ParticipantFindings`, which discovery reads.
 """
@@ -15,7 +16,13 @@ from dataclasses import dataclass
 from probes._base import Check, FailureReason, Findings, PhaseTimer, ProbeEnv, ProbeResult
 from probes.dns_chain import ChainServers, OtherZone, follow_chain
 from probes.dns_client import exchange
-from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
+from probes.dns_lookup import (
+    SERVER_FAULTS,
+    Lookup,
+    evaluate_classic,
+    evaluate_naptr,
+    parse_answer,
+)
 from probes.dns_servers import ZoneServers
 from probes.dns_wire import TYPE_A, TYPE_NAPTR, Message, build_query, encode_name
 from probes.naming import NamingScheme, ParticipantId, participant_name
@@ -114,6 +121,9 @@ async def look_up(params: ParticipantParams, env: ProbeEnv, time_limit: float) -
             lookup = Lookup(reason, f"{label}: {detail}")
             continue
         lookup = evaluate(params, wire, servers.authoritative)
+        if lookup.reason in SERVER_FAULTS:
+            lookup = lookup._replace(detail=f"{label}: {lookup.detail}")
+            continue
         break
     if not lookup.follow:
         return lookup

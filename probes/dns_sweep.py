@@ -37,7 +37,13 @@ from probes._base import (
 )
 from probes.dns_chain import ChainServers, OtherZone, follow_chain
 from probes.dns_client import UdpChannel, tcp_exchange
-from probes.dns_lookup import Lookup, evaluate_classic, evaluate_naptr, parse_answer
+from probes.dns_lookup import (
+    SERVER_FAULTS,
+    Lookup,
+    evaluate_classic,
+    evaluate_naptr,
+    parse_answer,
+)
 from probes.dns_servers import ZoneServers
 from probes.dns_wire import TYPE_A, TYPE_NAPTR, Message, bdxl_qname, build_query, encode_name
 from probes.naming import NamingScheme, ParticipantId
@@ -247,7 +253,8 @@ class SweepState:
         query = build_query(qname_wire, qtype, recursion=recursion)
         started = time.perf_counter()
         lookup = Lookup(FailureReason.DNS_ERROR, "no server")
-        # The first server, then the next one when it does not answer: one failover.
+        # The first server, then the next one when it does not answer or answers with a
+        # server fault: one failover.
         first = index % len(channels)
         for attempt in range(min(2, len(channels))):
             channel = channels[(first + attempt) % len(channels)]
@@ -262,6 +269,8 @@ class SweepState:
                 lookup = Lookup(reason, detail)
                 continue
             message, lookup = parse_answer(wire, authoritative=not recursion)
+            if lookup.reason in SERVER_FAULTS:
+                continue  # as a resolver would: the next server may answer for the name
             if message is not None and lookup.reason is FailureReason.OK:
                 lookup = self._evaluate(expected)(message, qname, self._zone_text)
             break

@@ -212,6 +212,33 @@ async def test_participant_lookups_fail_over(
     assert found is reason, detail
 
 
+@pytest.mark.parametrize(
+    ("failing", "reason"),
+    [
+        pytest.param(("ns1",), FailureReason.OK, id="one-servfail-the-other-answers"),
+        pytest.param(("ns1", "ns2"), FailureReason.SERVFAIL, id="all-servfail"),
+    ],
+)
+async def test_a_servfail_is_failed_over_like_a_resolver_does(
+    lab: Lab, failing: tuple[str, ...], reason: FailureReason, tmp_path: Path
+) -> None:
+    # A resolver asks the zone's next server after SERVFAIL (RFC 1035 7.2): a sender
+    # still finds the participant, so the lookup and the sweep must too.
+    for name in failing:
+        lab.faults.inject(FaultKind.NS_SERVFAIL, name)
+    found, detail, _ = await run(canary(lab, NamingScheme.NAPTR, lab.participant(0), None))
+    assert found is reason, detail
+    ids = [lab.participant(index) for index in range(len(lab.zone))]
+    listing = tmp_path / "participants.txt"
+    listing.write_text("\n".join(ids) + "\n")
+    sweep = {"file": str(listing), "rate": 10_000, "every": "5s"}
+    target = SmlTarget(zone=lab.zone.origin, nameservers=lab.addresses(), sweep=sweep)
+    (check,) = checks(target, "dns_sweep")
+    result = await Runner(PROBERS, ProbeEnv(), ResultBook()).run(check)
+    assert result.reason is reason, result.detail
+    assert result.values["failing_participants"] == (0 if reason is FailureReason.OK else len(ids))
+
+
 async def test_servfail_of_the_only_name_server(lab: Lab) -> None:
     lab.faults.inject(FaultKind.NS_SERVFAIL, "ns1")
     check = canary(lab, NamingScheme.NAPTR, lab.participant(0), None, "ns1")
