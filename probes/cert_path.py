@@ -18,8 +18,7 @@ Profiles:
   A trust anchor's own name constraints apply to its paths (RFC 5937). Input built to
   exhaust the validator (many intermediates sharing names, thousands of names against
   thousands of name constraints) is bounded before it runs and refused as
-  `chain_untrusted`. Both profiles are run against x509-limbo
-  (tests/probes/test_x509_limbo.py).
+  `chain_untrusted` (tests/probes/test_cert_path_exhaustion.py).
 
 Weak algorithms are not a path failure here (the caller reports them as weak_key or
 weak_signature). `revoked` comes only from a CRL or OCSP answer the validator accepted
