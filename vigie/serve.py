@@ -9,8 +9,9 @@ connections must never starve them: the soft descriptor limit is raised to the h
 a reserve is kept for probing, inbound connections are capped (the oldest idle one makes
 room for a new one), and a connection that sends no complete headers, or idles between
 requests, is closed after `idle_timeout`. A malformed request is answered with a bare
-status (414 for a request target too long, 431 for header fields too large): aiohttp's
-parser messages quote the offending header, which may be a token.
+status (414 for a request target too long, 431 for header fields too large, 501 for an
+unknown method): aiohttp's parser messages quote the offending header, which may be a
+token.
 Request bodies are never decompressed: a compressed one costs what it weighs on the wire.
 """
 
@@ -151,9 +152,9 @@ class _Connection(web.RequestHandler):
 
 
 def _parse_error_status(status: int, exc: BaseException | None) -> int:
-    """The status RFC 9110 and RFC 6585 give a request the parser refused as too large,
-    where aiohttp says 400: 414 for a request target over the line limit, 431 for a header
-    field over it or too many header fields."""
+    """The status RFC 9110 and RFC 6585 give a request the parser refused, where aiohttp
+    says 400: 414 for a request target over the line limit, 431 for a header field over
+    it or too many header fields, 501 for a method it does not know."""
     if isinstance(exc, LineTooLong):
         line = exc.args[0] if exc.args else b""
         # The parser quotes the start of what was too long: the request line or its
@@ -162,6 +163,9 @@ def _parse_error_status(status: int, exc: BaseException | None) -> int:
         return HTTPStatus.REQUEST_URI_TOO_LONG if target else _HEADERS_TOO_LARGE
     if isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc):
         return _HEADERS_TOO_LARGE
+    if isinstance(exc, BadHttpMessage) and "Invalid method" in str(exc):
+        # A method token the parser does not know: RFC 9110 answers 501, not 400.
+        return HTTPStatus.NOT_IMPLEMENTED
     return status
 
 

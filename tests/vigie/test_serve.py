@@ -61,6 +61,7 @@ async def test_a_compressed_body_reaches_the_application_as_sent() -> None:
         pytest.param(f"GET /{'a' * 9000} HTTP/1.1\r\n", 414, id="a target over the line limit"),
         pytest.param(f"GET / HTTP/1.1\r\nX-Note: {'b' * 9000}\r\n", 431, id="a long header"),
         pytest.param("GET / HTTP/1.1\r\n" + "X-N: b\r\n" * 200, 431, id="too many headers"),
+        pytest.param("BREW /aaaa HTTP/1.1\r\n", 501, id="a method no server knows"),
     ],
 )
 async def test_a_request_too_large_to_parse_gets_the_status_that_says_why(
