@@ -116,16 +116,21 @@ class Lookup(NamedTuple):
 def canonical_smp(text: str) -> str:
     """An SMP URL or host name in the form two of them are compared in.
 
-    Scheme and host are case-insensitive and a trailing slash means nothing; a bare host
-    name (classic publisher names) is just lower-cased.
+    Scheme and host are case-insensitive, a default port and a trailing slash mean
+    nothing; a bare host name (classic publisher names) is just lower-cased.
     """
     text = text.strip()
     if "://" not in text:
         return text.rstrip(".").lower()
     parts = urlsplit(text)
+    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
+    # RFC 3986 6.2.3: a scheme's default port, written or not, is the same URL.
+    default = {"https": ":443", "http": ":80"}.get(scheme)
+    if default and netloc.endswith(default):
+        netloc = netloc[: -len(default)]
     path = parts.path.rstrip("/")
     query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}{query}"
+    return f"{scheme}://{netloc}{path}{query}"
 
 
 def parse_answer(wire: bytes, *, authoritative: bool) -> tuple[Message | None, Lookup]:

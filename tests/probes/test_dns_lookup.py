@@ -200,10 +200,24 @@ def test_classic_answers(
         ("https://SMP.example.test/", "https://smp.example.test"),
         ("HTTP://smp.example.test/path/", "http://smp.example.test/path"),
         ("Smp1.Publisher.Zone.", "smp1.publisher.zone"),
+        ("https://smp.example.test:443/smp", "https://smp.example.test/smp"),
+        ("http://smp.example.test:80", "HTTP://smp.example.test/"),
     ],
 )
 def test_smps_compare_canonically(left: str, right: str) -> None:
     assert canonical_smp(left) == canonical_smp(right)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("https://smp.example.test:8443", "https://smp.example.test"),
+        ("http://smp.example.test:443", "http://smp.example.test"),
+        ("https://smp.example.test/SMP", "https://smp.example.test/smp"),
+    ],
+)
+def test_different_smps_stay_different(left: str, right: str) -> None:
+    assert canonical_smp(left) != canonical_smp(right)
 
 
 # -- equal-order alternatives and unusable records (RFC 3403, RFC 4848) ---------------------
