@@ -50,8 +50,13 @@ class CrlCache:
     distribution point is seen on the next run. At most `max_entries` URLs are kept.
     """
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    def __init__(self, max_entries: int = 1024, parse_threads: int = 2) -> None:
         self.max_entries = max_entries
+        # Large CRLs are parsed in the loop's default executor, which also resolves host
+        # names for the fresh-connection checks: a dozen big CRLs parsed at once (every
+        # CRL check starts together) would hold all its threads, and every check of a
+        # host by name would time out waiting for one. At most this many parse at a time.
+        self.parse_slots = asyncio.Semaphore(parse_threads)
         self.fetches = 0  # fetches started, for tests and benchmarks
         self._entries: OrderedDict[str, FetchedCrl] = OrderedDict()
         self._in_flight: dict[str, asyncio.Task[FetchedCrl]] = {}

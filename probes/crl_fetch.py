@@ -74,7 +74,8 @@ async def fetch_crl(url: str, env: ProbeEnv, max_size: int, budget: float) -> Fe
     body = answer.body
     try:
         if len(body) > THREAD_PARSE_BYTES:
-            crl, serials, problem = await asyncio.to_thread(_parse, body)
+            async with env.crl_cache.parse_slots:  # see CrlCache: threads are shared
+                crl, serials, problem = await asyncio.to_thread(_parse, body)
         else:
             crl, serials, problem = _parse(body)
     except ValueError as exc:

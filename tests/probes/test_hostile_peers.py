@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from probes import PROBERS, Check, CheckDefaults, FailureReason, ProbeEnv, ResultBook, Runner
+from probes.crl import CrlTarget, expand_crl
+from probes.crl_fetch import THREAD_PARSE_BYTES
 from probes.http import HttpTarget, expand_http
 from probes.http_burst import Head, TooLarge, read_body
 from probes.tls_chain import fetch_chain
@@ -247,3 +250,74 @@ async def test_an_oversized_certificate_message_ends_the_handshake(
     assert "excessive message size" in fetched.detail
     assert fresh.reason is FailureReason.TLS_HANDSHAKE_FAILED, fresh.detail
     assert kept.reason is FailureReason.TLS_HANDSHAKE_FAILED, kept.detail
+
+
+def big_crl(entries: int) -> bytes:
+    """A CRL over `probes.crl_fetch.THREAD_PARSE_BYTES`, so it is parsed in a thread."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    revoked = [
+        x509.RevokedCertificateBuilder().serial_number(number + 1).revocation_date(now).build()
+        for number in range(entries)
+    ]
+    builder = x509.CertificateRevocationListBuilder(
+        issuer_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "big CRL")]),
+        last_update=now - timedelta(hours=1),
+        next_update=now + timedelta(days=1),
+        revoked_certificates=revoked,
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+async def test_big_crls_parsed_together_leave_threads_to_resolve_host_names(
+    env: ProbeEnv,
+) -> None:
+    body = big_crl(60_000)
+    assert len(body) > THREAD_PARSE_BYTES
+
+    async def crl(_request: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/crl/{number}", crl)
+    app.router.add_get("/ok", ok)
+    # Where the fresh-connection path connects for "localhost": the first address found.
+    *_, address = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0]
+    site, bound = await serve_app(app, str(address[0]), 0, shutdown_timeout=0.1)
+    port = bound.rsplit(":", 1)[1]
+    try:
+        crl_checks = [
+            next(
+                expand_crl(
+                    CrlTarget.model_validate({"url": f"http://{bound}/crl/{n}", "refresh": 0.01}),
+                    CheckDefaults(interval=0.1, timeout=5.0),
+                )
+            )
+            for n in range(12)
+        ]
+        by_name = http_check(f"http://localhost:{port}/ok", HEALTHY_TIMEOUT, "by name")
+        book = ResultBook()
+        runner = Runner(PROBERS, env, book)
+        scheduler = Scheduler(
+            [*crl_checks, by_name],
+            runner.run,
+            limits={"crl": len(crl_checks), "http": 1},
+            jitter=0.0,
+            initial_spread=0.0,
+        )
+        running = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(RUN_SECONDS)
+        scheduler.stop()
+        await running
+    finally:
+        await site.cleanup()
+    record = book.get(by_name.key)
+    assert record is not None
+    # Every CRL parse took a thread of the loop's default executor, which resolves host
+    # names too: the check by name must never wait for one past its timeout.
+    assert set(record.outcomes) == {FailureReason.OK}, record.outcomes
+    parsed = [entry for check in crl_checks if (entry := book.get(check.key)) is not None]
+    assert sum(entry.outcomes[FailureReason.OK] for entry in parsed) >= 2  # they were busy
