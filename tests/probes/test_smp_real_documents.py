@@ -85,7 +85,6 @@ BASWARE_AS4 = f"{AS4} https://test-api.basware.com/peppol/as4"
 REAL: dict[str, Signed | Group | Unsupported] = {
     "peppol-commons-signed-service-metadata1.xml": Signed(at(2021, 1, 1), R.SMP_BAD_SIGNATURE),
     "peppol-commons-signed-service-metadata2.xml": Signed(at(2021, 1, 1), R.OK),
-    "peppol-commons-signed-service-metadata3-c14n-inclusive.xml": Signed(at(2019, 6, 1), R.OK),
     # `<Signature xmlns="...xmldsig#">` under a root whose default namespace is another one.
     "vefa-peppol-basware-test-smp-0192-12345678.xml": Signed(
         at(2022, 6, 1), R.OK, endpoints=(BASWARE_AS4,)
