@@ -144,6 +144,10 @@ async def read_form(request: web.Request, seconds: float) -> MultiDictProxy[Any]
     """The posted form, read as the API reads a body (`body_deadline`: 415 if compressed,
     408 past `seconds`) within the application's size limit (413); 400 for
     a body that is no form (a broken multipart, a charset no codec knows)."""
+    # aiohttp checks its size limit only as the body arrives: a length declared over it
+    # would be waited for, then refused.
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        raise Refusal(413, "The form is larger than the console accepts.")
     try:
         async with body_deadline(request, seconds):
             return await request.post()

@@ -4,6 +4,7 @@ answered without a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 from urllib.parse import quote
@@ -457,6 +458,25 @@ async def test_a_compressed_form_is_415(console: Client, path: str) -> None:
     )
     assert response.status == 415
     valid_html(await response.text())
+
+
+async def test_a_form_declared_over_the_limit_is_413_before_it_is_sent(
+    console: Client,
+) -> None:
+    """A client that declares a huge length and sends nothing is answered at once."""
+    port = console.port
+    assert port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /console/login HTTP/1.1\r\nHost: agent\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 99999999999\r\n\r\n"
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        status_line = await reader.readline()
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 413 ")
 
 
 async def test_a_form_trickled_past_its_deadline_is_408(tmp_path: Any) -> None:
