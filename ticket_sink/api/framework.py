@@ -191,10 +191,15 @@ def _body_problem(exc: ValidationError, *, tagged: bool) -> Problem:
 
 def bearer(request: web.Request, policy: AccessPolicy) -> Principal:
     """The caller its Authorization header names (anonymous without one); 401 for a header
-    that names no configured token."""
-    header = request.headers.get("Authorization")
-    if header is None:
+    that names no configured token, 400 for more than one header."""
+    headers = request.headers.getall("Authorization", [])
+    if not headers:
         return ANONYMOUS
+    if len(headers) > 1:
+        # Which one is the caller? Believing the first or the last would let whatever
+        # adds a header on the way choose.
+        raise Problem(400, "a request carries one Authorization header", field="Authorization")
+    header = headers[0]
     scheme, _, token = header.partition(" ")
     token = token.strip()
     principal = policy.identify(token) if scheme.lower() == "bearer" and token else None

@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
-from tests.ticket_sink.api.conftest import RecordingIngest, api_app, api_settings, auth
+from tests.ticket_sink.api.conftest import (
+    TOKENS,
+    RecordingIngest,
+    api_app,
+    api_settings,
+    auth,
+)
 from ticket_sink import Store
 from ticket_sink.api import Call, Operation, Role, hash_token, operations
 from ticket_sink.api.auth import AccessPolicy, ApiToken
@@ -156,3 +163,17 @@ async def test_a_token_that_is_not_utf8_is_401(sqlite_client: Client, token: byt
         writer.close()
     assert status_line.split()[1] == b"401", status_line + rest
     assert token not in rest
+
+
+async def test_two_authorization_headers_are_400_whichever_comes_first(
+    sqlite_client: TestClient[Any, Any],
+) -> None:
+    """Authorization is a singleton field: the answer must not depend on the order."""
+    for first, second in ((Role.ADMIN, None), (None, Role.ADMIN)):
+        headers = CIMultiDict[str]()
+        headers.add("Authorization", auth(first)["Authorization"] if first else "Bearer nope")
+        headers.add("Authorization", auth(second)["Authorization"] if second else "Bearer nope")
+        response = await sqlite_client.get("/api/v1/tickets", headers=headers)
+        assert response.status == 400
+        assert (await response.json())["field"] == "Authorization"
+        assert TOKENS[Role.ADMIN] not in await response.text()
