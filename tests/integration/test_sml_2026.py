@@ -256,6 +256,44 @@ def test_an_ebcore_party_id_is_asked_without_scheme_label(network: Network) -> N
     assert findings["smp_url"] == f"{SMP}/ebcore"
 
 
+@pytest.fixture(scope="module")
+def lost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNsd]:
+    """A secondary of the acceptance zone that lost it: NSD answers SERVFAIL for a zone it
+    is configured for but could not load."""
+    own = "\n".join(head("lost.peppol.test", ["ns.lost.peppol.test."], 1)) + "\n"
+    workdir = tmp_path_factory.mktemp("lost")
+    with nsd_serving("lost.peppol.test", own, workdir, {EC: "not a zone file\n"}) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("servers", "reason"),
+    [
+        pytest.param(("lost", "ec"), "ok", id="lost-first-then-the-zone"),
+        pytest.param(("lost",), "servfail", id="only-the-lost-secondary"),
+    ],
+)
+def test_a_chain_goes_past_a_server_that_lost_the_zone(
+    network: Network, lost: RunningNsd, servers: tuple[str, ...], reason: str
+) -> None:
+    status, _ = dig(lost, name("9915:test", EC), "NAPTR")
+    assert status == "SERVFAIL"  # what a resolver gets there, and then asks the next
+    listed = [address(lost if server == "lost" else network.ec) for server in servers]
+    sml = target(network, TEST, f"{SCHEME}::9915:test", None)
+    sml = sml.model_copy(update={"other_zones": {EC: listed}})
+    check = next(
+        c for c in expand_sml(sml, CheckDefaults(timeout=3.0)) if c.kind == "dns_participant"
+    )
+    result = asyncio.run(probe_participant(check, ProbeEnv()))
+    assert str(result.reason) == reason, result.detail
+    if reason == "ok":
+        assert result.findings is not None
+        assert (
+            result.findings.document()["records"]
+            == probe(network, TEST, f"{SCHEME}::9915:test")["findings"]["records"]
+        )
+
+
 def test_equal_order_records_are_alternatives_an_expectation_may_name(network: Network) -> None:
     document = probe(network, PROD, f"{SCHEME}::0088:equal-order", SMP)
     assert document["reason"] == "ok"
