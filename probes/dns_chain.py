@@ -5,9 +5,11 @@ test zone is a DNAME to the EC's acceptance zone). When an answer ends its chain
 it holds no records for, the name is asked again where it lives: a name under the watched
 zone at the zone's own servers, a name under one of `other_zones` at the servers listed
 for it (a private network, the lab), anything else at the agent's resolver, recursively,
-as a sender's resolver would. The whole chain, across answers, is bounded by `MAX_CHAIN`
-links and refused when it comes back to a name already asked. Failures are a `Lookup`'s
-reason, never an exception; this module never asks a server outside those three.
+as a sender's resolver would, each server in turn until one answers for the name (past
+silence and past the server faults of `SERVER_FAULTS`). The whole chain, across answers,
+is bounded by `MAX_CHAIN` links and refused when it comes back to a name already asked.
+Failures are a `Lookup`'s reason, never an exception; this module never asks a server
+outside those three.
 """
 
 from __future__ import annotations
