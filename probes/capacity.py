@@ -41,7 +41,7 @@ from probes._base import (
 from probes._config import TargetBase
 from probes.certs import CertificateParseError, CertificatesPath, read_certificates
 from probes.http_burst import TRANSPORT_ERROR, BurstTarget, Sample, run_burst
-from vocab import HttpUrl, PositiveDuration, StrictModel
+from vocab import CheckUrl, PositiveDuration, StrictModel
 
 __all__ = [
     "LIMITS",
@@ -109,7 +109,7 @@ class CapacityTarget(TargetBase):
     interval: PositiveDuration | None = Field(
         3600.0, description="time between two bursts (rarer than the availability checks)"
     )
-    url: HttpUrl = Field(description="the http(s) URL to GET during the burst")
+    url: CheckUrl = Field(description="the http(s) URL to GET during the burst")
     name: str | None = Field(None, description="the target label; unset: the URL")
     concurrency: int = Field(4, ge=1, le=LIMITS.concurrency, description="K concurrent")
     duration: PositiveDuration = Field(5.0, description=f"at most T (≤ {LIMITS.duration:g}s)")

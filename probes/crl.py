@@ -41,7 +41,7 @@ from probes.certs import CertificateParseError, CertificatesPath, name_text, rea
 from probes.crl_cache import CrlCache, FetchedCrl
 from probes.crl_fetch import MEBIBYTE, fetch_crl
 from probes.crl_scope import not_covered, scope_of, unusable
-from vocab import Duration, HttpUrl, Instant, PositiveDuration
+from vocab import CheckUrl, Duration, Instant, PositiveDuration
 
 __all__ = ["CrlParams", "CrlTarget", "crl_urls", "expand_crl", "judge", "probe_crl"]
 
@@ -60,7 +60,7 @@ PathList = Annotated[list[Path], BeforeValidator(_one_or_many)]
 class CrlTarget(TargetBase):
     """CRLs to watch: a URL, the CRL distribution points of certificates, or both."""
 
-    url: HttpUrl | None = Field(None, description="a CRL URL to check (http or https)")
+    url: CheckUrl | None = Field(None, description="a CRL URL to check (http or https)")
     issuer: PathList = Field(
         default_factory=list,
         description="CA certificate files (PEM or DER) whose key signs the CRLs; the one "

@@ -48,7 +48,7 @@ from probes.endpoint_clients import client_for_endpoint, tls_client_for
 from probes.http_client import CURRENT_TRACE, Trace
 from probes.http_fast import fast_get
 from probes.http_fetch import Answer, Failed, Problem, fetch, reason_of
-from vocab import HttpUrl, PositiveDuration, StrictModel
+from vocab import CheckUrl, PositiveDuration, StrictModel
 
 __all__ = [
     "FETCH_REASONS",
@@ -110,7 +110,7 @@ class Objectives(StrictModel):
 class HttpTarget(TargetBase):
     """An HTTP(S) endpoint to watch (an SMP's or Access Point's health URL, a web page)."""
 
-    url: HttpUrl = Field(description="the full http(s) URL to GET")
+    url: CheckUrl = Field(description="the full http(s) URL to GET")
     name: str | None = Field(
         None, description="the target label; unset: the URL (keep it short and stable)"
     )

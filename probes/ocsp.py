@@ -33,7 +33,7 @@ from probes.cert_checks import UNREADABLE_EXTENSION, cert_name, serial_hex
 from probes.certs import CertificateParseError, name_text, read_certificates
 from probes.crl import FETCH_SHARE
 from probes.http_fetch import Failed, Problem, fetch, reason_of
-from vocab import HttpUrl, Instant
+from vocab import CheckUrl, Instant
 
 __all__ = [
     "HTTP_REASONS",
@@ -69,7 +69,7 @@ class OcspTarget(TargetBase):
 
     certificate: Path = Field(description="the certificate to ask about (PEM or DER file)")
     issuer: Path = Field(description="the certificate of the CA that issued it")
-    url: HttpUrl | None = Field(
+    url: CheckUrl | None = Field(
         None, description="the responder; unset: the certificate's AIA OCSP URL"
     )
     method: Literal["post", "get"] = Field(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vocab.config import READ_FILES as READ_FILES
     from vocab.config import BaseHttpUrl as BaseHttpUrl
+    from vocab.config import CheckUrl as CheckUrl
     from vocab.config import Duration as Duration
     from vocab.config import HostPort as HostPort
     from vocab.config import HttpsUrl as HttpsUrl
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 _MODULE_OF = {
     "READ_FILES": "vocab.config",
     "BaseHttpUrl": "vocab.config",
+    "CheckUrl": "vocab.config",
     "Duration": "vocab.config",
     "HostPort": "vocab.config",
     "HttpUrl": "vocab.config",

@@ -27,6 +27,7 @@ from vocab.text import format_duration, http_url, parse_duration, split_host_por
 __all__ = [
     "READ_FILES",
     "BaseHttpUrl",
+    "CheckUrl",
     "Duration",
     "HostPort",
     "HttpUrl",
@@ -98,8 +99,12 @@ HttpUrl = Annotated[str, AfterValidator(http_url)]
 # An IANA time zone name, checked against the system's time zone database.
 TimeZoneName = Annotated[str, AfterValidator(time_zone)]
 
-# A TLS endpoint's URL: https only.
-HttpsUrl = Annotated[str, AfterValidator(partial(http_url, https=True))]
+# A check's URL: shown wherever the check is (metrics, API, console), so no credentials.
+CheckUrl = Annotated[str, AfterValidator(partial(http_url, credentials=False))]
 
-# A URL that paths are appended to (an SMP's): no query or fragment, no trailing slash.
-BaseHttpUrl = Annotated[str, AfterValidator(partial(http_url, base=True))]
+# A checked TLS endpoint's URL: https only, no credentials.
+HttpsUrl = Annotated[str, AfterValidator(partial(http_url, https=True, credentials=False))]
+
+# A checked URL that paths are appended to (an SMP's): no query or fragment, no trailing
+# slash, no credentials.
+BaseHttpUrl = Annotated[str, AfterValidator(partial(http_url, base=True, credentials=False))]

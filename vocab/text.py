@@ -92,13 +92,17 @@ def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def http_url(value: str, *, base: bool = False, https: bool = False) -> str:
+def http_url(
+    value: str, *, base: bool = False, https: bool = False, credentials: bool = True
+) -> str:
     """The URL without surrounding spaces, if it is http(s) with a host, a valid port and
     no control characters (`localhost:8942` is not: its scheme would be `localhost`).
 
     The variants: `base` for a URL that paths are appended to (an SMP's): no query or
     fragment, returned without its trailing slashes; `https` for a TLS endpoint, whose
-    scheme must be https. The errors never quote the URL: it
+    scheme must be https; `credentials=False` for a URL that is shown (a check's, which
+    names its metrics and appears in the API and the console): no `user:password@`. The
+    errors never quote the URL: it
     may carry a token (a chat webhook's, a password in its user part), and a configuration
     error is located by its key anyway.
     """
@@ -122,6 +126,11 @@ def http_url(value: str, *, base: bool = False, https: bool = False) -> str:
         raise ValueError("this URL holds a control character, or a space in its host")
     if port == 0:
         raise ValueError("this URL has an invalid port: it must be a number 1-65535")
+    if not credentials and "@" in parts.netloc:
+        raise ValueError(
+            "this URL holds credentials (user:password@): a check's URL names its metrics "
+            "and is shown in the API and the console, so it may not carry a secret"
+        )
     if not base:
         return text
     if parts.query or parts.fragment:

@@ -8,7 +8,7 @@ import re
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from vocab import BaseHttpUrl, HttpsUrl, HttpUrl, SecretHttpUrl, StrictModel, http_url
+from vocab import BaseHttpUrl, CheckUrl, HttpsUrl, HttpUrl, SecretHttpUrl, StrictModel, http_url
 
 
 class Sink(StrictModel):
@@ -97,3 +97,29 @@ def test_secret_url_is_checked_and_stays_secret() -> None:
     with pytest.raises(ValidationError) as refused:
         Chat(url="hooks.example/T0/B0/token-1234")
     assert "expected an http:// or https:// URL" in str(refused.value)
+
+
+class Check(StrictModel):
+    url: CheckUrl
+
+
+@pytest.mark.parametrize("model", [Check, Smp, Endpoint])
+def test_a_checks_url_may_not_carry_credentials(model: type[StrictModel]) -> None:
+    """A check's URL names its metrics and is shown in the API and the console: a password
+    in it would be published. A sink's URL may carry one (it is never shown)."""
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate({"url": "https://monitor:s3cr3t-pw@smp.example/"})
+    (error,) = refused.value.errors()
+    assert "holds credentials" in error["msg"]
+    assert "s3cr3t-pw" not in error["msg"]
+    assert Sink(url="https://monitor:s3cr3t-pw@hooks.example/").url.startswith("https://")
+
+
+def test_the_http_checks_refuse_a_url_with_credentials() -> None:
+    from vigie.config import ConfigError, parse_config
+
+    config = "targets:\n  http:\n    - url: https://monitor:s3cr3t-pw@smp.example/ping\n"
+    with pytest.raises(ConfigError) as refused:
+        parse_config(config)
+    assert "holds credentials" in str(refused.value)
+    assert "s3cr3t-pw" not in str(refused.value)
