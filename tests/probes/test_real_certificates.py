@@ -1,18 +1,19 @@
 """Real Peppol and eDelivery certificates judged by vigie and cross-checked with openssl.
 
 Two sources, both public text (origins in real_certificates/README.md):
-- the G3 CAs OpenPeppol introduced in 2025 and one G2 test Access Point certificate, kept
-  as PEM files in tests/probes/real_certificates/;
+- the G3 CAs OpenPeppol introduced in 2025 (production and TEST) and one G2 test Access
+  Point certificate, kept as PEM files in tests/probes/real_certificates/;
 - every certificate an SMP document of tests/probes/real_smp_documents/ carries (an
   endpoint's `Certificate`, a signer's `X509Certificate`), decoded from the document's
   base64 here, at run time: Access Point and SMP certificates of the 2010 and G2 PKIs (no
   subjectAltName, `C/O/OU/CN` subjects) and three eDelivery certificates of DomiSMP.
 
-No CA of the 2010 or G2 PKI is kept, so no leaf's path is judged here: the G3 CAs are
-judged against their root, and what vigie shows of every certificate (subject, issuer,
-serial, notAfter) must read as `openssl x509 -nameopt RFC2253` prints it. How the webpki
-profile treats a certificate without subjectAltName (what Access Point and SMP
-certificates are) is judged on the lab's SMP signing certificate, which has none either.
+No CA of the 2010 or G2 PKI is kept, so no leaf's path is judged here: each G3 CA is
+judged against its root and against the other PKI's, and what vigie shows of every
+certificate (subject, issuer, serial, notAfter) must read as `openssl x509 -nameopt
+RFC2253` prints it. How the webpki profile treats a certificate without subjectAltName
+(what Access Point and SMP certificates are) is judged on the lab's SMP signing
+certificate, which has none either.
 
 openssl's flags, chosen to ask the question vigie answers:
 - `-attime`: the same instant vigie judges at.
@@ -143,38 +144,37 @@ def problems(result: ProbeResult) -> frozenset[FailureReason]:
 
 
 # Each G3 issuing CA against its root, judged as the leaf of a file.
+G3_TEST_ROOT = "peppol-g3/PEPPOL_Root_TEST_CA-G3.pem"
 CA_PAIRS = [
-    "peppol-g3/PEPPOL_ACCESS_POINT_CA-G3.pem",
-    "peppol-g3/PEPPOL_SERVICE_METADATA_PUBLISHER_CA-G3.pem",
+    ("peppol-g3/PEPPOL_ACCESS_POINT_CA-G3.pem", G3_ROOT),
+    ("peppol-g3/PEPPOL_SERVICE_METADATA_PUBLISHER_CA-G3.pem", G3_ROOT),
+    ("peppol-g3/PEPPOL_ACCESS_POINT_TEST_CA-G3.pem", G3_TEST_ROOT),
+    ("peppol-g3/PEPPOL_SERVICE_METADATA_PUBLISHER_TEST_CA-G3.pem", G3_TEST_ROOT),
 ]
 
 
-@pytest.mark.parametrize("ca", CA_PAIRS, ids=[Path(ca).stem for ca in CA_PAIRS])
-async def test_each_issuing_ca_chains_to_its_root_as_openssl_says(ca: str, tmp_path: Path) -> None:
-    (ca_cert,), (root_cert,) = read_certificates(HERE / ca), read_certificates(HERE / G3_ROOT)
+@pytest.mark.parametrize(("ca", "root"), CA_PAIRS, ids=[Path(ca).stem for ca, _ in CA_PAIRS])
+async def test_each_issuing_ca_chains_to_its_root_as_openssl_says(
+    ca: str, root: str, tmp_path: Path
+) -> None:
+    (ca_cert,), (root_cert,) = read_certificates(HERE / ca), read_certificates(HERE / root)
     at = day("2026-12-01")
     verdict = await judge_path(
         ca_cert, [], [root_cert], at=at, options=PathOptions(profile=Profile.RFC5280)
     )
     assert verdict.reason is R.OK, verdict.detail
     assert verdict.path == (ca_cert, root_cert)
-    root_pem = pem_file([root_cert], tmp_path / "root.pem")
-    assert openssl_verify(pem_file([ca_cert], tmp_path / "ca.pem"), root_pem, None, at) == set()
-
-
-async def test_the_g3_test_ca_has_no_path_to_the_production_root(tmp_path: Path) -> None:
-    """The TEST PKI's Access Point CA names `PEPPOL Root TEST CA - G3` as issuer: under
-    the production root both refuse it."""
-    (test_ca,) = read_certificates(HERE / "peppol-g3/PEPPOL_ACCESS_POINT_TEST_CA-G3.pem")
-    (root,) = read_certificates(HERE / G3_ROOT)
-    at = day("2026-12-01")
-    verdict = await judge_path(
-        test_ca, [], [root], at=at, options=PathOptions(profile=Profile.RFC5280)
+    ca_pem = pem_file([ca_cert], tmp_path / "ca.pem")
+    assert openssl_verify(ca_pem, pem_file([root_cert], tmp_path / "root.pem"), None, at) == set()
+    # No path from a production CA to the TEST root, nor from a TEST CA to production's.
+    other = G3_TEST_ROOT if root == G3_ROOT else G3_ROOT
+    (other_root,) = read_certificates(HERE / other)
+    crossed = await judge_path(
+        ca_cert, [], [other_root], at=at, options=PathOptions(profile=Profile.RFC5280)
     )
-    assert verdict.reason is R.CHAIN_UNTRUSTED, verdict.detail
-    root_pem = pem_file([root], tmp_path / "root.pem")
-    ca_pem = pem_file([test_ca], tmp_path / "ca.pem")
-    assert openssl_verify(ca_pem, root_pem, None, at) == {R.CHAIN_UNTRUSTED}
+    assert crossed.reason is R.CHAIN_UNTRUSTED, crossed.detail
+    other_pem = pem_file([other_root], tmp_path / "other.pem")
+    assert openssl_verify(ca_pem, other_pem, None, at) == {R.CHAIN_UNTRUSTED}
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ async def test_the_g3_test_ca_has_no_path_to_the_production_root(tmp_path: Path)
     [
         pytest.param(
             "2026-12-01", R.OK,
-            "PEPPOL ACCESS POINT CA - G3 expires in 2965 days; 4 certificate(s)", id="g3",
+            "PEPPOL ACCESS POINT CA - G3 expires in 2965 days; 6 certificate(s)", id="g3",
         ),
         pytest.param(
             "2024-12-01", R.CERT_NOT_YET_VALID,
