@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -279,9 +279,10 @@ def _signers_on_the_way(
 
     The validator tries every path that names allow, so intermediates that share a
     subject multiply its paths (100 of one name: factorial many, none usable). When
-    names allow more than `_MAX_NAME_PATHS` paths, only intermediates reached from the
-    leaf by signatures that verify, and from which an anchor's name is reached, are
-    kept. Ordinary inputs (a key rollover, a separate CRL-signing certificate, which the
+    names allow more than `_MAX_NAME_PATHS` paths, or one longer than vigie accepts,
+    only intermediates reached from the leaf by signatures that verify, no more than
+    `_MAX_DEPTH` - 1 above it, and from which an anchor's name is reached, are kept.
+    Ordinary inputs (a key rollover, a separate CRL-signing certificate, which the
     validator also looks up here) are kept whole, so its messages stay its own."""
     everything = range(len(intermediates))
     if len(intermediates) < 2:
@@ -299,9 +300,14 @@ def _signers_on_the_way(
 
     verifier = DefaultSignatureValidator()
     parents: dict[int, list[int]] = {}
-    frontier, checks = [0], 0
+    # Breadth first, so each certificate is reached at its least depth: one deeper than
+    # a path vigie accepts is never walked from, so a linked chain of hundreds (a server
+    # may present some 200 within a handshake) is not handed whole to the validator,
+    # which would check every signature of it while holding the event loop.
+    frontier, checks = deque([(0, 0)]), 0
+    queued = {0}
     while frontier:
-        child = frontier.pop()
+        child, depth = frontier.popleft()
         parents[child] = []
         cert = nodes[child].cert
         for candidate in by_subject.get(nodes[child].issuer, ()):
@@ -320,8 +326,9 @@ def _signers_on_the_way(
             except Exception:  # noqa: S112 - whatever fails, not its signer
                 continue
             parents[child].append(candidate)
-            if candidate not in parents:
-                frontier.append(candidate)
+            if candidate not in queued and depth + 1 < _MAX_DEPTH:
+                queued.add(candidate)
+                frontier.append((candidate, depth + 1))
     good = {index for index in parents if index and nodes[index].issuer in anchor_names}
     grew = True
     while grew:

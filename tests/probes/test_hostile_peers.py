@@ -25,11 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from probes import PROBERS, Check, CheckDefaults, FailureReason, ProbeEnv, ResultBook, Runner
+from probes.cert_path import PathOptions, judge_path
 from probes.crl import CrlTarget, expand_crl
 from probes.crl_fetch import THREAD_PARSE_BYTES
 from probes.http import HttpTarget, expand_http
 from probes.http_burst import Head, TooLarge, read_body
 from probes.tls_chain import fetch_chain
+from tests.probes.test_cert_path_bad_input import issue
 from tests.probes.tls_test_servers import pem, raw_server, tls_server
 from vigie import USER_AGENT
 from vigie.http import outbound_client
@@ -321,3 +323,23 @@ async def test_big_crls_parsed_together_leave_threads_to_resolve_host_names(
     assert set(record.outcomes) == {FailureReason.OK}, record.outcomes
     parsed = [entry for check in crl_checks if (entry := book.get(check.key)) is not None]
     assert sum(entry.outcomes[FailureReason.OK] for entry in parsed) >= 2  # they were busy
+
+
+async def test_a_linked_chain_of_hundreds_is_refused_without_validating_it() -> None:
+    # What a server can present within OpenSSL's 100 KiB: some 200 small certificates,
+    # each the issuer of the one before. The validator would check every signature of the
+    # 202-certificate path, holding the event loop, before it was refused as too long.
+    links = [issue("link 200", None, ca=True)]
+    for number in range(199, -1, -1):
+        links.append(issue(f"link {number}", links[-1], ca=True))
+    root, leaf = links[0], issue("leaf", links[-1], ca=False)
+    verdict = await judge_path(
+        leaf.cert,
+        [link.cert for link in reversed(links[1:])],
+        [root.cert],
+        at=datetime.now(UTC),
+        options=PathOptions(),
+    )
+    assert verdict.reason is FailureReason.CHAIN_UNTRUSTED
+    assert verdict.detail.startswith("no path to the trust anchors"), verdict.detail
+
