@@ -349,7 +349,9 @@ class ProbeEnv:
     wall_clock: Callable[[], float] = time.time
 
     async def aclose(self) -> None:
-        """Close what the shared state holds open (the kept connections of clients)."""
+        """Close what the shared state holds open: the CRL fetches in flight, then the
+        kept connections of clients."""
+        await self.crl_cache.aclose()
         await self.clients.aclose()
 
 

@@ -94,6 +94,14 @@ class CrlCache:
         finally:
             del self._in_flight[url]
 
+    async def aclose(self) -> None:
+        """Cancel the fetches in flight and wait for them: shielded from the checks that
+        wait on them, they would otherwise outlive the agent with their connections."""
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def note_number(self, url: str, number: int) -> None:
         """Remember a verified CRL number, so that a later, lower one is noticed."""
         self._highest_number[url] = max(number, self._highest_number.get(url, number))

@@ -315,6 +315,7 @@ async def test_big_crls_parsed_together_leave_threads_to_resolve_host_names(
         scheduler.stop()
         await running
     finally:
+        await env.aclose()  # the CRL fetches still in flight end before their server
         await site.cleanup()
     record = book.get(by_name.key)
     assert record is not None
@@ -343,3 +344,23 @@ async def test_a_linked_chain_of_hundreds_is_refused_without_validating_it() -> 
     assert verdict.reason is FailureReason.CHAIN_UNTRUSTED
     assert verdict.detail.startswith("no path to the trust anchors"), verdict.detail
 
+
+async def test_a_crl_fetch_outliving_its_check_ends_when_the_agent_closes() -> None:
+    # The fetch is shielded from the check (others may wait on it): a check cancelled as
+    # the agent stops leaves it running, and only closing the probe state can end it,
+    # with its connection.
+    async with hostile() as bad, outbound_client() as http:
+        env = ProbeEnv(http=http)
+        (check,) = expand_crl(
+            CrlTarget.model_validate({"url": bad + "/status-only"}),
+            CheckDefaults(timeout=5.0),
+        )
+        running = asyncio.create_task(Runner(PROBERS, env, ResultBook()).run(check))
+        await asyncio.sleep(0.2)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        fetching = [task for task in asyncio.all_tasks() if task.get_name().startswith("crl-")]
+        await env.aclose()
+        assert fetching
+        assert all(task.done() for task in fetching)  # before the server or client goes
