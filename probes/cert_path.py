@@ -107,6 +107,8 @@ _MAX_NAME_PATHS = 64
 # Names times name constraints the RFC 5280 validator may compare (pure Python, each
 # name against each constraint: 2048 of each took half a minute).
 _MAX_NAME_CONSTRAINT_CHECKS = 1 << 16
+# How far apart the instant asked and a certificate's or an answer's own times may be.
+_CLOCK_TOLERANCE = timedelta(seconds=1)
 _INTERMEDIATE = re.compile(r"intermediate certificate (\d+)")
 
 
@@ -184,8 +186,11 @@ async def _rfc5280(
             trust_roots=roots,
             other_certs=[load(intermediates[index]) for index in kept],
             moment=at,
-            # RFC 5280 compares validity with the instant asked, not a second around it.
-            time_tolerance=timedelta(0),
+            # The validator's one tolerance covers both certificate validity and the
+            # freshness of CRLs and OCSP answers: a responder answering at once stamps
+            # thisUpdate with its own clock, a moment after the instant asked, and without
+            # a margin that answer is "from the future" (revocation_undetermined).
+            time_tolerance=_CLOCK_TOLERANCE,
             crls=crls,
             allow_fetching=fetchers is not None,
             fetchers=fetchers.fetchers if fetchers is not None else None,
